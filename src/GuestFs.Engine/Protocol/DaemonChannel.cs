@@ -1,0 +1,486 @@
+using System;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Xdr;
+
+namespace GuestFs.Engine.Protocol;
+
+/// <summary>
+/// One conversation with guestfsd over a byte stream: framing, requests,
+/// replies, progress, and FileIn/FileOut chunk streams with cancellation from
+/// either side. It is not thread-safe: the session allows one call at a time.
+/// Any I/O failure or malformed frame throws <see cref="GuestFsProtocolException"/>
+/// and leaves the channel <see cref="IsBroken"/>; daemon errors throw
+/// <see cref="GuestFsException"/> and leave it usable.
+/// </summary>
+public sealed class DaemonChannel : IDisposable
+{
+    private const int ReadBufferSize = 64 * 1024;
+
+    private readonly Stream _stream;
+    private readonly byte[] _rbuf = new byte[ReadBufferSize];
+    private int _rstart, _rend;
+    private uint _serial = ProtocolConstants.FirstSerial;
+    private readonly byte[] _chunkFrame = new byte[ProtocolConstants.ChunkMax + 16];
+    private string? _brokenReason;
+
+    public DaemonChannel(Stream stream)
+    {
+        _stream = stream ?? throw new ArgumentNullException(nameof(stream));
+    }
+
+    /// <summary>Raised (on the thread that reads) for every daemon progress message.</summary>
+    public event Action<ProgressMessage>? Progress;
+
+    /// <summary>Why the channel can no longer be used, or null.</summary>
+    public string? BrokenReason => _brokenReason;
+
+    public bool IsBroken => _brokenReason is not null;
+
+    /// <summary>The serial the next request will carry.</summary>
+    public uint NextSerial => _serial;
+
+    // ---------------------------------------------------------------- reading
+
+    private async ValueTask FillAsync(int count, string procedure)
+    {
+        if (_rend - _rstart >= count) return;
+        if (_rstart > 0)
+        {
+            Buffer.BlockCopy(_rbuf, _rstart, _rbuf, 0, _rend - _rstart);
+            _rend -= _rstart;
+            _rstart = 0;
+        }
+        while (_rend < count)
+        {
+            int n;
+            try
+            {
+                n = await _stream.ReadAsync(_rbuf.AsMemory(_rend, _rbuf.Length - _rend)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                throw Break(procedure, $"reading from the appliance failed: {e.Message}", e);
+            }
+            if (n == 0)
+                throw Break(procedure, "the appliance closed the connection unexpectedly (qemu or the daemon exited; see the appliance log)");
+            _rend += n;
+        }
+    }
+
+    private async ValueTask<uint> ReadWordAsync(string procedure)
+    {
+        await FillAsync(4, procedure).ConfigureAwait(false);
+        uint w = BinaryPrimitives.ReadUInt32BigEndian(_rbuf.AsSpan(_rstart, 4));
+        _rstart += 4;
+        return w;
+    }
+
+    /// <summary>A message body held in the read buffer or in a rented array.</summary>
+    private readonly struct Frame : IDisposable
+    {
+        public Frame(byte[] array, int offset, int length, bool rented)
+        {
+            Array = array; Offset = offset; Length = length; Rented = rented;
+        }
+        public byte[] Array { get; }
+        public int Offset { get; }
+        public int Length { get; }
+        public bool Rented { get; }
+        public ReadOnlySpan<byte> Span => Array.AsSpan(Offset, Length);
+        public void Dispose() { if (Rented) ArrayPool<byte>.Shared.Return(Array); }
+    }
+
+    private async ValueTask<Frame> ReadBodyAsync(uint length, string procedure)
+    {
+        if (length > ProtocolConstants.MessageMax)
+            throw Break(procedure, $"message length {length} is larger than the protocol maximum {ProtocolConstants.MessageMax} (lost synchronisation with the daemon)");
+        int len = (int)length;
+        if (len <= ReadBufferSize)
+        {
+            await FillAsync(len, procedure).ConfigureAwait(false);
+            var f = new Frame(_rbuf, _rstart, len, false);
+            _rstart += len;
+            return f;
+        }
+        // Only lengths already checked against MessageMax get here.
+        var big = ArrayPool<byte>.Shared.Rent(len);
+        int have = Math.Min(_rend - _rstart, len);
+        Buffer.BlockCopy(_rbuf, _rstart, big, 0, have);
+        _rstart += have;
+        try
+        {
+            int off = have;
+            while (off < len)
+            {
+                int n;
+                try { n = await _stream.ReadAsync(big.AsMemory(off, len - off)).ConfigureAwait(false); }
+                catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                {
+                    throw Break(procedure, $"reading from the appliance failed: {e.Message}", e);
+                }
+                if (n == 0)
+                    throw Break(procedure, "the appliance closed the connection unexpectedly in the middle of a message");
+                off += n;
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(big);
+            throw;
+        }
+        return new Frame(big, 0, len, true);
+    }
+
+    private async ValueTask ReadProgressAsync(string procedure)
+    {
+        await FillAsync(ProtocolConstants.ProgressSize, procedure).ConfigureAwait(false);
+        var r = new XdrReader(_rbuf.AsSpan(_rstart, ProtocolConstants.ProgressSize));
+        var msg = ProgressMessage.Read(ref r);
+        _rstart += ProtocolConstants.ProgressSize;
+        try { Progress?.Invoke(msg); }
+        catch { /* a listener's fault must not break the protocol */ }
+    }
+
+    /// <summary>
+    /// Reads the next length-prefixed message, consuming progress messages
+    /// and (when <paramref name="skipCancelFlags"/>) stray cancel flags.
+    /// Returns null when a cancel flag was seen and not skipped.
+    /// </summary>
+    private async ValueTask<Frame?> ReadMessageAsync(string procedure, bool skipCancelFlags, Action? onCancelFlag = null)
+    {
+        while (true)
+        {
+            uint w = await ReadWordAsync(procedure).ConfigureAwait(false);
+            switch (w)
+            {
+                case ProtocolConstants.ProgressFlag:
+                    await ReadProgressAsync(procedure).ConfigureAwait(false);
+                    continue;
+                case ProtocolConstants.CancelFlag:
+                    if (onCancelFlag is not null) { onCancelFlag(); continue; }
+                    if (skipCancelFlags) continue;
+                    return null;
+                case ProtocolConstants.LaunchFlag:
+                    throw Break(procedure, "unexpected launch flag from the daemon while waiting for a reply");
+                default:
+                    return await ReadBodyAsync(w, procedure).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Waits for the daemon's launch flag (the first word it sends), consuming nothing else.</summary>
+    public async Task WaitForLaunchFlagAsync(CancellationToken cancellationToken)
+    {
+        var read = ReadWordAsync("launch").AsTask();
+        uint w = await read.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (w != ProtocolConstants.LaunchFlag)
+            throw Break("launch", $"the daemon sent 0x{w:x8} instead of the launch flag 0x{ProtocolConstants.LaunchFlag:x8}");
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    private async ValueTask WriteRawAsync(ReadOnlyMemory<byte> bytes, string procedure)
+    {
+        try
+        {
+            await _stream.WriteAsync(bytes).ConfigureAwait(false);
+            await _stream.FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            throw Break(procedure, $"writing to the appliance failed: {e.Message}", e);
+        }
+    }
+
+    private async ValueTask<uint> SendRequestAsync(RpcRequest request, ulong progressHint)
+    {
+        uint serial = _serial++;
+        using var w = new XdrWriter(256, ProtocolConstants.MessageMax);
+        try
+        {
+            MessageHeader.Call(request.Procedure, serial, progressHint, request.Optargs).Write(w);
+            request.WriteArgs?.Invoke(w);
+        }
+        catch (InvalidOperationException e)
+        {
+            // Nothing was sent: the session stays usable.
+            throw new GuestFsException(request.Name, "EINVAL",
+                $"the request is larger than the protocol's {ProtocolConstants.MessageMax / (1024 * 1024)} MiB message limit; pass less data per call (for files use upload)", e);
+        }
+        await WriteRawAsync(w.GetFrame(), request.Name).ConfigureAwait(false);
+        return serial;
+    }
+
+    private ValueTask WriteChunkAsync(int dataLength, bool cancel, string procedure)
+    {
+        // _chunkFrame layout: [len][cancel][datalen][data ...][pad]
+        int padded = (dataLength + 3) & ~3;
+        int bodyLen = 8 + padded;
+        var f = _chunkFrame.AsSpan();
+        BinaryPrimitives.WriteUInt32BigEndian(f, (uint)bodyLen);
+        BinaryPrimitives.WriteInt32BigEndian(f.Slice(4), cancel ? 1 : 0);
+        BinaryPrimitives.WriteUInt32BigEndian(f.Slice(8), (uint)dataLength);
+        f.Slice(12 + dataLength, padded - dataLength).Clear();
+        return WriteRawAsync(_chunkFrame.AsMemory(0, 4 + bodyLen), procedure);
+    }
+
+    // ---------------------------------------------------------------- replies
+
+    private T DecodeReply<T>(in Frame frame, RpcRequest request, uint serial, ReplyDecoder<T> decoder)
+    {
+        var r = new XdrReader(frame.Span);
+        MessageHeader h;
+        try
+        {
+            h = MessageHeader.Read(ref r);
+        }
+        catch (XdrException e)
+        {
+            throw Break(request.Name, $"malformed reply header: {e.Message}", e);
+        }
+        if (h.Program != ProtocolConstants.Program)
+            throw Break(request.Name, $"reply has the wrong program number 0x{h.Program:x8}");
+        if (h.Version != ProtocolConstants.Version)
+            throw Break(request.Name, $"reply has protocol version {h.Version}, expected {ProtocolConstants.Version}");
+        if (h.Direction != ProtocolConstants.DirectionReply)
+            throw Break(request.Name, $"message direction {h.Direction} is not a reply");
+        if (h.Procedure != request.Procedure)
+            throw Break(request.Name, $"reply is for procedure {h.Procedure}, expected {request.Procedure}");
+        if (h.Serial != serial)
+            throw Break(request.Name, $"reply has serial 0x{h.Serial:x}, expected 0x{serial:x}");
+        try
+        {
+            if (h.Status == ProtocolConstants.StatusError)
+            {
+                string errno = r.ReadString(ProtocolConstants.ErrnoStringMax);
+                string message = r.ReadString(ProtocolConstants.ErrorMessageMax);
+                r.EnsureAtEnd("the error reply");
+                throw new GuestFsException(request.Name, errno, message);
+            }
+            if (h.Status != ProtocolConstants.StatusOk)
+                throw Break(request.Name, $"reply has unknown status {h.Status}");
+            T value = decoder(ref r);
+            r.EnsureAtEnd("the reply");
+            return value;
+        }
+        catch (XdrException e)
+        {
+            throw Break(request.Name, $"malformed reply: {e.Message}", e);
+        }
+    }
+
+    private async ValueTask<T> ReceiveReplyAsync<T>(RpcRequest request, uint serial, ReplyDecoder<T> decoder, Action? onCancelFlag = null)
+    {
+        using var frame = (await ReadMessageAsync(request.Name, skipCancelFlags: true, onCancelFlag).ConfigureAwait(false))!.Value;
+        return DecodeReply(frame, request, serial, decoder);
+    }
+
+    // ---------------------------------------------------------------- calls
+
+    /// <summary>
+    /// Sends a request and reads its reply. The cancellation token is only
+    /// honoured where the protocol allows stopping (between file chunks);
+    /// for a plain call the caller decides what to do while the reply is
+    /// pending (see the session's deferred drain).
+    /// </summary>
+    public async Task<T> CallAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfBroken(request.Name);
+        if (transfer is null)
+        {
+            uint serial = await SendRequestAsync(request, 0).ConfigureAwait(false);
+            return await ReceiveReplyAsync(request, serial, decoder).ConfigureAwait(false);
+        }
+        if (transfer.IsUpload)
+            return await UploadAsync(request, decoder, transfer, cancellationToken).ConfigureAwait(false);
+        return await DownloadAsync(request, decoder, transfer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<T> UploadAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer transfer, CancellationToken ct)
+    {
+        uint serial = await SendRequestAsync(request, (ulong)transfer.ProgressHint).ConfigureAwait(false);
+        int daemonCancelled = 0;
+        // The reader runs beside the writer: it sees the daemon's cancel flag
+        // (daemon-side cancellation), progress, and finally the reply.
+        var replyTask = Task.Run(async () =>
+            await ReceiveReplyAsync(request, serial, decoder, () => Volatile.Write(ref daemonCancelled, 1)).ConfigureAwait(false));
+
+        bool userCancelled = false;
+        Exception? sourceError = null;
+        try
+        {
+            while (true)
+            {
+                if (Volatile.Read(ref daemonCancelled) == 1 || replyTask.IsCompleted)
+                {
+                    await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
+                    break;
+                }
+                if (ct.IsCancellationRequested)
+                {
+                    userCancelled = true;
+                    await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
+                    break;
+                }
+                int n;
+                try
+                {
+                    n = await ReadFullAsync(transfer.Stream, _chunkFrame.AsMemory(12, ProtocolConstants.ChunkMax)).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not GuestFsProtocolException)
+                {
+                    sourceError = e;
+                    await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
+                    break;
+                }
+                await WriteChunkAsync(n, false, request.Name).ConfigureAwait(false);
+                if (n == 0) break; // that was the end chunk
+                transfer.BytesTransferred += n;
+                transfer.ChunkProgress?.Invoke(transfer.BytesTransferred);
+            }
+        }
+        catch (GuestFsProtocolException)
+        {
+            // The write side failed; the reader will tell us why (EOF etc.).
+            try { await replyTask.ConfigureAwait(false); } catch (GuestFsProtocolException) { }
+            throw;
+        }
+
+        T result;
+        try
+        {
+            result = await replyTask.ConfigureAwait(false);
+        }
+        catch (GuestFsException e) when (e is not GuestFsProtocolException && (userCancelled || sourceError is not null))
+        {
+            // The daemon answers a library cancel chunk with "file upload cancelled": discard it.
+            if (sourceError is not null)
+                throw new IOException($"{request.Name}: reading the data to upload failed: {sourceError.Message}", sourceError);
+            throw new OperationCanceledException($"{request.Name}: upload cancelled by the user", e, ct);
+        }
+        if (userCancelled)
+            throw new OperationCanceledException($"{request.Name}: upload cancelled by the user", ct);
+        if (sourceError is not null)
+            throw new IOException($"{request.Name}: reading the data to upload failed: {sourceError.Message}", sourceError);
+        return result;
+    }
+
+    private static async ValueTask<int> ReadFullAsync(Stream s, Memory<byte> buffer)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = await s.ReadAsync(buffer.Slice(total)).ConfigureAwait(false);
+            if (n == 0) break;
+            total += n;
+        }
+        return total;
+    }
+
+    private async Task<T> DownloadAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer transfer, CancellationToken ct)
+    {
+        uint serial = await SendRequestAsync(request, 0).ConfigureAwait(false);
+        // The daemon answers first (an error means no chunks follow), then streams chunks.
+        T result = await ReceiveReplyAsync(request, serial, decoder).ConfigureAwait(false);
+
+        bool cancelSent = false;
+        Exception? sinkError = null;
+        while (true)
+        {
+            if (!cancelSent && ct.IsCancellationRequested)
+            {
+                await SendCancelFlagAsync(request.Name).ConfigureAwait(false);
+                cancelSent = true;
+            }
+            var maybe = await ReadMessageAsync(request.Name, skipCancelFlags: false).ConfigureAwait(false);
+            if (maybe is null)
+                throw Break(request.Name, "unexpected cancel flag from the daemon in the middle of a download");
+            using var frame = maybe.Value;
+            bool cancel;
+            int dataLength;
+            try
+            {
+                (cancel, dataLength) = ParseChunk(frame.Span, request.Name);
+            }
+            catch (XdrException e)
+            {
+                throw Break(request.Name, $"malformed file chunk: {e.Message}", e);
+            }
+            if (cancel)
+            {
+                if (cancelSent)
+                {
+                    if (sinkError is not null)
+                        throw new IOException($"{request.Name}: writing the downloaded data failed: {sinkError.Message}", sinkError);
+                    throw new OperationCanceledException($"{request.Name}: download cancelled by the user", ct);
+                }
+                throw new GuestFsException(request.Name, "EIO", "file receive cancelled by the daemon (it could not read the rest of the file)");
+            }
+            if (dataLength == 0)
+                break; // end of file
+            if (cancelSent) continue; // draining
+            try
+            {
+                await transfer.Stream.WriteAsync(frame.Array.AsMemory(frame.Offset + 8, dataLength)).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                sinkError = e;
+                await SendCancelFlagAsync(request.Name).ConfigureAwait(false);
+                cancelSent = true;
+                continue;
+            }
+            transfer.BytesTransferred += dataLength;
+            transfer.ChunkProgress?.Invoke(transfer.BytesTransferred);
+        }
+        // The whole file arrived (a late cancel flag, if any, is ignored by the daemon).
+        if (sinkError is not null)
+            throw new IOException($"{request.Name}: writing the downloaded data failed: {sinkError.Message}", sinkError);
+        if (cancelSent)
+            throw new OperationCanceledException($"{request.Name}: download cancelled by the user", ct);
+        return result;
+    }
+
+    private (bool Cancel, int Length) ParseChunk(ReadOnlySpan<byte> body, string procedure)
+    {
+        var r = new XdrReader(body);
+        int c = r.ReadInt32();
+        if (c != 0 && c != 1)
+            throw Break(procedure, $"file chunk has an invalid cancel field {c}");
+        int len = r.ReadOpaqueSpan(ProtocolConstants.ChunkMax).Length;
+        r.EnsureAtEnd("the file chunk");
+        return (c == 1, len);
+    }
+
+    private ValueTask SendCancelFlagAsync(string procedure)
+    {
+        var word = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(word, ProtocolConstants.CancelFlag);
+        return WriteRawAsync(word, procedure);
+    }
+
+    // ---------------------------------------------------------------- state
+
+    private void ThrowIfBroken(string procedure)
+    {
+        if (_brokenReason is not null)
+            throw new GuestFsProtocolException(procedure, $"the connection to the appliance is broken ({_brokenReason})");
+    }
+
+    /// <summary>Marks the channel unusable and returns the exception to throw.</summary>
+    public GuestFsProtocolException Break(string procedure, string reason, Exception? inner = null)
+    {
+        _brokenReason ??= reason;
+        return new GuestFsProtocolException(procedure, reason, inner);
+    }
+
+    public void Dispose()
+    {
+        _brokenReason ??= "closed";
+        try { _stream.Dispose(); } catch { }
+    }
+}

@@ -1,0 +1,694 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Appliance;
+using GuestFs.Engine.Launch;
+using GuestFs.Engine.Library;
+using GuestFs.Engine.Protocol;
+using GuestFs.Engine.Xdr;
+
+namespace GuestFs.Engine.Session;
+
+/// <summary>
+/// One appliance and its disks: the managed equivalent of a libguestfs handle.
+/// States go CONFIG → LAUNCHING → READY, back to CONFIG when qemu dies or on
+/// <see cref="ShutdownAsync"/>, and CLOSED after dispose. Calls are allowed
+/// only in READY and run one at a time (any thread may call). Events are
+/// raised on engine threads; a UI must marshal them itself.
+/// </summary>
+public sealed partial class GuestSession : IDisposable, IAsyncDisposable
+{
+    private static int s_nextId;
+    private static readonly ConcurrentDictionary<int, GuestSession> s_live = new();
+
+    private readonly object _stateLock = new();
+    private readonly SemaphoreSlim _callLock = new(1, 1);
+    private readonly List<Drive> _drives = new();
+    private SessionState _state = SessionState.Config;
+    private DaemonChannel? _channel;
+    private QemuProcess? _qemu;
+    private Socket? _listener;
+    private string? _tempDir;
+
+    static GuestSession()
+    {
+        // Sessions still open when the process exits must not leave qemu behind.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var s in s_live.Values)
+            {
+                try { s.KillNow("the host process is exiting"); } catch { }
+            }
+        };
+    }
+
+    public GuestSession(GuestSessionOptions? options = null)
+    {
+        Options = options ?? GuestSessionOptions.FromEnvironment();
+        Options.Validate();
+        Id = Interlocked.Increment(ref s_nextId);
+        s_live[Id] = this;
+    }
+
+    /// <summary>Process-unique number of this session.</summary>
+    public int Id { get; }
+
+    public GuestSessionOptions Options { get; private set; }
+
+    public SessionState State { get { lock (_stateLock) return _state; } }
+
+    public IReadOnlyList<Drive> Drives { get { lock (_stateLock) return _drives.ToArray(); } }
+
+    /// <summary>True when the accelerator of the running appliance is KVM; null before the first launch.</summary>
+    public AcceleratorKind? AcceleratorInUse { get; private set; }
+
+    /// <summary>Why that accelerator was chosen (for the verbose stream and the session object).</summary>
+    public string? AcceleratorReason { get; private set; }
+
+    public LaunchTimings? LastLaunch { get; private set; }
+
+    public DateTime? LaunchedAt { get; private set; }
+
+    public int? QemuProcessId => _qemu?.Pid;
+
+    /// <summary>The private (0700) directory holding the socket and overlays while launched.</summary>
+    public string? TempDirectory => _tempDir;
+
+    /// <summary>The appliance files the last launch booted.</summary>
+    public ApplianceFiles? Appliance { get; private set; }
+
+    /// <summary>The last part of the appliance console (for diagnostics).</summary>
+    public string ConsoleTail => _qemu?.ConsoleTail ?? _lastConsoleTail ?? "";
+    private string? _lastConsoleTail;
+
+    public event EventHandler<GuestProgressEventArgs>? Progress;
+    public event EventHandler<LaunchProgressEventArgs>? LaunchProgress;
+    /// <summary>Raw appliance console text (kernel, init, guestfsd, qemu's own messages).</summary>
+    public event EventHandler<string>? ApplianceLog;
+    /// <summary>Verbose and debug messages from the engine itself.</summary>
+    public event EventHandler<GuestMessageEventArgs>? Message;
+    /// <summary>Every call and its result, when <see cref="GuestSessionOptions.Trace"/> is on.</summary>
+    public event EventHandler<string>? TraceMessage;
+    public event EventHandler<StateChangedEventArgs>? StateChanged;
+    /// <summary>qemu exited while the session was not shutting it down.</summary>
+    public event EventHandler<string>? SubprocessQuit;
+
+    // ------------------------------------------------------------ config
+
+    /// <summary>Changes launch settings; only in CONFIG.</summary>
+    public void Configure(Func<GuestSessionOptions, GuestSessionOptions> change)
+    {
+        RequireConfig("configure");
+        var o = change(Options);
+        o.Validate();
+        Options = o;
+    }
+
+    private static readonly Regex FormatRegex = new("^[-_A-Za-z0-9]+$", RegexOptions.CultureInvariant);
+    private static readonly Regex LabelRegex = new("^[A-Za-z]{1,20}$", RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// Adds a disk image. Read-only unless <see cref="DriveOptions.ReadOnly"/> is false.
+    /// Only in CONFIG; the first drive becomes /dev/sda.
+    /// </summary>
+    public Drive AddDrive(string path, DriveOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= new DriveOptions();
+        RequireConfig("add_drive");
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+            throw new ArgumentException($"'{full}' is a directory, not a disk image; pass the path of an image file (raw, qcow2 …)", nameof(path));
+        if (!File.Exists(full) && !full.StartsWith("/dev/", StringComparison.Ordinal))
+            throw new FileNotFoundException($"The disk image '{full}' does not exist; check the path (New-GuestDiskImage creates a new one)", full);
+        try
+        {
+            using var probe = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UnauthorizedAccessException($"The disk image '{full}' is not readable by this user; fix its permissions or run as a user that can read it", e);
+        }
+        if (options.Format is not null && !FormatRegex.IsMatch(options.Format))
+            throw new ArgumentException($"format '{options.Format}' is not a valid image format name (use raw, qcow2, vmdk …)", nameof(options));
+        if (options.Label is not null && !LabelRegex.IsMatch(options.Label))
+            throw new ArgumentException($"label '{options.Label}' must be 1 to 20 letters A–Z", nameof(options));
+        if (options.CacheMode is not null && options.CacheMode is not ("writeback" or "unsafe"))
+            throw new ArgumentException($"cache mode '{options.CacheMode}' must be 'writeback' or 'unsafe'", nameof(options));
+        lock (_stateLock)
+        {
+            if (_drives.Count >= 255)
+                throw new InvalidOperationException("a session can hold at most 255 drives");
+            if (options.Label is not null && _drives.Any(d => d.Options.Label == options.Label))
+                throw new ArgumentException($"label '{options.Label}' is already used by another drive of this session", nameof(options));
+            var d = new Drive(_drives.Count, full, options);
+            _drives.Add(d);
+            return d;
+        }
+    }
+
+    private void RequireConfig(string what)
+    {
+        var s = State;
+        if (s == SessionState.Closed) throw new ObjectDisposedException(nameof(GuestSession), $"{what}: the session is closed");
+        if (s != SessionState.Config)
+            throw new GuestFsStateException($"{what}: this can only be done before launch (the session is {s})");
+    }
+
+    private void SetState(SessionState next, string? reason = null)
+    {
+        SessionState old;
+        lock (_stateLock)
+        {
+            old = _state;
+            if (old == next) return;
+            if (old == SessionState.Closed) return;
+            _state = next;
+        }
+        Say(MessageLevel.Debug, $"state {old} -> {next}{(reason is null ? "" : ": " + reason)}");
+        try { StateChanged?.Invoke(this, new StateChangedEventArgs(old, next, reason)); } catch { }
+    }
+
+    internal void Say(MessageLevel level, string text)
+    {
+        try { Message?.Invoke(this, new GuestMessageEventArgs(level, text)); } catch { }
+    }
+
+    private void Trace(string text)
+    {
+        if (!Options.Trace) return;
+        try { TraceMessage?.Invoke(this, text); } catch { }
+    }
+
+    private void ReportLaunch(LaunchStage stage, string text, Stopwatch sw)
+    {
+        Say(MessageLevel.Verbose, $"launch [{sw.Elapsed.TotalSeconds,6:0.00}s] {text}");
+        try { LaunchProgress?.Invoke(this, new LaunchProgressEventArgs(stage, text, sw.Elapsed)); } catch { }
+    }
+
+    // ------------------------------------------------------------ launch
+
+    public void Launch() => LaunchAsync().GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Boots the appliance and waits for the daemon. On any failure or
+    /// cancellation qemu is killed, the temp dir removed, and the session is
+    /// back in CONFIG with its drives, so it can be launched again.
+    /// </summary>
+    public async Task LaunchAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_stateLock)
+        {
+            if (_state == SessionState.Closed) throw new ObjectDisposedException(nameof(GuestSession));
+            if (_state != SessionState.Config)
+                throw new GuestFsStateException($"launch: the session is already {_state}; close it and open a new one");
+            if (_drives.Count == 0)
+                throw new GuestFsStateException("launch: add at least one drive before launching (Open-GuestDisk -Path IMAGE)");
+            _state = SessionState.Launching;
+        }
+        try { StateChanged?.Invoke(this, new StateChangedEventArgs(SessionState.Config, SessionState.Launching, null)); } catch { }
+
+        var sw = Stopwatch.StartNew();
+        var timings = new Dictionary<string, TimeSpan>();
+        try
+        {
+            ReportLaunch(LaunchStage.Preparing, "preparing", sw);
+            string qemu = Options.QemuPath ?? ExternalCommand.Find("qemu-system-x86_64")
+                ?? throw new MissingDependencyException("The program 'qemu-system-x86_64'", "qemu-system-x86");
+            if (!File.Exists(qemu))
+                throw new MissingDependencyException($"The qemu binary '{qemu}' (LIBGUESTFS_HV)", "qemu-system-x86");
+
+            _tempDir = CreatePrivateTempDir(Options.ResolveTempParent());
+            Say(MessageLevel.Debug, $"private temp dir {_tempDir}");
+
+            ReportLaunch(LaunchStage.BuildingAppliance, "locating the appliance", sw);
+            var t0 = sw.Elapsed;
+            var appliance = await ApplianceLocator.LocateAsync(Options.AppliancePath, Options.CacheDirectory, Options.Debug,
+                m => Say(MessageLevel.Verbose, m), cancellationToken).ConfigureAwait(false);
+            Appliance = appliance;
+            timings["appliance"] = sw.Elapsed - t0;
+
+            ReportLaunch(LaunchStage.ProbingAccelerator, "choosing the accelerator", sw);
+            t0 = sw.Elapsed;
+            string cacheDir = ApplianceLocator.CacheDirectory(Options.CacheDirectory);
+            var accel = await AcceleratorProbe.ChooseAsync(Options.Accelerator, qemu, appliance.Kernel, cacheDir,
+                m => Say(MessageLevel.Verbose, m), cancellationToken).ConfigureAwait(false);
+            AcceleratorInUse = accel.UseKvm ? AcceleratorKind.Kvm : AcceleratorKind.Tcg;
+            AcceleratorReason = accel.Reason;
+            Say(MessageLevel.Verbose, $"accelerator: {AcceleratorInUse} ({accel.Reason})");
+            timings["accelerator"] = sw.Elapsed - t0;
+
+            var drives = await PrepareDrivesAsync(cancellationToken).ConfigureAwait(false);
+
+            string socketPath = Path.Combine(_tempDir, "guestfsd.sock");
+            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            _listener.Listen(1);
+
+            var plan = new QemuLaunchPlan
+            {
+                Appliance = appliance,
+                SocketPath = socketPath,
+                Drives = drives,
+                MemoryMB = Options.MemoryMB,
+                Smp = Options.Smp,
+                UseKvm = accel.UseKvm,
+                Verbose = Options.Debug,
+                Append = Options.Append,
+                LoopsPerJiffy = accel.UseKvm ? null : LoopsPerJiffy.Get(),
+            };
+            var args = QemuCommandLine.Build(plan);
+            Say(MessageLevel.Debug, "qemu command line: " + qemu + " " + string.Join(" ", args.Select(QuoteForLog)));
+
+            ReportLaunch(LaunchStage.StartingQemu, $"starting qemu ({AcceleratorInUse}, {Options.MemoryMB} MiB, {Options.Smp} vCPU)", sw);
+            t0 = sw.Elapsed;
+            _qemu = QemuProcess.Start(qemu, args, OnConsole);
+            Say(MessageLevel.Verbose, $"qemu started, pid {_qemu.Pid}");
+
+            using var launchCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            launchCts.CancelAfter(Options.LaunchTimeout);
+            Socket accepted;
+            try
+            {
+                var acceptTask = _listener.AcceptAsync(launchCts.Token).AsTask();
+                var first = await Task.WhenAny(acceptTask, _qemu.Exited).ConfigureAwait(false);
+                if (first != acceptTask)
+                    throw LaunchFailed("qemu exited before connecting to the daemon socket");
+                accepted = await acceptTask.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw LaunchFailed($"qemu did not connect to the daemon socket within {Options.LaunchTimeout.TotalSeconds:0} s");
+            }
+            _listener.Dispose();
+            _listener = null;
+            try { File.Delete(socketPath); } catch { }
+            timings["qemu-start"] = sw.Elapsed - t0;
+
+            ReportLaunch(LaunchStage.Booting, "booting the appliance", sw);
+            t0 = sw.Elapsed;
+            _channel = new DaemonChannel(new NetworkStream(accepted, ownsSocket: true));
+            _channel.Progress += OnDaemonProgress;
+            var flagTask = _channel.WaitForLaunchFlagAsync(launchCts.Token);
+            var bootMarker = WatchBootMarkersAsync(sw, launchCts.Token);
+            var winner = await Task.WhenAny(flagTask, _qemu.Exited).ConfigureAwait(false);
+            if (winner != flagTask)
+                throw LaunchFailed("qemu exited during boot");
+            try
+            {
+                await flagTask.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw LaunchFailed($"the daemon did not send the launch flag within {Options.LaunchTimeout.TotalSeconds:0} s (set GUESTFS_LAUNCH_TIMEOUT to wait longer)");
+            }
+            catch (GuestFsProtocolException e)
+            {
+                throw LaunchFailed(e.DaemonMessage);
+            }
+            timings["boot"] = sw.Elapsed - t0;
+            _ = bootMarker;
+
+            LaunchedAt = DateTime.Now;
+            LastLaunch = new LaunchTimings
+            {
+                Appliance = timings["appliance"],
+                AcceleratorProbe = timings["accelerator"],
+                QemuStart = timings["qemu-start"],
+                Boot = timings["boot"],
+                Total = sw.Elapsed,
+                Extra = timings,
+            };
+            SetState(SessionState.Ready, "launch flag received");
+            _ = MonitorQemuAsync(_qemu);
+            ReportLaunch(LaunchStage.Ready, $"appliance ready in {sw.Elapsed.TotalSeconds:0.00} s", sw);
+        }
+        catch (Exception e)
+        {
+            string tail = _qemu?.ConsoleTail ?? "";
+            await TearDownAsync(graceful: false).ConfigureAwait(false);
+            SetState(SessionState.Config, "launch failed");
+            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+                throw new OperationCanceledException("launch cancelled; qemu was stopped and its temp files removed", e, cancellationToken);
+            if (e is GuestFsLaunchException) throw;
+            if (e is MissingDependencyException or ArgumentException or UnauthorizedAccessException or FileNotFoundException) throw;
+            throw new GuestFsLaunchException($"launch failed: {e.Message}", tail, e);
+        }
+    }
+
+    private GuestFsLaunchException LaunchFailed(string what)
+    {
+        string tail = _qemu?.ConsoleTail ?? "";
+        string exit = _qemu is { HasExited: true } q ? $" (qemu exit status {q.ExitCode})" : "";
+        return new GuestFsLaunchException($"launch failed: {what}{exit}. " +
+            "Run with -Debug or LIBGUESTFS_DEBUG=1 to see the whole appliance console.", tail);
+    }
+
+    private async Task WatchBootMarkersAsync(Stopwatch sw, CancellationToken ct)
+    {
+        var q = _qemu;
+        if (q is null) return;
+        try
+        {
+            if (await q.WaitForConsoleAsync("Linux version", Options.LaunchTimeout, ct).ConfigureAwait(false) && State == SessionState.Launching)
+                ReportLaunch(LaunchStage.WaitingForDaemon, "kernel started; waiting for the daemon", sw);
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private void OnConsole(string text)
+    {
+        try { ApplianceLog?.Invoke(this, text); } catch { }
+    }
+
+    private readonly ConcurrentDictionary<int, string> _procNames = new();
+
+    private void OnDaemonProgress(ProgressMessage m)
+    {
+        string name = _procNames.TryGetValue(m.Procedure, out var n) ? n : m.Procedure.ToString();
+        try { Progress?.Invoke(this, new GuestProgressEventArgs(m.Procedure, name, m.Serial, m.Position, m.Total)); } catch { }
+    }
+
+    private async Task MonitorQemuAsync(QemuProcess q)
+    {
+        try { await q.Exited.ConfigureAwait(false); } catch { }
+        if (!ReferenceEquals(q, _qemu) || _shuttingDown) return;
+        string reason = $"qemu (pid {q.Pid}) exited unexpectedly with status {q.ExitCode}";
+        Say(MessageLevel.Warning, reason);
+        _channel?.Break("", reason);
+        // A call in progress sees EOF and tears down; an idle session does it here.
+        if (await _callLock.WaitAsync(0).ConfigureAwait(false))
+        {
+            try { await HandleDeathAsync(reason).ConfigureAwait(false); }
+            finally { _callLock.Release(); }
+        }
+    }
+
+    private async Task HandleDeathAsync(string reason)
+    {
+        if (State is SessionState.Config or SessionState.Closed) return;
+        await TearDownAsync(graceful: false).ConfigureAwait(false);
+        SetState(SessionState.Config, reason);
+        try { SubprocessQuit?.Invoke(this, reason); } catch { }
+    }
+
+    private static string QuoteForLog(string a) => a.IndexOfAny(new[] { ' ', '"', '\'' }) >= 0 ? "'" + a.Replace("'", "'\\''") + "'" : a;
+
+    private static string CreatePrivateTempDir(string parent)
+    {
+        if (!Directory.Exists(parent))
+            throw new DirectoryNotFoundException($"the temporary directory '{parent}' (LIBGUESTFS_TMPDIR/TMPDIR) does not exist; create it or unset the variable");
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            string dir = Path.Combine(parent, "guestfs-" + Path.GetRandomFileName().Replace(".", ""));
+            try
+            {
+                // mkdir with mode 0700: nobody else can reach the socket or overlays.
+                Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                if (Directory.GetFileSystemEntries(dir).Length != 0) continue;
+                File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                return dir;
+            }
+            catch (IOException) { }
+        }
+        throw new IOException($"could not create a private temporary directory under {parent}");
+    }
+
+    private async Task<List<QemuDrive>> PrepareDrivesAsync(CancellationToken ct)
+    {
+        var result = new List<QemuDrive>();
+        string? qemuImg = null;
+        foreach (var d in Drives)
+        {
+            if (!d.Options.ReadOnly)
+            {
+                result.Add(new QemuDrive(d.Index, d.Path, d.Options.Format, false, d.Options.CacheMode ?? "writeback", d.Options.Label));
+                continue;
+            }
+            qemuImg ??= ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
+            string format = d.Options.Format ?? await DiskImage.DetectFormatAsync(d.Path, ct).ConfigureAwait(false);
+            string overlay = Path.Combine(_tempDir!, $"overlay{d.Index}.qcow2");
+            var r = await ExternalCommand.RunAsync(qemuImg, new[]
+            {
+                "create", "-q", "-f", "qcow2",
+                "-o", $"backing_file={QemuCommandLine.Escape(d.Path)},backing_fmt={format}",
+                overlay,
+            }, ct, TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+            if (!r.Success)
+                throw new InvalidOperationException($"could not create the read-only overlay for '{d.Path}' ({format}): {r.Combined}. " +
+                    "Check that the image is not corrupt and that -Format matches it.");
+            result.Add(new QemuDrive(d.Index, overlay, "qcow2", true, "unsafe", d.Options.Label));
+        }
+        return result;
+    }
+
+    // ------------------------------------------------------------ calls
+
+    /// <summary>
+    /// Makes one daemon call. Throws <see cref="GuestFsException"/> for a daemon
+    /// error (the session stays usable), <see cref="GuestFsProtocolException"/>
+    /// when the appliance died or the conversation broke (the session is back in
+    /// CONFIG), <see cref="OperationCanceledException"/> when cancelled.
+    /// Cancelling a plain call returns at once; its reply is still read in the
+    /// background before the next call runs, so the session stays in step.
+    /// </summary>
+    public async Task<T> InvokeAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null,
+        CancellationToken cancellationToken = default)
+    {
+        RequireReady(request.Name);
+        await _callLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        bool release = true;
+        try
+        {
+            RequireReady(request.Name);
+            var channel = _channel!;
+            _procNames.TryAdd(request.Procedure, request.Name);
+            Trace(request.Name);
+            var call = channel.CallAsync(request, decoder, transfer, cancellationToken);
+            T result;
+            if (transfer is null && cancellationToken.CanBeCanceled)
+            {
+                try
+                {
+                    result = await call.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!call.IsCompleted)
+                {
+                    release = false;
+                    _ = DrainAbandonedAsync(call, request.Name);
+                    throw new OperationCanceledException($"{request.Name}: cancelled; the daemon finishes the call in the background", cancellationToken);
+                }
+            }
+            else
+            {
+                result = await call.ConfigureAwait(false);
+            }
+            Trace($"{request.Name} = {Describe(result)}");
+            return result;
+        }
+        catch (GuestFsProtocolException e)
+        {
+            Trace($"{request.Name} = error (appliance lost: {e.DaemonMessage})");
+            await HandleDeathAsync(e.DaemonMessage).ConfigureAwait(false);
+            throw;
+        }
+        catch (GuestFsException e)
+        {
+            Trace($"{request.Name} = error {e.ErrnoName} {e.DaemonMessage}");
+            throw;
+        }
+        finally
+        {
+            if (release) _callLock.Release();
+        }
+    }
+
+    /// <summary>A daemon call with no return value.</summary>
+    public Task InvokeAsync(RpcRequest request, FileTransfer? transfer = null, CancellationToken cancellationToken = default) =>
+        InvokeAsync(request, XdrDecoders.Void, transfer, cancellationToken);
+
+    private async Task DrainAbandonedAsync<T>(Task<T> call, string name)
+    {
+        try
+        {
+            await call.ConfigureAwait(false);
+        }
+        catch (GuestFsProtocolException e)
+        {
+            await HandleDeathAsync(e.DaemonMessage).ConfigureAwait(false);
+        }
+        catch (Exception) { /* the caller already got its cancellation */ }
+        finally
+        {
+            Say(MessageLevel.Debug, $"{name}: abandoned reply drained");
+            _callLock.Release();
+        }
+    }
+
+    private static string Describe(object? o) => o switch
+    {
+        null => "ok",
+        string s => "\"" + (s.Length > 80 ? s.Substring(0, 80) + "…" : s) + "\"",
+        string[] a => "[" + string.Join(", ", a.Take(8).Select(x => "\"" + x + "\"")) + (a.Length > 8 ? $", … ({a.Length})" : "") + "]",
+        byte[] b => $"<{b.Length} bytes>",
+        System.Collections.ICollection c => $"<{c.Count} items>",
+        _ => o.ToString() ?? "",
+    };
+
+    private void RequireReady(string name)
+    {
+        var s = State;
+        if (s == SessionState.Ready) return;
+        if (s == SessionState.Closed)
+            throw new ObjectDisposedException(nameof(GuestSession), $"{name}: the session is closed; open a new one (Open-GuestDisk)");
+        throw new GuestFsStateException($"{name}: the appliance is not running (session state {s}); launch it first" +
+            (s == SessionState.Config && LastLaunch is not null ? " — it stopped earlier, see the session's ConsoleTail" : ""));
+    }
+
+    // ------------------------------------------------------------ shutdown
+
+    private volatile bool _shuttingDown;
+
+    public void Shutdown() => ShutdownAsync().GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Syncs the disks (the daemon unmounts everything and flushes), stops qemu
+    /// (SIGTERM, then SIGKILL), removes the temp dir. The session returns to
+    /// CONFIG with its drives and can be launched again.
+    /// </summary>
+    public async Task ShutdownAsync(CancellationToken cancellationToken = default)
+    {
+        if (State != SessionState.Ready && State != SessionState.Launching)
+        {
+            await TearDownAsync(graceful: false).ConfigureAwait(false);
+            return;
+        }
+        Exception? syncError = null;
+        bool locked = await _callLock.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (State == SessionState.Ready && _channel is { IsBroken: false })
+            {
+                try
+                {
+                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    cts.CancelAfter(TimeSpan.FromSeconds(60));
+                    await _channel.CallAsync(new RpcRequest(282, "internal_autosync"), XdrDecoders.Void).WaitAsync(cts.Token).ConfigureAwait(false);
+                    Say(MessageLevel.Verbose, "disks synced (filesystems unmounted)");
+                }
+                catch (Exception e)
+                {
+                    syncError = e;
+                    Say(MessageLevel.Warning, $"sync before shutdown failed: {e.Message}");
+                }
+            }
+            await TearDownAsync(graceful: true).ConfigureAwait(false);
+            SetState(SessionState.Config, "shut down");
+        }
+        finally
+        {
+            if (locked) _callLock.Release();
+        }
+        if (syncError is GuestFsException ge)
+            throw new GuestFsException("shutdown", ge.ErrnoName, "syncing the disks failed: " + ge.DaemonMessage, ge);
+    }
+
+    private async Task TearDownAsync(bool graceful)
+    {
+        _shuttingDown = true;
+        try
+        {
+            var ch = _channel; _channel = null;
+            ch?.Dispose();
+            var q = _qemu;
+            if (q is not null)
+            {
+                _lastConsoleTail = q.ConsoleTail;
+                if (graceful) await q.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                else
+                {
+                    q.Kill();
+                    await Task.WhenAny(q.Exited, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
+                }
+                q.Dispose();
+                _qemu = null;
+            }
+            try { _listener?.Dispose(); } catch { }
+            _listener = null;
+            RemoveTempDir();
+        }
+        finally
+        {
+            _shuttingDown = false;
+        }
+    }
+
+    private void RemoveTempDir()
+    {
+        var dir = _tempDir;
+        _tempDir = null;
+        if (dir is null) return;
+        try { Directory.Delete(dir, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+        catch (Exception e) { Say(MessageLevel.Warning, $"could not remove the temp dir {dir}: {e.Message}"); }
+    }
+
+    /// <summary>Last-resort synchronous cleanup (process exit).</summary>
+    private void KillNow(string reason)
+    {
+        _shuttingDown = true;
+        try { _qemu?.Kill(); } catch { }
+        try { _qemu?.Dispose(); } catch { }
+        _qemu = null;
+        RemoveTempDir();
+    }
+
+    /// <summary>Kills qemu without syncing (used by tests and for fault injection).</summary>
+    public void KillSubprocessForTesting()
+    {
+        var q = _qemu;
+        if (q is not null) NativeMethods.Kill(q.Pid, NativeMethods.SIGKILL);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (State == SessionState.Closed) return;
+        try { await ShutdownAsync().ConfigureAwait(false); }
+        catch (Exception e) { Say(MessageLevel.Warning, $"close: {e.Message}"); }
+        finally
+        {
+            await TearDownAsync(graceful: false).ConfigureAwait(false);
+            lock (_stateLock) { _state = SessionState.Closed; }
+            s_live.TryRemove(Id, out _);
+            try { StateChanged?.Invoke(this, new StateChangedEventArgs(SessionState.Config, SessionState.Closed, "closed")); } catch { }
+        }
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}
+
+/// <summary>The appliance could not be started. <see cref="ConsoleTail"/> holds the end of its console.</summary>
+public sealed class GuestFsLaunchException : Exception
+{
+    public GuestFsLaunchException(string message, string consoleTail, Exception? inner = null)
+        : base(message + (string.IsNullOrWhiteSpace(consoleTail) ? "" : "\n--- last appliance console output ---\n" + LastLines(consoleTail, 25)), inner)
+    {
+        ConsoleTail = consoleTail;
+    }
+
+    public string ConsoleTail { get; }
+
+    private static string LastLines(string s, int n)
+    {
+        var lines = s.Replace("\r", "").TrimEnd().Split('\n');
+        return string.Join("\n", lines.Skip(Math.Max(0, lines.Length - n)));
+    }
+}
