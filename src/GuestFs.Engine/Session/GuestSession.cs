@@ -32,7 +32,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     private readonly object _stateLock = new();
     private readonly SemaphoreSlim _callLock = new(1, 1);
     private readonly List<Drive> _drives = new();
-    private SessionState _state = SessionState.Config;
+    private GuestSessionState _state = GuestSessionState.Config;
     private DaemonChannel? _channel;
     private QemuProcess? _qemu;
     private Socket? _listener;
@@ -63,7 +63,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
     public GuestSessionOptions Options { get; private set; }
 
-    public SessionState State { get { lock (_stateLock) return _state; } }
+    public GuestSessionState State { get { lock (_stateLock) return _state; } }
 
     public IReadOnlyList<Drive> Drives { get { lock (_stateLock) return _drives.ToArray(); } }
 
@@ -158,19 +158,19 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     private void RequireConfig(string what)
     {
         var s = State;
-        if (s == SessionState.Closed) throw new ObjectDisposedException(nameof(GuestSession), $"{what}: the session is closed");
-        if (s != SessionState.Config)
+        if (s == GuestSessionState.Closed) throw new ObjectDisposedException(nameof(GuestSession), $"{what}: the session is closed");
+        if (s != GuestSessionState.Config)
             throw new GuestFsStateException($"{what}: this can only be done before launch (the session is {s})");
     }
 
-    private void SetState(SessionState next, string? reason = null)
+    private void SetState(GuestSessionState next, string? reason = null)
     {
-        SessionState old;
+        GuestSessionState old;
         lock (_stateLock)
         {
             old = _state;
             if (old == next) return;
-            if (old == SessionState.Closed) return;
+            if (old == GuestSessionState.Closed) return;
             _state = next;
         }
         Say(MessageLevel.Debug, $"state {old} -> {next}{(reason is null ? "" : ": " + reason)}");
@@ -207,14 +207,14 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     {
         lock (_stateLock)
         {
-            if (_state == SessionState.Closed) throw new ObjectDisposedException(nameof(GuestSession));
-            if (_state != SessionState.Config)
+            if (_state == GuestSessionState.Closed) throw new ObjectDisposedException(nameof(GuestSession));
+            if (_state != GuestSessionState.Config)
                 throw new GuestFsStateException($"launch: the session is already {_state}; close it and open a new one");
             if (_drives.Count == 0)
                 throw new GuestFsStateException("launch: add at least one drive before launching (Open-GuestDisk -Path IMAGE)");
-            _state = SessionState.Launching;
+            _state = GuestSessionState.Launching;
         }
-        try { StateChanged?.Invoke(this, new StateChangedEventArgs(SessionState.Config, SessionState.Launching, null)); } catch { }
+        try { StateChanged?.Invoke(this, new StateChangedEventArgs(GuestSessionState.Config, GuestSessionState.Launching, null)); } catch { }
 
         var sw = Stopwatch.StartNew();
         var timings = new Dictionary<string, TimeSpan>();
@@ -327,7 +327,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 Total = sw.Elapsed,
                 Extra = timings,
             };
-            SetState(SessionState.Ready, "launch flag received");
+            SetState(GuestSessionState.Ready, "launch flag received");
             _ = MonitorQemuAsync(_qemu);
             ReportLaunch(LaunchStage.Ready, $"appliance ready in {sw.Elapsed.TotalSeconds:0.00} s", sw);
         }
@@ -335,7 +335,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         {
             string tail = _qemu?.ConsoleTail ?? "";
             await TearDownAsync(graceful: false).ConfigureAwait(false);
-            SetState(SessionState.Config, "launch failed");
+            SetState(GuestSessionState.Config, "launch failed");
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
                 throw new OperationCanceledException("launch cancelled; qemu was stopped and its temp files removed", e, cancellationToken);
             if (e is GuestFsLaunchException) throw;
@@ -358,7 +358,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         if (q is null) return;
         try
         {
-            if (await q.WaitForConsoleAsync("Linux version", Options.LaunchTimeout, ct).ConfigureAwait(false) && State == SessionState.Launching)
+            if (await q.WaitForConsoleAsync("Linux version", Options.LaunchTimeout, ct).ConfigureAwait(false) && State == GuestSessionState.Launching)
                 ReportLaunch(LaunchStage.WaitingForDaemon, "kernel started; waiting for the daemon", sw);
         }
         catch (OperationCanceledException) { }
@@ -394,9 +394,9 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
     private async Task HandleDeathAsync(string reason)
     {
-        if (State is SessionState.Config or SessionState.Closed) return;
+        if (State is GuestSessionState.Config or GuestSessionState.Closed) return;
         await TearDownAsync(graceful: false).ConfigureAwait(false);
-        SetState(SessionState.Config, reason);
+        SetState(GuestSessionState.Config, reason);
         try { SubprocessQuit?.Invoke(this, reason); } catch { }
     }
 
@@ -546,11 +546,11 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     private void RequireReady(string name)
     {
         var s = State;
-        if (s == SessionState.Ready) return;
-        if (s == SessionState.Closed)
+        if (s == GuestSessionState.Ready) return;
+        if (s == GuestSessionState.Closed)
             throw new ObjectDisposedException(nameof(GuestSession), $"{name}: the session is closed; open a new one (Open-GuestDisk)");
         throw new GuestFsStateException($"{name}: the appliance is not running (session state {s}); launch it first" +
-            (s == SessionState.Config && LastLaunch is not null ? " — it stopped earlier, see the session's ConsoleTail" : ""));
+            (s == GuestSessionState.Config && LastLaunch is not null ? " — it stopped earlier, see the session's ConsoleTail" : ""));
     }
 
     // ------------------------------------------------------------ shutdown
@@ -566,7 +566,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     /// </summary>
     public async Task ShutdownAsync(CancellationToken cancellationToken = default)
     {
-        if (State != SessionState.Ready && State != SessionState.Launching)
+        if (State != GuestSessionState.Ready && State != GuestSessionState.Launching)
         {
             await TearDownAsync(graceful: false).ConfigureAwait(false);
             return;
@@ -575,7 +575,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         bool locked = await _callLock.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
         try
         {
-            if (State == SessionState.Ready && _channel is { IsBroken: false })
+            if (State == GuestSessionState.Ready && _channel is { IsBroken: false })
             {
                 try
                 {
@@ -591,7 +591,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 }
             }
             await TearDownAsync(graceful: true).ConfigureAwait(false);
-            SetState(SessionState.Config, "shut down");
+            SetState(GuestSessionState.Config, "shut down");
         }
         finally
         {
@@ -660,15 +660,15 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (State == SessionState.Closed) return;
+        if (State == GuestSessionState.Closed) return;
         try { await ShutdownAsync().ConfigureAwait(false); }
         catch (Exception e) { Say(MessageLevel.Warning, $"close: {e.Message}"); }
         finally
         {
             await TearDownAsync(graceful: false).ConfigureAwait(false);
-            lock (_stateLock) { _state = SessionState.Closed; }
+            lock (_stateLock) { _state = GuestSessionState.Closed; }
             s_live.TryRemove(Id, out _);
-            try { StateChanged?.Invoke(this, new StateChangedEventArgs(SessionState.Config, SessionState.Closed, "closed")); } catch { }
+            try { StateChanged?.Invoke(this, new StateChangedEventArgs(GuestSessionState.Config, GuestSessionState.Closed, "closed")); } catch { }
         }
     }
 

@@ -4,7 +4,7 @@ using System.Collections.Generic;
 namespace GuestFs.Engine.Session;
 
 /// <summary>The session's life cycle, as libguestfs defines it (plus Closed).</summary>
-public enum SessionState
+public enum GuestSessionState
 {
     /// <summary>Drives and settings may be changed; no appliance runs.</summary>
     Config = 0,
@@ -112,12 +112,12 @@ public sealed class GuestMessageEventArgs : EventArgs
 
 public sealed class StateChangedEventArgs : EventArgs
 {
-    public StateChangedEventArgs(SessionState oldState, SessionState newState, string? reason)
+    public StateChangedEventArgs(GuestSessionState oldState, GuestSessionState newState, string? reason)
     {
         OldState = oldState; NewState = newState; Reason = reason;
     }
-    public SessionState OldState { get; }
-    public SessionState NewState { get; }
+    public GuestSessionState OldState { get; }
+    public GuestSessionState NewState { get; }
     public string? Reason { get; }
 }
 

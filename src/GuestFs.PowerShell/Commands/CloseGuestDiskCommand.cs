@@ -1,0 +1,37 @@
+using System;
+using System.Management.Automation;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Syncs and closes guest disk sessions, stopping their appliance.</summary>
+[Cmdlet(VerbsCommon.Close, "GuestDisk", DefaultParameterSetName = "Disk")]
+public sealed class CloseGuestDiskCommand : GuestCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true, ParameterSetName = "Disk")]
+    public GuestDisk[]? Disk { get; set; }
+
+    /// <summary>Close every open session.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "All")]
+    public SwitchParameter All { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var disks = All.IsPresent ? GuestDiskRegistry.All() : Disk ?? new[] { ResolveDisk(null) };
+        foreach (var d in disks)
+        {
+            try
+            {
+                WriteVerbose($"closing GuestDisk {d.Id}: syncing and stopping the appliance");
+                Run(async ct => await d.Session.DisposeAsync().ConfigureAwait(false), d.Session);
+            }
+            catch (Exception e)
+            {
+                WriteError(ToErrorRecord(e, "CloseFailed", d));
+            }
+            finally
+            {
+                GuestDiskRegistry.Remove(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Management.Automation;
+using System.Threading.Tasks;
+using GuestFs.Engine.Session;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Opens disk images in a new appliance session (read-only unless -Writable).</summary>
+[Cmdlet(VerbsCommon.Open, "GuestDisk", DefaultParameterSetName = "Path")]
+[OutputType(typeof(GuestDisk))]
+public sealed class OpenGuestDiskCommand : GuestCmdlet
+{
+    private readonly List<string> _paths = new();
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    /// <summary>Image format (raw, qcow2, vmdk …); detected by qemu-img when omitted.</summary>
+    [Parameter]
+    [ValidatePattern("^[-_A-Za-z0-9]+$")]
+    public string? Format { get; set; }
+
+    /// <summary>Open the images for writing. Without it every change goes to a throw-away overlay.</summary>
+    [Parameter]
+    public SwitchParameter Writable { get; set; }
+
+    /// <summary>A name for the session, shown by Get-GuestDisk.</summary>
+    [Parameter]
+    public string? Label { get; set; }
+
+    [Parameter]
+    [ValidateRange(256, 1048576)]
+    public int MemoryMB { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 255)]
+    public int Smp { get; set; }
+
+    [Parameter]
+    public AcceleratorKind Accelerator { get; set; } = AcceleratorKind.Auto;
+
+    protected override void ProcessRecord()
+    {
+        bool literal = ParameterSetName == "LiteralPath";
+        foreach (var p in literal ? LiteralPath : Path)
+        {
+            try
+            {
+                if (literal)
+                {
+                    _paths.Add(GetUnresolvedProviderPathFromPSPath(p));
+                    continue;
+                }
+                var resolved = GetResolvedProviderPathFromPSPath(p, out var provider);
+                if (provider.Name != "FileSystem")
+                {
+                    WriteError(new ErrorRecord(new ArgumentException($"'{p}' is not a file system path; disk images must be files"),
+                        "NotAFileSystemPath", ErrorCategory.InvalidArgument, p));
+                    continue;
+                }
+                _paths.AddRange(resolved);
+            }
+            catch (ItemNotFoundException e)
+            {
+                WriteError(new ErrorRecord(new FileNotFoundException(
+                    $"The disk image '{p}' does not exist. Check the path, or create an image with New-GuestDiskImage.", p, e),
+                    "DiskImageNotFound", ErrorCategory.ObjectNotFound, p));
+            }
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_paths.Count == 0) return;
+        GuestSessionOptions options;
+        try
+        {
+            options = GuestSessionOptions.FromEnvironment();
+        }
+        catch (ArgumentException e)
+        {
+            Terminate(e, "BadEnvironmentVariable", null);
+            return;
+        }
+        if (MemoryMB > 0) options = options with { MemoryMB = MemoryMB };
+        if (Smp > 0) options = options with { Smp = Smp };
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Accelerator))) options = options with { Accelerator = Accelerator };
+        if (MyInvocation.BoundParameters.ContainsKey("Debug")) options = options with { Debug = true };
+
+        var session = new GuestSession(options);
+        try
+        {
+            foreach (var p in _paths)
+                session.AddDrive(p, new DriveOptions { Format = Format, ReadOnly = !Writable.IsPresent });
+        }
+        catch (Exception e)
+        {
+            session.Dispose();
+            Terminate(e, e is FileNotFoundException ? "DiskImageNotFound" : "AddDriveFailed", _paths.Count == 1 ? _paths[0] : _paths.ToArray());
+            return;
+        }
+
+        const int activityId = 0x6e5;
+        string activity = $"Opening {(_paths.Count == 1 ? System.IO.Path.GetFileName(_paths[0]) : $"{_paths.Count} disk images")}";
+        EventHandler<LaunchProgressEventArgs> onStage = (_, e) => Post(() =>
+            WriteProgress(new ProgressRecord(activityId, activity, e.Description) { PercentComplete = e.PercentComplete }));
+        session.LaunchProgress += onStage;
+        try
+        {
+            Run(ct => session.LaunchAsync(ct), session);
+        }
+        catch (Exception e)
+        {
+            session.Dispose();
+            Terminate(e, e is OperationCanceledException ? "LaunchCancelled" : "LaunchFailed", _paths.Count == 1 ? _paths[0] : _paths.ToArray());
+            return;
+        }
+        finally
+        {
+            session.LaunchProgress -= onStage;
+            WriteProgress(new ProgressRecord(activityId, activity, "done") { RecordType = ProgressRecordType.Completed });
+        }
+        var disk = new GuestDisk(session, _paths.ToArray(), !Writable.IsPresent, Label);
+        GuestDiskRegistry.Add(disk);
+        WriteVerbose($"GuestDisk {disk.Id}: {disk.Accelerator} ({disk.AcceleratorReason}), launched in {disk.LaunchTime?.TotalSeconds:0.00} s, {(disk.ReadOnly ? "read-only" : "writable")}");
+        WriteObject(disk);
+    }
+}

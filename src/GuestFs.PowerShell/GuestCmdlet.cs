@@ -1,0 +1,179 @@
+using System;
+using System.Collections.Concurrent;
+using System.IO;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Appliance;
+using GuestFs.Engine.Protocol;
+using GuestFs.Engine.Session;
+
+namespace GuestFs.PowerShell;
+
+/// <summary>
+/// Base of every GuestFs cmdlet. Engine work runs on the thread pool; engine
+/// events (progress, verbose, debug, appliance console) are queued and written
+/// from the pipeline thread while it waits, because PowerShell's Write*
+/// methods work only there. Ctrl+C (StopProcessing) cancels the token that
+/// every engine call receives.
+/// </summary>
+public abstract class GuestCmdlet : PSCmdlet
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly BlockingCollection<Action> _queue = new();
+
+    /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
+    protected CancellationToken StopToken => _stop.Token;
+
+    protected override void StopProcessing()
+    {
+        try { _stop.Cancel(); } catch (ObjectDisposedException) { }
+        base.StopProcessing();
+    }
+
+    /// <summary>Queues an action to run on the pipeline thread (safe from any thread).</summary>
+    protected void Post(Action action)
+    {
+        try { _queue.Add(action); } catch (InvalidOperationException) { }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the thread pool and pumps queued writes on
+    /// this thread until it finishes. Exceptions come back unwrapped.
+    /// </summary>
+    protected T Run<T>(Func<CancellationToken, Task<T>> work, GuestSession? session = null)
+    {
+        EventHandler<GuestMessageEventArgs>? onMessage = null;
+        EventHandler<string>? onConsole = null;
+        EventHandler<string>? onTrace = null;
+        if (session is not null)
+        {
+            onMessage = (_, e) => Post(() =>
+            {
+                switch (e.Level)
+                {
+                    case MessageLevel.Warning: WriteWarning(e.Message); break;
+                    case MessageLevel.Verbose: WriteVerbose(e.Message); break;
+                    default: WriteDebug(e.Message); break;
+                }
+            });
+            session.Message += onMessage;
+            if (session.Options.Debug || MyInvocation.BoundParameters.ContainsKey("Debug"))
+            {
+                onConsole = (_, text) => Post(() => WriteDebug("appliance: " + text.TrimEnd('\r', '\n')));
+                session.ApplianceLog += onConsole;
+            }
+            onTrace = (_, text) => Post(() => WriteVerbose("trace: " + text));
+            session.TraceMessage += onTrace;
+        }
+        try
+        {
+            var task = Task.Run(() => work(StopToken));
+            while (!task.IsCompleted)
+            {
+                if (_queue.TryTake(out var a, 50)) a();
+            }
+            while (_queue.TryTake(out var rest)) rest();
+            return task.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            if (session is not null)
+            {
+                session.Message -= onMessage;
+                if (onConsole is not null) session.ApplianceLog -= onConsole;
+                session.TraceMessage -= onTrace;
+            }
+            while (_queue.TryTake(out var rest)) { try { rest(); } catch { } }
+        }
+    }
+
+    protected void Run(Func<CancellationToken, Task> work, GuestSession? session = null) =>
+        Run<bool>(async ct => { await work(ct).ConfigureAwait(false); return true; }, session);
+
+    // ------------------------------------------------------------ sessions
+
+    /// <summary>
+    /// The session a cmdlet works on: the one given, or the only open one.
+    /// None or several open without -Disk is a terminating error that says what to do.
+    /// </summary>
+    protected GuestDisk ResolveDisk(GuestDisk? disk)
+    {
+        if (disk is not null)
+        {
+            if (disk.State == GuestSessionState.Closed)
+                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(
+                    $"GuestDisk {disk.Id} is closed; open the image again with Open-GuestDisk"),
+                    "GuestDiskClosed", ErrorCategory.InvalidOperation, disk));
+            return disk;
+        }
+        var all = GuestDiskRegistry.All();
+        if (all.Length == 1) return all[0];
+        if (all.Length == 0)
+            ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(
+                "No guest disk is open. Open one first: Open-GuestDisk -Path <image>"),
+                "NoGuestDiskOpen", ErrorCategory.InvalidOperation, null));
+        ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(
+            $"{all.Length} guest disks are open (Ids {string.Join(", ", Array.ConvertAll(all, d => d.Id))}); say which one with -Disk (for example -Disk (Get-GuestDisk -Id {all[0].Id}))"),
+            "AmbiguousGuestDisk", ErrorCategory.InvalidArgument, null));
+        return null!;
+    }
+
+    /// <summary>Refuses a change on a read-only session with a message that says how to open it writable.</summary>
+    protected bool RequireWritable(GuestDisk disk, object? target)
+    {
+        if (!disk.ReadOnly) return true;
+        WriteError(new ErrorRecord(new InvalidOperationException(
+            $"GuestDisk {disk.Id} is read-only, so '{target}' cannot be changed. Close it and open it again with Open-GuestDisk -Writable to make changes."),
+            "GuestDiskReadOnly", ErrorCategory.InvalidOperation, target));
+        return false;
+    }
+
+    // ------------------------------------------------------------ errors
+
+    /// <summary>Maps an engine exception to an ErrorRecord with a stable id and the right category.</summary>
+    protected internal static ErrorRecord ToErrorRecord(Exception e, string errorId, object? target, bool reading = false)
+    {
+        if (e is AggregateException { InnerExceptions.Count: 1 } ag) e = ag.InnerExceptions[0];
+        ErrorCategory category = e switch
+        {
+            GuestFsProtocolException => ErrorCategory.ConnectionError,
+            GuestFsException g => CategoryForErrno(g.ErrnoName, reading),
+            GuestFsLaunchException => ErrorCategory.OpenError,
+            MissingDependencyException => ErrorCategory.NotInstalled,
+            GuestFsStateException => ErrorCategory.InvalidOperation,
+            OperationCanceledException => ErrorCategory.OperationStopped,
+            FileNotFoundException or DirectoryNotFoundException => ErrorCategory.ObjectNotFound,
+            UnauthorizedAccessException => ErrorCategory.PermissionDenied,
+            ArgumentException => ErrorCategory.InvalidArgument,
+            InvalidDataException => ErrorCategory.InvalidData,
+            IOException => reading ? ErrorCategory.ReadError : ErrorCategory.WriteError,
+            InvalidOperationException => ErrorCategory.InvalidOperation,
+            _ => ErrorCategory.NotSpecified,
+        };
+        return new ErrorRecord(e, errorId, category, target);
+    }
+
+    internal static ErrorCategory CategoryForErrno(string errno, bool reading) => errno switch
+    {
+        "ENOENT" or "ENOTDIR" => ErrorCategory.ObjectNotFound,
+        "EACCES" or "EPERM" => ErrorCategory.PermissionDenied,
+        "EINVAL" => ErrorCategory.InvalidArgument,
+        "EEXIST" or "ENOTEMPTY" => ErrorCategory.ResourceExists,
+        "EBUSY" => ErrorCategory.ResourceBusy,
+        "EROFS" or "ENOSPC" or "EIO" or "EDQUOT" or "EFBIG" => reading ? ErrorCategory.ReadError : ErrorCategory.WriteError,
+        "ENOTSUP" or "EOPNOTSUPP" or "ENOSYS" => ErrorCategory.NotImplemented,
+        "EISDIR" => ErrorCategory.InvalidType,
+        "" => ErrorCategory.InvalidOperation,
+        _ => ErrorCategory.NotSpecified,
+    };
+
+    /// <summary>A terminating error for failures that leave nothing to continue with.</summary>
+    protected void Terminate(Exception e, string errorId, object? target) =>
+        ThrowTerminatingError(ToErrorRecord(e, errorId, target));
+
+    protected override void EndProcessing()
+    {
+        base.EndProcessing();
+    }
+}

@@ -1,0 +1,73 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GuestFs.Engine.Session;
+
+namespace GuestFs.PowerShell;
+
+/// <summary>
+/// An open GuestFs session as PowerShell users see it. Everything on it is
+/// plain data (it serialises usefully over remoting); the live engine session
+/// stays internal.
+/// </summary>
+public sealed class GuestDisk
+{
+    internal GuestDisk(GuestSession session, string[] paths, bool readOnly, string? label)
+    {
+        Session = session;
+        Paths = paths;
+        ReadOnly = readOnly;
+        Label = label;
+    }
+
+    internal GuestSession Session { get; }
+
+    /// <summary>Session number, unique in this PowerShell process.</summary>
+    public int Id => Session.Id;
+
+    /// <summary>The disk images, in device order (/dev/sda first).</summary>
+    public string[] Paths { get; }
+
+    /// <summary>Guest device names of the images (/dev/sda, /dev/sdb …).</summary>
+    public string[] Devices => Session.Drives.Select(d => d.DeviceName).ToArray();
+
+    public string? Label { get; }
+
+    /// <summary>True unless the disk was opened with -Writable: changes go to a throw-away overlay.</summary>
+    public bool ReadOnly { get; }
+
+    public GuestSessionState State => Session.State;
+
+    /// <summary>Kvm or Tcg once launched.</summary>
+    public string? Accelerator => Session.AcceleratorInUse?.ToString();
+
+    /// <summary>Why that accelerator was chosen.</summary>
+    public string? AcceleratorReason => Session.AcceleratorReason;
+
+    /// <summary>How long the launch took.</summary>
+    public TimeSpan? LaunchTime => Session.LastLaunch?.Total;
+
+    public DateTime? LaunchedAt => Session.LaunchedAt;
+
+    public int MemoryMB => Session.Options.MemoryMB;
+
+    public int Smp => Session.Options.Smp;
+
+    /// <summary>The qemu process id while the appliance runs.</summary>
+    public int? ProcessId => Session.QemuProcessId;
+
+    public override string ToString() => $"GuestDisk {Id} ({string.Join(", ", Paths)})";
+}
+
+/// <summary>The sessions open in this process (what Get-GuestDisk lists).</summary>
+internal static class GuestDiskRegistry
+{
+    private static readonly object s_lock = new();
+    private static readonly List<GuestDisk> s_disks = new();
+
+    public static void Add(GuestDisk d) { lock (s_lock) s_disks.Add(d); }
+
+    public static void Remove(GuestDisk d) { lock (s_lock) s_disks.Remove(d); }
+
+    public static GuestDisk[] All() { lock (s_lock) return s_disks.ToArray(); }
+}
