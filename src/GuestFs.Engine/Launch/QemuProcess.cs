@@ -58,8 +58,9 @@ internal sealed class QemuProcess : IDisposable
         get { lock (_tailLock) return _tail.ToString(); }
     }
 
+    /// <param name="cleanupDirectory">A private temp dir the watchdog removes if this process dies.</param>
     public static QemuProcess Start(string qemu, IReadOnlyList<string> args, Action<string>? onConsole,
-        IDictionary<string, string>? environment = null)
+        IDictionary<string, string>? environment = null, string? cleanupDirectory = null)
     {
         // setsid keeps qemu out of the terminal's process group. It execs qemu in
         // place (our child is never a group leader), so the pid is qemu's own.
@@ -87,7 +88,40 @@ internal sealed class QemuProcess : IDisposable
             p.Dispose();
             throw new Appliance.MissingDependencyException($"The qemu binary '{qemu}' could not be started ({e.Message})", "qemu-system-x86");
         }
-        return new QemuProcess(p, onConsole);
+        var q = new QemuProcess(p, onConsole);
+        q.StartRecoveryWatchdog(cleanupDirectory);
+        return q;
+    }
+
+    private Process? _watchdog;
+
+    /// <summary>
+    /// libguestfs's "recovery process": a tiny sh loop (given only two pids,
+    /// never user text) that SIGKILLs qemu if this host process dies without
+    /// closing it, for example while the appliance is still booting. It exits
+    /// on its own as soon as qemu is gone.
+    /// </summary>
+    private void StartRecoveryWatchdog(string? cleanupDirectory)
+    {
+        string? sh = ExternalCommand.Find("sh");
+        if (sh is null) return;
+        var psi = new ProcessStartInfo(ExternalCommand.Find("setsid") ?? sh)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (psi.FileName != sh) psi.ArgumentList.Add(sh);
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 1; done; " +
+            "if ! kill -0 \"$1\" 2>/dev/null; then kill -9 \"$2\" 2>/dev/null; [ -n \"$3\" ] && rm -rf -- \"$3\"; fi; exit 0");
+        psi.ArgumentList.Add("guestfs-recovery");
+        psi.ArgumentList.Add(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        psi.ArgumentList.Add(Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        psi.ArgumentList.Add(cleanupDirectory ?? "");
+        try { _watchdog = Process.Start(psi); }
+        catch (Exception) { _watchdog = null; }
     }
 
     private async Task PumpAsync(Stream s)
@@ -169,6 +203,16 @@ internal sealed class QemuProcess : IDisposable
     public void Dispose()
     {
         Kill();
+        try
+        {
+            if (_watchdog is { } w)
+            {
+                if (!w.HasExited) w.Kill();
+                w.WaitForExit(2000);
+                w.Dispose();
+            }
+        }
+        catch (Exception) { }
         try { _process.WaitForExit(5000); } catch { }
         try { _process.StandardInput.Dispose(); } catch { }
         _process.Dispose();

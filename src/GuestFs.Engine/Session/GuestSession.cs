@@ -270,7 +270,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
             ReportLaunch(LaunchStage.StartingQemu, $"starting qemu ({AcceleratorInUse}, {Options.MemoryMB} MiB, {Options.Smp} vCPU)", sw);
             t0 = sw.Elapsed;
-            _qemu = QemuProcess.Start(qemu, args, OnConsole);
+            _qemu = QemuProcess.Start(qemu, args, OnConsole, cleanupDirectory: _tempDir);
             Say(MessageLevel.Verbose, $"qemu started, pid {_qemu.Pid}");
 
             using var launchCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
