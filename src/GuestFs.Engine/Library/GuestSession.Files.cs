@@ -1,0 +1,261 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Api;
+using GuestFs.Engine.Library;
+using GuestFs.Engine.Protocol;
+
+namespace GuestFs.Engine.Session;
+
+/// <summary>
+/// Calls that libguestfs implements on the library side, rebuilt from daemon
+/// calls: ls, find, read_file, write, write_append, stat/lstat, the batched
+/// lstatnslist/readlinklist, and richer listings built on them.
+/// </summary>
+public sealed partial class GuestSession
+{
+    /// <summary>The daemon refuses requests over 4 MiB; libguestfs switches to upload above 2 MiB.</summary>
+    public const int InlineWriteLimit = 2 * 1024 * 1024;
+
+    /// <summary>Names per batched lstat/readlink request (as libguestfs does).</summary>
+    public const int StatBatchSize = 1000;
+
+    private static string[] SplitNul(MemoryStream ms)
+    {
+        var buf = ms.GetBuffer().AsSpan(0, (int)ms.Length);
+        var list = new List<string>();
+        while (buf.Length > 0)
+        {
+            int i = buf.IndexOf((byte)0);
+            var part = i < 0 ? buf : buf.Slice(0, i);
+            if (part.Length > 0) list.Add(Encoding.UTF8.GetString(part));
+            if (i < 0) break;
+            buf = buf.Slice(i + 1);
+        }
+        return list.ToArray();
+    }
+
+    /// <summary>Names in a directory (without . and ..), sorted ordinally, like libguestfs's ls.</summary>
+    public async Task<string[]> LsAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        using var ms = new MemoryStream();
+        await Ls0Async(directory, ms, cancellationToken).ConfigureAwait(false);
+        var names = SplitNul(ms);
+        Array.Sort(names, StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <summary>Every path below a directory, relative to it, sorted ordinally, like libguestfs's find.</summary>
+    public async Task<string[]> FindAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        using var ms = new MemoryStream();
+        await Find0Async(directory, ms, cancellationToken).ConfigureAwait(false);
+        var names = SplitNul(ms);
+        Array.Sort(names, StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <summary>
+    /// lstat of many names in one directory with one request per 1000 names.
+    /// A name that vanished comes back as null.
+    /// </summary>
+    public async Task<GuestStatns?[]> LstatnsListAsync(string directory, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
+    {
+        var result = new GuestStatns?[names.Count];
+        for (int start = 0; start < names.Count; start += StatBatchSize)
+        {
+            int n = Math.Min(StatBatchSize, names.Count - start);
+            var batch = names.Skip(start).Take(n).ToArray();
+            var stats = await InternalLstatnslistAsync(directory, batch, cancellationToken).ConfigureAwait(false);
+            if (stats.Length != n)
+                throw new GuestFsException("lstatnslist", "EIO", $"the daemon returned {stats.Length} results for {n} names");
+            for (int i = 0; i < n; i++)
+                result[start + i] = stats[i].StIno == -1 ? null : stats[i];
+        }
+        return result;
+    }
+
+    /// <summary>readlink of many names in one directory, batched; non-links give an empty string.</summary>
+    public async Task<string[]> ReadlinkListAsync(string directory, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
+    {
+        var result = new string[names.Count];
+        for (int start = 0; start < names.Count; start += StatBatchSize)
+        {
+            int n = Math.Min(StatBatchSize, names.Count - start);
+            var batch = names.Skip(start).Take(n).ToArray();
+            var links = await InternalReadlinklistAsync(directory, batch, cancellationToken).ConfigureAwait(false);
+            if (links.Length != n)
+                throw new GuestFsException("readlinklist", "EIO", $"the daemon returned {links.Length} results for {n} names");
+            Array.Copy(links, 0, result, start, n);
+        }
+        return result;
+    }
+
+    /// <summary>Turns a statns record into a <see cref="GuestFileInfo"/>.</summary>
+    public static GuestFileInfo ToFileInfo(string directory, string name, GuestStatns st, string? target = null) => new()
+    {
+        Name = name,
+        FullName = GuestPath.Combine(directory, name),
+        DirectoryName = directory,
+        ItemType = GuestFileInfo.TypeFromMode(st.StMode),
+        UnixMode = (int)st.StMode,
+        Length = st.StSize,
+        Uid = st.StUid,
+        Gid = st.StGid,
+        Inode = st.StIno,
+        LinkCount = st.StNlink,
+        Blocks = st.StBlocks,
+        Device = st.StDev,
+        LastWriteTime = GuestFileInfo.FromUnix(st.StMtimeSec, st.StMtimeNsec),
+        LastAccessTime = GuestFileInfo.FromUnix(st.StAtimeSec, st.StAtimeNsec),
+        ChangeTime = GuestFileInfo.FromUnix(st.StCtimeSec, st.StCtimeNsec),
+        Target = target,
+    };
+
+    /// <summary>
+    /// The entries of one directory with their lstat data and link targets:
+    /// one ls0, one lstatnslist per 1000 names, one readlinklist per 1000 links.
+    /// </summary>
+    public async Task<GuestFileInfo[]> GetDirectoryEntriesAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        var names = await LsAsync(directory, cancellationToken).ConfigureAwait(false);
+        return await StatNamesAsync(directory, names, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<GuestFileInfo[]> StatNamesAsync(string directory, IReadOnlyList<string> names, CancellationToken ct)
+    {
+        if (names.Count == 0) return Array.Empty<GuestFileInfo>();
+        var stats = await LstatnsListAsync(directory, names, ct).ConfigureAwait(false);
+        var linkNames = new List<string>();
+        for (int i = 0; i < names.Count; i++)
+            if (stats[i] is { } s && GuestFileInfo.TypeFromMode(s.StMode) == GuestItemType.SymbolicLink)
+                linkNames.Add(names[i]);
+        var targets = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (linkNames.Count > 0)
+        {
+            var links = await ReadlinkListAsync(directory, linkNames, ct).ConfigureAwait(false);
+            for (int i = 0; i < linkNames.Count; i++) targets[linkNames[i]] = links[i];
+        }
+        var result = new List<GuestFileInfo>(names.Count);
+        for (int i = 0; i < names.Count; i++)
+        {
+            if (stats[i] is not { } s) continue; // vanished between ls and lstat
+            result.Add(ToFileInfo(directory, names[i], s, targets.TryGetValue(names[i], out var t) ? t : null));
+        }
+        return result.ToArray();
+    }
+
+    /// <summary>
+    /// Every entry below <paramref name="directory"/> (depth-first, parents before
+    /// children): one find0 for the whole tree, then the batched lstat per
+    /// directory. <paramref name="maxDepth"/> 0 means only the directory's own entries.
+    /// </summary>
+    public async Task<GuestFileInfo[]> GetTreeAsync(string directory, int maxDepth = int.MaxValue, CancellationToken cancellationToken = default)
+    {
+        directory = GuestPath.Normalize(directory);
+        var rel = await FindAsync(directory, cancellationToken).ConfigureAwait(false);
+        // Group names by parent directory, keeping the depth limit.
+        var byDir = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var r in rel)
+        {
+            int depth = r.Count(c => c == '/');
+            if (depth > maxDepth) continue;
+            string full = GuestPath.Combine(directory, r);
+            string parent = GuestPath.GetDirectoryName(full);
+            if (!byDir.TryGetValue(parent, out var list))
+            {
+                byDir[parent] = list = new List<string>();
+                order.Add(parent);
+            }
+            list.Add(GuestPath.GetFileName(full));
+        }
+        var info = new Dictionary<string, GuestFileInfo>(StringComparer.Ordinal);
+        foreach (var dir in order)
+            foreach (var fi in await StatNamesAsync(dir, byDir[dir], cancellationToken).ConfigureAwait(false))
+                info[fi.FullName] = fi;
+        var result = new List<GuestFileInfo>(rel.Length);
+        foreach (var r in rel)
+            if (info.TryGetValue(GuestPath.Combine(directory, r), out var fi)) result.Add(fi);
+        return result.ToArray();
+    }
+
+    /// <summary>lstat of one path (null when it does not exist), with its link target.</summary>
+    public async Task<GuestFileInfo?> GetItemAsync(string path, CancellationToken cancellationToken = default)
+    {
+        path = GuestPath.Normalize(path);
+        if (path == "/")
+        {
+            var st = await LstatnsAsync("/", cancellationToken).ConfigureAwait(false);
+            return ToFileInfo("/", "", st) is var root ? new GuestFileInfo
+            {
+                Name = "/", FullName = "/", DirectoryName = "", ItemType = root.ItemType, UnixMode = root.UnixMode,
+                Length = root.Length, Uid = root.Uid, Gid = root.Gid, Inode = root.Inode, LinkCount = root.LinkCount,
+                Blocks = root.Blocks, Device = root.Device, LastWriteTime = root.LastWriteTime,
+                LastAccessTime = root.LastAccessTime, ChangeTime = root.ChangeTime,
+            } : null;
+        }
+        string dir = GuestPath.GetDirectoryName(path), name = GuestPath.GetFileName(path);
+        GuestFileInfo[] r;
+        try
+        {
+            r = await StatNamesAsync(dir, new[] { name }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (GuestFsException e) when (e.ErrnoName is "ENOENT" or "ENOTDIR")
+        {
+            return null;
+        }
+        return r.Length == 1 ? r[0] : null;
+    }
+
+    /// <summary>The whole content of a guest file (libguestfs's read_file).</summary>
+    public async Task<byte[]> ReadFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        using var ms = new MemoryStream();
+        await DownloadAsync(path, ms, cancellationToken).ConfigureAwait(false);
+        return ms.ToArray();
+    }
+
+    /// <summary>Lines of a guest file split on \n, one trailing \r removed per line (read_lines).</summary>
+    public async Task<string[]> ReadLinesAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var text = Encoding.UTF8.GetString(await ReadFileAsync(path, cancellationToken).ConfigureAwait(false));
+        if (text.Length == 0) return Array.Empty<string>();
+        var lines = text.Split('\n').ToList();
+        if (lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
+        return lines.Select(l => l.EndsWith('\r') ? l.Substring(0, l.Length - 1) : l).ToArray();
+    }
+
+    /// <summary>Creates or replaces a guest file with <paramref name="content"/> (libguestfs's write).</summary>
+    public async Task WriteFileAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    {
+        if (content.Length <= InlineWriteLimit)
+        {
+            await InternalWriteAsync(path, content.ToArray(), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        using var ms = new MemoryStream(content.ToArray(), writable: false);
+        await UploadAsync(ms, path, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Appends to a guest file (libguestfs's write_append; not atomic above 2 MiB).</summary>
+    public async Task AppendFileAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    {
+        if (content.Length <= InlineWriteLimit)
+        {
+            await InternalWriteAppendAsync(path, content.ToArray(), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        long size = await FilesizeAsync(path, cancellationToken).ConfigureAwait(false);
+        using var ms = new MemoryStream(content.ToArray(), writable: false);
+        await UploadOffsetAsync(ms, path, size, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>True when the daemon says the path exists (follows links).</summary>
+    public Task<bool> PathExistsAsync(string path, CancellationToken cancellationToken = default) =>
+        ExistsAsync(path, cancellationToken);
+}

@@ -1,0 +1,152 @@
+using System;
+using System.IO;
+using System.Management.Automation;
+using System.Text;
+using System.Threading;
+using GuestFs.Engine.Library;
+using GuestFs.Engine.Protocol;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Reads guest files: lines (streamed), the whole text (-Raw) or bytes (-AsByteStream).</summary>
+[Cmdlet(VerbsCommon.Get, "GuestContent", DefaultParameterSetName = "Path")]
+[OutputType(typeof(string), typeof(byte), typeof(byte[]))]
+public sealed class GetGuestContentCommand : GuestCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(GuestPathCompleter))]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName", "LP")]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    /// <summary>Return the whole file as one string (or one byte array with -AsByteStream).</summary>
+    [Parameter]
+    public SwitchParameter Raw { get; set; }
+
+    [Parameter]
+    public SwitchParameter AsByteStream { get; set; }
+
+    /// <summary>Stop after this many lines (or bytes with -AsByteStream); the rest is not transferred.</summary>
+    [Parameter]
+    [Alias("First", "Head")]
+    [ValidateRange(0, long.MaxValue)]
+    public long TotalCount { get; set; } = -1;
+
+    [Parameter]
+    [ArgumentCompleter(typeof(EncodingCompleter))]
+    public string? Encoding { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public GuestDisk? Disk { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var disk = ResolveDisk(Disk);
+        Encoding enc;
+        try { enc = ContentEncoding.Resolve(Encoding); }
+        catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "UnknownEncoding", ErrorCategory.InvalidArgument, Encoding)); return; }
+        bool literal = ParameterSetName == "LiteralPath";
+        foreach (var p in literal ? LiteralPath : Path)
+        {
+            string[] targets;
+            try
+            {
+                targets = literal || !GuestPathResolver.HasWildcards(p)
+                    ? new[] { GuestPath.Normalize(p) }
+                    : Run(ct => GuestPathResolver.ResolveAsync(disk.Session, p, ct), disk.Session);
+            }
+            catch (Exception e) { WriteError(ToErrorRecord(e, "ResolvePathFailed", p, reading: true)); continue; }
+            if (targets.Length == 0)
+            {
+                WriteError(new ErrorRecord(new ItemNotFoundException($"No guest path matches '{p}'."), "PathNotFound", ErrorCategory.ObjectNotFound, p));
+                continue;
+            }
+            foreach (var t in targets) ReadOne(disk, t, enc);
+        }
+    }
+
+    private void ReadOne(GuestDisk disk, string path, Encoding enc)
+    {
+        var session = disk.Session;
+        try
+        {
+            if (TotalCount == 0) return;
+            if (Raw.IsPresent || AsByteStream.IsPresent)
+            {
+                byte[] bytes;
+                if (TotalCount > 0)
+                {
+                    // Only the first TotalCount bytes are wanted: pread them (in protocol-sized pieces).
+                    bytes = Run(async ct =>
+                    {
+                        using var ms = new MemoryStream();
+                        long want = TotalCount, off = 0;
+                        while (want > 0)
+                        {
+                            int n = (int)Math.Min(want, 2 * 1024 * 1024);
+                            var part = await session.PreadAsync(path, n, off, ct).ConfigureAwait(false);
+                            if (part.Length == 0) break;
+                            ms.Write(part);
+                            off += part.Length; want -= part.Length;
+                        }
+                        return ms.ToArray();
+                    }, session);
+                }
+                else
+                {
+                    bytes = Run(ct => session.ReadFileAsync(path, ct), session);
+                }
+                if (AsByteStream.IsPresent)
+                {
+                    if (Raw.IsPresent) WriteObject(bytes);
+                    else foreach (var b in bytes) WriteObject(b);
+                }
+                else
+                {
+                    WriteObject(enc.GetString(StripPreamble(bytes, enc)));
+                }
+                return;
+            }
+            // Lines are emitted while the download runs; -TotalCount cancels the rest of the transfer.
+            long emitted = 0;
+            using var stopEarly = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
+            var splitter = new LineSplittingStream(enc, line =>
+            {
+                if (TotalCount >= 0 && emitted >= TotalCount) { stopEarly.Cancel(); return; }
+                emitted++;
+                Post(() => WriteObject(line));
+                if (TotalCount >= 0 && emitted >= TotalCount) stopEarly.Cancel();
+            });
+            try
+            {
+                Run(async _ => await session.DownloadAsync(path, splitter, stopEarly.Token).ConfigureAwait(false), session);
+                if (TotalCount < 0 || emitted < TotalCount) splitter.Finish();
+                // Lines posted by Finish are written by the next pump; flush them now.
+                Run(_ => System.Threading.Tasks.Task.CompletedTask);
+            }
+            catch (OperationCanceledException) when (!StopToken.IsCancellationRequested && stopEarly.IsCancellationRequested)
+            {
+                Run(_ => System.Threading.Tasks.Task.CompletedTask);
+            }
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (Exception e)
+        {
+            WriteError(ToErrorRecord(e, e is GuestFsException { ErrnoName: "ENOENT" } ? "PathNotFound" : "ReadContentFailed", path, reading: true));
+        }
+    }
+
+    private static byte[] StripPreamble(byte[] bytes, Encoding enc)
+    {
+        var pre = enc.GetPreamble();
+        if (pre.Length > 0 && bytes.Length >= pre.Length && bytes.AsSpan(0, pre.Length).SequenceEqual(pre))
+            return bytes.AsSpan(pre.Length).ToArray();
+        return bytes;
+    }
+}

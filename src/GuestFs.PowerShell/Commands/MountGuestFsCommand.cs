@@ -1,0 +1,72 @@
+using System;
+using System.Management.Automation;
+using GuestFs.Engine.Library;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Mounts a guest filesystem inside the appliance.</summary>
+[Cmdlet("Mount", "GuestFs", SupportsShouldProcess = true)]
+[OutputType(typeof(GuestMountInfo))]
+public sealed class MountGuestFsCommand : GuestCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Mountable")]
+    [ValidateNotNullOrEmpty]
+    public string Device { get; set; } = "";
+
+    /// <summary>Where to mount it in the guest tree; the first mount must be "/".</summary>
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string MountPoint { get; set; } = "/";
+
+    /// <summary>Mount read-only even on a writable session.</summary>
+    [Parameter]
+    public SwitchParameter ReadOnly { get; set; }
+
+    /// <summary>Mount options passed to mount -o (for example "noatime" or "ro,norecovery").</summary>
+    [Parameter]
+    public string? Options { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public GuestDisk? Disk { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var disk = ResolveDisk(Disk);
+        string mp = MountPoint;
+        if (!mp.StartsWith('/'))
+        {
+            WriteError(new ErrorRecord(new ArgumentException($"The mount point '{mp}' must be an absolute guest path such as / or /boot"),
+                "MountPointNotAbsolute", ErrorCategory.InvalidArgument, mp));
+            return;
+        }
+        if (!ShouldProcess($"{Device} on {mp}", "Mount guest filesystem")) return;
+        // On a read-only session the disk is behind an overlay, so a read-write
+        // mount is harmless; -ReadOnly asks the kernel for a read-only mount too.
+        bool ro = ReadOnly.IsPresent;
+        string opts = Options ?? "";
+        if (ro && !ContainsOption(opts, "ro")) opts = opts.Length == 0 ? "ro" : "ro," + opts;
+        try
+        {
+            Run(ct => disk.Session.MountOptionsAsync(opts, Device, mp, ct), disk.Session);
+        }
+        catch (Exception e)
+        {
+            var rec = ToErrorRecord(e, "MountFailed", Device);
+            if (e is Engine.Protocol.GuestFsException g && g.DaemonMessage.Contains("mount' first", StringComparison.Ordinal))
+                rec.ErrorDetails = new ErrorDetails($"{g.Message} Mount the root filesystem at / first: Mount-GuestFs -Device <root device> -MountPoint /");
+            else if (e is Engine.Protocol.GuestFsException)
+                rec.ErrorDetails = new ErrorDetails($"Cannot mount {Device} on {mp}: {e.Message}. Check the device with Get-GuestFileSystem; the mount point must exist in the already mounted tree.");
+            WriteError(rec);
+            return;
+        }
+        if (PassThru.IsPresent)
+            WriteObject(new GuestMountInfo { Device = Device, MountPoint = mp });
+    }
+
+    private static bool ContainsOption(string opts, string o) =>
+        Array.Exists(opts.Split(','), x => x.Trim() == o);
+}

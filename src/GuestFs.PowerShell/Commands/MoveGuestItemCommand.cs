@@ -1,0 +1,80 @@
+using System;
+using System.Management.Automation;
+using GuestFs.Engine.Library;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Moves guest files or directories (into a directory, or to a new name).</summary>
+[Cmdlet(VerbsCommon.Move, "GuestItem", DefaultParameterSetName = "Path", SupportsShouldProcess = true)]
+[OutputType(typeof(GuestFileInfo))]
+public sealed class MoveGuestItemCommand : GuestCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(GuestPathCompleter))]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName", "LP")]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, Position = 1)]
+    [ArgumentCompleter(typeof(GuestPathCompleter))]
+    public string Destination { get; set; } = "";
+
+    /// <summary>Replace an existing destination file.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public GuestDisk? Disk { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var disk = ResolveDisk(Disk);
+        var s = disk.Session;
+        bool literal = ParameterSetName == "LiteralPath";
+        foreach (var p in literal ? LiteralPath : Path)
+        {
+            string[] sources;
+            try
+            {
+                sources = literal || !GuestPathResolver.HasWildcards(p)
+                    ? new[] { GuestPath.Normalize(p) }
+                    : Run(ct => GuestPathResolver.ResolveAsync(s, p, ct), s);
+            }
+            catch (Exception e) { WriteError(ToErrorRecord(e, "ResolvePathFailed", p)); continue; }
+            foreach (var src in sources)
+            {
+                if (!RequireWritable(disk, src)) continue;
+                try
+                {
+                    string dest = GuestPath.Normalize(Destination);
+                    var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
+                    if (destItem is { IsDirectory: true }) dest = GuestPath.Combine(dest, GuestPath.GetFileName(src));
+                    var existing = destItem is { IsDirectory: true } ? Run(ct => s.GetItemAsync(dest, ct), s) : destItem;
+                    if (existing is not null && !Force.IsPresent)
+                    {
+                        WriteError(new ErrorRecord(new System.IO.IOException($"Cannot move '{src}' to '{dest}': the destination exists. Use -Force to replace it."),
+                            "DestinationExists", ErrorCategory.ResourceExists, src));
+                        continue;
+                    }
+                    if (!ShouldProcess($"Item: {src} Destination: {dest}", "Move guest item")) continue;
+                    Run(ct => s.MvAsync(src, dest, ct), s);
+                    if (PassThru.IsPresent)
+                    {
+                        var moved = Run(ct => s.GetItemAsync(dest, ct), s);
+                        if (moved is not null) WriteObject(moved);
+                    }
+                }
+                catch (Exception e)
+                {
+                    WriteError(ToErrorRecord(e, "MoveItemFailed", src));
+                }
+            }
+        }
+    }
+}

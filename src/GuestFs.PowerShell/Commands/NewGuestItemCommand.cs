@@ -1,0 +1,95 @@
+using System;
+using System.Management.Automation;
+using System.Text;
+using GuestFs.Engine.Library;
+using GuestFs.Engine.Protocol;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>What New-GuestItem creates.</summary>
+public enum GuestNewItemType { File, Directory, SymbolicLink }
+
+/// <summary>Creates guest files, directories (with parents) and symbolic links.</summary>
+[Cmdlet(VerbsCommon.New, "GuestItem", SupportsShouldProcess = true)]
+[OutputType(typeof(GuestFileInfo))]
+public sealed class NewGuestItemCommand : GuestCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ArgumentCompleter(typeof(GuestPathCompleter))]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter]
+    [Alias("Type")]
+    public GuestNewItemType ItemType { get; set; } = GuestNewItemType.File;
+
+    /// <summary>File content, or the link target for -ItemType SymbolicLink.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("Target")]
+    public object? Value { get; set; }
+
+    /// <summary>Replace an existing file; for directories, no error if it exists.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public GuestDisk? Disk { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var disk = ResolveDisk(Disk);
+        var s = disk.Session;
+        foreach (var raw in Path)
+        {
+            string path = GuestPath.Normalize(raw);
+            if (!RequireWritable(disk, path)) continue;
+            if (!ShouldProcess(path, $"Create guest {ItemType}")) continue;
+            try
+            {
+                var existing = Run(ct => s.GetItemAsync(path, ct), s);
+                if (existing is not null && !(ItemType == GuestNewItemType.Directory && existing.IsDirectory && Force.IsPresent))
+                {
+                    if (!Force.IsPresent || existing.IsDirectory)
+                    {
+                        WriteError(new ErrorRecord(new System.IO.IOException($"The guest item '{path}' already exists. Use -Force to replace a file."),
+                            "ItemExists", ErrorCategory.ResourceExists, path));
+                        continue;
+                    }
+                    Run(ct => s.RmAsync(path, ct), s);
+                }
+                switch (ItemType)
+                {
+                    case GuestNewItemType.Directory:
+                        Run(ct => s.MkdirPAsync(path, ct), s);
+                        break;
+                    case GuestNewItemType.SymbolicLink:
+                        string? target = Value is null ? null : LanguagePrimitives.ConvertTo<string>(Value is PSObject po ? po.BaseObject : Value);
+                        if (string.IsNullOrEmpty(target))
+                        {
+                            WriteError(new ErrorRecord(new ArgumentException("A symbolic link needs a target: pass -Value <target path>"),
+                                "LinkTargetMissing", ErrorCategory.InvalidArgument, path));
+                            continue;
+                        }
+                        Run(ct => s.LnSAsync(target, path, ct), s);
+                        break;
+                    default:
+                        byte[] content = Value switch
+                        {
+                            null => Array.Empty<byte>(),
+                            byte[] b => b,
+                            PSObject { BaseObject: byte[] pb } => pb,
+                            _ => Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(Value is PSObject p2 ? p2.BaseObject : Value)),
+                        };
+                        Run(ct => s.WriteFileAsync(path, content, ct), s);
+                        break;
+                }
+                var item = Run(ct => s.GetItemAsync(path, ct), s);
+                if (item is not null) WriteObject(item);
+            }
+            catch (Exception e)
+            {
+                WriteError(ToErrorRecord(e, "NewItemFailed", path));
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System;
+using System.Management.Automation;
+using GuestFs.Engine.Library;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Deletes guest files, links and (with -Recurse) directory trees.</summary>
+[Cmdlet(VerbsCommon.Remove, "GuestItem", DefaultParameterSetName = "Path", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+public sealed class RemoveGuestItemCommand : GuestCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(GuestPathCompleter))]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName", "LP")]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    /// <summary>Remove directories and everything in them.</summary>
+    [Parameter]
+    public SwitchParameter Recurse { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public GuestDisk? Disk { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var disk = ResolveDisk(Disk);
+        var s = disk.Session;
+        bool literal = ParameterSetName == "LiteralPath";
+        foreach (var p in literal ? LiteralPath : Path)
+        {
+            string[] targets;
+            try
+            {
+                targets = literal || !GuestPathResolver.HasWildcards(p)
+                    ? new[] { GuestPath.Normalize(p) }
+                    : Run(ct => GuestPathResolver.ResolveAsync(s, p, ct), s);
+            }
+            catch (Exception e) { WriteError(ToErrorRecord(e, "ResolvePathFailed", p)); continue; }
+            foreach (var path in targets)
+            {
+                if (path == "/")
+                {
+                    WriteError(new ErrorRecord(new InvalidOperationException("Refusing to remove the guest root '/'. Remove its contents instead: Remove-GuestItem /* -Recurse"),
+                        "RemoveRootRefused", ErrorCategory.InvalidOperation, path));
+                    continue;
+                }
+                if (!RequireWritable(disk, path)) continue;
+                try
+                {
+                    var item = Run(ct => s.GetItemAsync(path, ct), s);
+                    if (item is null)
+                    {
+                        WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot remove guest path '{path}' because it does not exist."),
+                            "PathNotFound", ErrorCategory.ObjectNotFound, path));
+                        continue;
+                    }
+                    if (item.IsDirectory && !Recurse.IsPresent)
+                    {
+                        var children = Run(ct => s.LsAsync(path, ct), s);
+                        if (children.Length > 0)
+                        {
+                            WriteError(new ErrorRecord(new System.IO.IOException($"The guest directory '{path}' is not empty. Use -Recurse to remove it and everything in it."),
+                                "DirectoryNotEmpty", ErrorCategory.WriteError, path));
+                            continue;
+                        }
+                    }
+                    if (!ShouldProcess(path, item.IsDirectory ? "Remove guest directory" : "Remove guest file")) continue;
+                    if (item.IsDirectory) Run(ct => Recurse.IsPresent ? s.RmRfAsync(path, ct) : s.RmdirAsync(path, ct), s);
+                    else Run(ct => s.RmAsync(path, ct), s);
+                }
+                catch (Exception e)
+                {
+                    WriteError(ToErrorRecord(e, "RemoveItemFailed", path));
+                }
+            }
+        }
+    }
+}

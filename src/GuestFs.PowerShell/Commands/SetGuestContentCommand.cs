@@ -1,0 +1,119 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Management.Automation;
+using System.Text;
+using GuestFs.Engine.Library;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Shared body of Set-GuestContent and Add-GuestContent: gather the pipeline, write once at the end.</summary>
+public abstract class WriteGuestContentCommandBase : GuestCmdlet
+{
+    private readonly List<object> _values = new();
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+    [ArgumentCompleter(typeof(GuestPathCompleter))]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName", "LP")]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    [Parameter(Position = 1, ValueFromPipeline = true)]
+    [AllowNull]
+    [AllowEmptyCollection]
+    public object[]? Value { get; set; }
+
+    /// <summary>Do not add a newline after each value.</summary>
+    [Parameter]
+    public SwitchParameter NoNewline { get; set; }
+
+    /// <summary>Values are bytes (byte, byte[]) written as they are.</summary>
+    [Parameter]
+    public SwitchParameter AsByteStream { get; set; }
+
+    [Parameter]
+    [ArgumentCompleter(typeof(EncodingCompleter))]
+    public string? Encoding { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public GuestDisk? Disk { get; set; }
+
+    protected abstract bool Append { get; }
+
+    protected override void ProcessRecord()
+    {
+        if (Value is null) return;
+        foreach (var v in Value) if (v is not null) _values.Add(v is PSObject p ? p.BaseObject : v);
+    }
+
+    protected override void EndProcessing()
+    {
+        var disk = ResolveDisk(Disk);
+        byte[] content;
+        try { content = Encode(); }
+        catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "InvalidContent", ErrorCategory.InvalidArgument, null)); return; }
+        foreach (var raw in ParameterSetName == "LiteralPath" ? LiteralPath : Path)
+        {
+            string path = GuestPath.Normalize(raw);
+            if (!RequireWritable(disk, path)) continue;
+            if (!ShouldProcess(path, Append ? "Add content to guest file" : "Set content of guest file")) continue;
+            try
+            {
+                if (Append) Run(ct => disk.Session.AppendFileAsync(path, content, ct), disk.Session);
+                else Run(ct => disk.Session.WriteFileAsync(path, content, ct), disk.Session);
+            }
+            catch (Exception e)
+            {
+                WriteError(ToErrorRecord(e, Append ? "AddContentFailed" : "SetContentFailed", path));
+            }
+        }
+    }
+
+    private byte[] Encode()
+    {
+        if (AsByteStream.IsPresent)
+        {
+            var ms = new MemoryStream();
+            foreach (var v in _values)
+            {
+                switch (v)
+                {
+                    case byte b: ms.WriteByte(b); break;
+                    case byte[] a: ms.Write(a); break;
+                    case object[] arr: foreach (var x in arr) ms.WriteByte(LanguagePrimitives.ConvertTo<byte>(x)); break;
+                    default: ms.WriteByte(LanguagePrimitives.ConvertTo<byte>(v)); break;
+                }
+            }
+            return ms.ToArray();
+        }
+        var enc = ContentEncoding.Resolve(Encoding);
+        var sb = new StringBuilder();
+        foreach (var v in _values)
+        {
+            sb.Append(v is string s ? s : LanguagePrimitives.ConvertTo<string>(v));
+            if (!NoNewline.IsPresent) sb.Append('\n');
+        }
+        var body = enc.GetBytes(sb.ToString());
+        var pre = Append ? Array.Empty<byte>() : enc.GetPreamble();
+        if (pre.Length == 0) return body;
+        var all = new byte[pre.Length + body.Length];
+        pre.CopyTo(all, 0); body.CopyTo(all, pre.Length);
+        return all;
+    }
+}
+
+/// <summary>Replaces the content of guest files.</summary>
+[Cmdlet(VerbsCommon.Set, "GuestContent", DefaultParameterSetName = "Path", SupportsShouldProcess = true)]
+public sealed class SetGuestContentCommand : WriteGuestContentCommandBase
+{
+    protected override bool Append => false;
+}
+
+/// <summary>Appends to guest files (creating them if needed).</summary>
+[Cmdlet(VerbsCommon.Add, "GuestContent", DefaultParameterSetName = "Path", SupportsShouldProcess = true)]
+public sealed class AddGuestContentCommand : WriteGuestContentCommandBase
+{
+    protected override bool Append => true;
+}
