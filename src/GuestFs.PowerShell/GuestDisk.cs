@@ -53,6 +53,9 @@ public sealed class GuestDisk
 
     public int Smp => Session.Options.Smp;
 
+    /// <summary>Daemon calls (round trips) made so far.</summary>
+    public long CallCount => Session.CallCount;
+
     /// <summary>The qemu process id while the appliance runs.</summary>
     public int? ProcessId => Session.QemuProcessId;
 

@@ -55,6 +55,9 @@ public sealed partial class GuestSession
         using var ms = new MemoryStream();
         await Find0Async(directory, ms, cancellationToken).ConfigureAwait(false);
         var names = SplitNul(ms);
+        // The daemon prefixes every name with '/'; find returns them relative.
+        for (int i = 0; i < names.Length; i++)
+            if (names[i].StartsWith('/')) names[i] = names[i].Substring(1);
         Array.Sort(names, StringComparer.Ordinal);
         return names;
     }

@@ -79,6 +79,10 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
     public int? QemuProcessId => _qemu?.Pid;
 
+    /// <summary>Daemon calls made by this session so far (each is one round trip).</summary>
+    public long CallCount => Interlocked.Read(ref _callCount);
+    private long _callCount;
+
     /// <summary>The private (0700) directory holding the socket and overlays while launched.</summary>
     public string? TempDirectory => _tempDir;
 
@@ -471,6 +475,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             RequireReady(request.Name);
             var channel = _channel!;
             _procNames.TryAdd(request.Procedure, request.Name);
+            Interlocked.Increment(ref _callCount);
             Trace(request.Name);
             var call = channel.CallAsync(request, decoder, transfer, cancellationToken);
             T result;

@@ -25,10 +25,12 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
 {
     private const int ActivityId = 0x6e6;
 
-    /// <summary>Guest source paths (wildcards allowed).</summary>
+    /// <summary>
+    /// Guest source paths (wildcards allowed). Guest items from Get-GuestChildItem
+    /// bind here by value; host items (which carry PSPath) bind to -LocalPath.
+    /// </summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FromGuest", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "WithinGuest", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName")]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(GuestPathCompleter))]
     public string[] Path { get; set; } = Array.Empty<string>();

@@ -9,7 +9,7 @@ namespace GuestFs.PowerShell.Commands;
 [OutputType(typeof(GuestFileSystemInfo))]
 public sealed class GetGuestFileSystemCommand : GuestCmdlet
 {
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     public GuestDisk? Disk { get; set; }
 
     /// <summary>Only filesystems of these types (ext4, xfs, vfat …).</summary>

@@ -9,7 +9,7 @@ namespace GuestFs.PowerShell.Commands;
 [OutputType(typeof(GuestMountInfo))]
 public sealed class GetGuestMountCommand : GuestCmdlet
 {
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     public GuestDisk? Disk { get; set; }
 
     protected override void ProcessRecord()

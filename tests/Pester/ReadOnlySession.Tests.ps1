@@ -1,0 +1,178 @@
+# Everything that reads: one read-only session on the cached base image (one launch).
+Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
+    BeforeAll {
+        . $PSScriptRoot/TestSupport.ps1
+        $script:disk = Open-GuestDisk -Path (Get-GuestFsBaseImage)
+        Get-GuestFileSystem | Where-Object Type -eq ext4 | Mount-GuestFs -MountPoint /
+    }
+    AfterAll { Close-GuestDisk -All }
+
+    Context 'filesystems and mounts' {
+        It 'Get-GuestFileSystem pipes into Mount-GuestFs (done in BeforeAll) and Get-GuestMount shows it' {
+            $m = Get-GuestMount
+            $m.Device | Should -Be '/dev/sda1'
+            $m.MountPoint | Should -Be '/'
+        }
+        It 'reports label, uuid and size' {
+            $fs = Get-GuestFileSystem
+            $fs.Label | Should -Be 'gfsbase'
+            $fs.Uuid | Should -Match '^[0-9a-f-]{36}$'
+            $fs.Size | Should -BeGreaterThan 200MB
+        }
+        It 'a device that does not exist fails with a message naming it' {
+            Mount-GuestFs -Device /dev/sdz9 -MountPoint /mnt -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'MountFailed,GuestFs.PowerShell.Commands.MountGuestFsCommand'
+            $err[0].TargetObject | Should -Be '/dev/sdz9'
+        }
+    }
+
+    Context 'listing' {
+        It 'lists a directory with ls -l data' {
+            $items = Get-GuestChildItem /etc
+            $items.Name | Should -Be @('app.conf', 'hostname', 'motd', 'other.conf')
+            $h = $items | Where-Object Name -eq hostname
+            $h.Length | Should -Be 9
+            $h.Mode | Should -Match '^-rw.r..r..$'
+            $h.ItemType | Should -Be 'File'
+            $h.FullName | Should -Be '/etc/hostname'
+            $h.LastWriteTime | Should -BeOfType [datetime]
+        }
+        It 'shows link targets' {
+            $l = Get-GuestChildItem /data/links
+            ($l | Where-Object Name -eq rel).Target | Should -Be '../small/file01.txt'
+            ($l | Where-Object Name -eq abs).ItemType | Should -Be 'SymbolicLink'
+            ($l | Where-Object Name -eq abs).Mode | Should -BeLike 'l*'
+        }
+        It 'hides dot files unless -Force' {
+            (Get-GuestChildItem /data).Name | Should -Not -Contain '.hidden'
+            (Get-GuestChildItem /data -Force).Name | Should -Contain '.hidden'
+        }
+        It 'filters with -Filter, -Include, -Exclude, -File and -Directory' {
+            (Get-GuestChildItem /etc -Filter *.conf).Name | Should -Be @('app.conf', 'other.conf')
+            (Get-GuestChildItem /etc -Include a* , m*).Name | Should -Be @('app.conf', 'motd')
+            (Get-GuestChildItem /etc -Exclude *.conf).Name | Should -Be @('hostname', 'motd')
+            (Get-GuestChildItem /data -Directory).Name | Should -Be @('links', 'small', 'tree')
+            (Get-GuestChildItem /data -File).Name | Should -Contain 'big.bin'
+        }
+        It 'expands wildcards in the path' {
+            (Get-GuestChildItem /data/small/file0*.txt).Name | Should -Be @(1..9 | ForEach-Object { 'file{0:d2}.txt' -f $_ })
+            (Get-GuestItem /e*/host*).FullName | Should -Be '/etc/hostname'
+        }
+        It 'a recursive listing of 2,000 entries takes a handful of round trips, not one per entry' {
+            $before = $disk.CallCount
+            $all = Get-GuestChildItem /data/tree -Recurse
+            $calls = $disk.CallCount - $before
+            $all.Count | Should -Be (20 + 20 * 99)
+            ($all | Where-Object ItemType -eq File).Count | Should -Be 1980
+            $calls | Should -BeLessThan 60
+        }
+        It '-Depth limits the recursion' {
+            (Get-GuestChildItem /data -Depth 0 -Force).Count | Should -Be (Get-GuestChildItem /data -Force).Count
+            $one = Get-GuestChildItem /data/tree -Depth 1
+            $one.Count | Should -Be 2000
+        }
+        It 'a missing path is a non-terminating ObjectNotFound error and the rest continues' {
+            $r = Get-GuestChildItem /nope, /etc -ErrorVariable err -ErrorAction SilentlyContinue
+            $r.Name | Should -Contain 'hostname'
+            $err[0].FullyQualifiedErrorId | Should -Be 'PathNotFound,GuestFs.PowerShell.Commands.GetGuestChildItemCommand'
+            $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+            $err[0].TargetObject | Should -Be '/nope'
+        }
+        It 'handles non-ASCII and space names' {
+            $n = (Get-GuestChildItem /data -File).Name
+            $n | Should -Contain 'ünïcödé näme.txt'
+            $n | Should -Contain 'space name.txt'
+            Get-GuestContent -LiteralPath '/data/ünïcödé näme.txt' | Should -Be 'grüße'
+        }
+    }
+
+    Context 'Test-GuestPath and Get-GuestItem' {
+        It 'tests existence and type' {
+            Test-GuestPath /etc/hostname | Should -BeTrue
+            Test-GuestPath /etc/nope | Should -BeFalse
+            Test-GuestPath /etc -PathType Container | Should -BeTrue
+            Test-GuestPath /etc -PathType Leaf | Should -BeFalse
+            Test-GuestPath /data/small/*.txt | Should -BeTrue
+        }
+        It 'gets the root and items by literal path' {
+            (Get-GuestItem /).ItemType | Should -Be 'Directory'
+            (Get-GuestItem -LiteralPath '/data/space name.txt').Length | Should -Be 7
+        }
+    }
+
+    Context 'content' {
+        It 'reads lines' {
+            Get-GuestContent /data/small/file07.txt | Should -Be @('line one of 7', 'line two of 7', 'line three of 7')
+        }
+        It 'reads the first lines only with -TotalCount' {
+            Get-GuestContent /data/small/file07.txt -TotalCount 2 | Should -Be @('line one of 7', 'line two of 7')
+        }
+        It 'reads raw text' {
+            Get-GuestContent /etc/hostname -Raw | Should -BeExactly "testhost`n"
+        }
+        It 'reads bytes' {
+            $b = Get-GuestContent /data/binary.bin -AsByteStream -Raw
+            $b.Length | Should -Be 256
+            $b[255] | Should -Be 255
+            (Get-GuestContent /data/binary.bin -AsByteStream -TotalCount 4) | Should -Be @(0, 1, 2, 3)
+        }
+        It 'pipes items into Get-GuestContent by FullName' {
+            (Get-GuestChildItem /etc -Filter *.conf | Get-GuestContent).Count | Should -Be 3
+        }
+        It 'a missing file is ObjectNotFound' {
+            Get-GuestContent /etc/nope -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        }
+    }
+
+    Context 'copying out' {
+        It 'copies a file and keeps its bytes' {
+            $out = New-Item -ItemType Directory "$TestDrive/out1"
+            Copy-GuestItem /data/big.bin -Destination $out -PassThru | Should -BeOfType [IO.FileInfo]
+            (Get-Item "$out/big.bin").Length | Should -Be 3MB
+            $expected = [byte[]]::new(3MB); [Random]::new(1234).NextBytes($expected)
+            (Get-FileHash "$out/big.bin").Hash | Should -Be ((Get-FileHash -InputStream ([IO.MemoryStream]::new($expected))).Hash)
+            Get-ChildItem -Force $out -Filter '*partial*' | Should -BeNullOrEmpty
+        }
+        It 'copies a tree with -Recurse, links included, into a new directory name' {
+            Copy-GuestItem /data/small -Destination "$TestDrive/small-copy" -Recurse
+            (Get-ChildItem "$TestDrive/small-copy").Count | Should -Be 50
+            Copy-GuestItem /data/links -Destination "$TestDrive/links" -Recurse
+            (Get-Item "$TestDrive/links/rel").LinkTarget | Should -Be '../small/file01.txt'
+        }
+        It 'copies what the pipeline selects (the users'' idiom)' {
+            $dest = New-Item -ItemType Directory "$TestDrive/large"
+            Get-GuestChildItem /data -Recurse | Where-Object Length -gt 1MB | Copy-GuestItem -Destination $dest
+            (Get-ChildItem $dest).Name | Should -Be @('big.bin')
+        }
+        It 'a missing guest source is an error naming it, other sources still copy' {
+            $dest = New-Item -ItemType Directory "$TestDrive/mixed"
+            Copy-GuestItem /nope, /etc/motd -Destination $dest -ErrorVariable err -ErrorAction SilentlyContinue
+            Test-Path "$dest/motd" | Should -BeTrue
+            $err[0].FullyQualifiedErrorId | Should -Be 'PathNotFound,GuestFs.PowerShell.Commands.CopyGuestItemCommand'
+        }
+    }
+
+    Context 'read-only refusal and -WhatIf' {
+        It '<Command> refuses on a read-only session' -TestCases @(
+            @{ Command = 'Set-GuestContent'; Arguments = @{ Path = '/etc/motd'; Value = 'x' } }
+            @{ Command = 'Add-GuestContent'; Arguments = @{ Path = '/etc/motd'; Value = 'x' } }
+            @{ Command = 'New-GuestItem'; Arguments = @{ Path = '/newfile' } }
+            @{ Command = 'Remove-GuestItem'; Arguments = @{ Path = '/etc/motd' } }
+            @{ Command = 'Move-GuestItem'; Arguments = @{ Path = '/etc/motd'; Destination = '/motd2' } }
+            @{ Command = 'Rename-GuestItem'; Arguments = @{ Path = '/etc/motd'; NewName = 'motd2' } }
+            @{ Command = 'Set-GuestItem'; Arguments = @{ Path = '/etc/motd'; Mode = '0600' } }
+            @{ Command = 'Copy-GuestItem'; Arguments = @{ LocalPath = $PSCommandPath; Destination = '/' } }
+        ) {
+            param($Command, $Arguments)
+            & $Command @Arguments -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -BeLike "GuestDiskReadOnly,*"
+            Test-GuestPath /etc/motd | Should -BeTrue
+            Test-GuestPath /newfile | Should -BeFalse
+        }
+        It '-WhatIf on a mount changes nothing' {
+            Mount-GuestFs -Device /dev/sda1 -MountPoint /data -WhatIf
+            (Get-GuestMount).Count | Should -Be 1
+        }
+    }
+}

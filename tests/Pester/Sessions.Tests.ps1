@@ -1,0 +1,92 @@
+# Open-GuestDisk, Get-GuestDisk, Close-GuestDisk: two read-only sessions (two launches).
+Describe 'Guest disk sessions' -Tag 'Appliance' {
+    BeforeAll {
+        . $PSScriptRoot/TestSupport.ps1
+        $script:base = Get-GuestFsBaseImage
+        $script:qemuBefore = Get-QemuProcessIds
+        $script:d1 = Open-GuestDisk -Path $base -Label first -Accelerator Tcg
+        $script:d2 = $base | Open-GuestDisk -Label second
+    }
+    AfterAll {
+        Get-GuestDisk | Close-GuestDisk
+    }
+
+    It 'opens read-only by default and describes the session' {
+        $d1.ReadOnly | Should -BeTrue
+        $d1.State | Should -Be 'Ready'
+        $d1.Paths | Should -Be @($base)
+        $d1.Devices | Should -Be @('/dev/sda')
+        $d1.Accelerator | Should -Be 'Tcg'
+        $d1.LaunchTime.TotalSeconds | Should -BeGreaterThan 0
+        $d1.ProcessId | Should -BeGreaterThan 0
+        $d1.Label | Should -Be 'first'
+    }
+
+    It 'Auto picks an accelerator and says why' {
+        $d2.Accelerator | Should -BeIn @('Kvm', 'Tcg')
+        $d2.AcceleratorReason | Should -Not -BeNullOrEmpty
+    }
+
+    It 'lists open sessions, filtered by id and label' {
+        (Get-GuestDisk).Id | Should -Be @($d1.Id, $d2.Id)
+        (Get-GuestDisk -Id $d2.Id).Label | Should -Be 'second'
+        (Get-GuestDisk -Label fir*).Id | Should -Be $d1.Id
+    }
+
+    It 'an unknown id is a non-terminating ObjectNotFound error' {
+        Get-GuestDisk -Id 99999 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'GuestDiskNotFound,GuestFs.PowerShell.Commands.GetGuestDiskCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'with two sessions open, a cmdlet without -Disk fails clearly' {
+        { Get-GuestFileSystem } | Should -Throw -ErrorId 'AmbiguousGuestDisk,GuestFs.PowerShell.Commands.GetGuestFileSystemCommand'
+    }
+
+    It '-Disk binds from the pipeline by property name' {
+        $fs = $d2 | Get-GuestFileSystem
+        $fs.Device | Should -Be '/dev/sda1'
+        $fs.Type | Should -Be 'ext4'
+        $fs.Label | Should -Be 'gfsbase'
+    }
+
+    It 'refuses writes on a read-only session and says how to open it writable' {
+        Mount-GuestFs -Disk $d2 -Device /dev/sda1 -MountPoint /
+        Set-GuestContent -Disk $d2 -Path /etc/motd -Value 'changed' -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'GuestDiskReadOnly,GuestFs.PowerShell.Commands.SetGuestContentCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $err[0].Exception.Message | Should -Match '-Writable'
+        Get-GuestContent -Disk $d2 -Path /etc/motd | Should -Be 'Welcome'
+    }
+
+    It 'closing through the pipeline stops every appliance and forgets the sessions' {
+        $pids = @($d1.ProcessId, $d2.ProcessId)
+        Get-GuestDisk | Close-GuestDisk
+        Get-GuestDisk | Should -BeNullOrEmpty
+        $d1.State | Should -Be 'Closed'
+        foreach ($p in $pids) { (Get-QemuProcessIds) | Should -Not -Contain $p }
+        { Get-GuestFileSystem -Disk $d1 } | Should -Throw -ErrorId 'GuestDiskClosed,GuestFs.PowerShell.Commands.GetGuestFileSystemCommand'
+        { Get-GuestFileSystem } | Should -Throw -ErrorId 'NoGuestDiskOpen,GuestFs.PowerShell.Commands.GetGuestFileSystemCommand'
+    }
+}
+
+Describe 'Opening bad images' -Tag 'Appliance' {
+    BeforeAll { . $PSScriptRoot/TestSupport.ps1 }
+
+    It 'a missing path is an ObjectNotFound error naming the image' {
+        Open-GuestDisk -Path "$TestDrive/missing.img" -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'DiskImageNotFound,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+        $err[0].Exception.Message | Should -Match 'missing.img'
+    }
+
+    It 'a directory is refused with advice' {
+        { Open-GuestDisk -LiteralPath $TestDrive } | Should -Throw -ErrorId 'AddDriveFailed,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+    }
+
+    It 'a wrong -Format for a raw image fails without launching' {
+        $img = "$TestDrive/raw.img"
+        [IO.File]::WriteAllBytes($img, [byte[]]::new(1MB))
+        { Open-GuestDisk -Path $img -Format qcow2 } | Should -Throw -ErrorId 'LaunchFailed,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+        Get-GuestDisk | Should -BeNullOrEmpty
+    }
+}

@@ -1,0 +1,85 @@
+# Shared set-up for the GuestFs Pester suites: dot-source it in BeforeAll.
+# It imports the built module and provides cached test images, so a run only
+# pays appliance launches for the sessions the tests themselves open.
+
+$script:ModulePath = if ($env:GUESTFS_TEST_MODULE) { $env:GUESTFS_TEST_MODULE } else { Join-Path $PSScriptRoot '../../out/GuestFs/GuestFs.psd1' }
+if (-not (Get-Module GuestFs)) { Import-Module $script:ModulePath -Force -ErrorAction Stop }
+
+# Bump when the content of the base image changes.
+$script:BaseImageVersion = 'v2'
+
+function Get-GuestFsTestCacheDirectory {
+    $dir = if ($env:GUESTFS_TEST_IMAGE_CACHE) { $env:GUESTFS_TEST_IMAGE_CACHE } else { "/var/tmp/guestfs-test-images-$(id -u)" }
+    if (-not (Test-Path $dir)) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
+    $dir
+}
+
+# Writes the host tree that goes into the base image (deterministic content).
+function New-GuestFsTestTree([string] $Root) {
+    New-Item -ItemType Directory -Force -Path "$Root/etc", "$Root/data/small", "$Root/data/links" | Out-Null
+    Set-Content -NoNewline -Path "$Root/etc/hostname" -Value "testhost`n"
+    Set-Content -Path "$Root/etc/app.conf" -Value 'name=app', 'port=8080'
+    Set-Content -Path "$Root/etc/other.conf" -Value 'x=1'
+    Set-Content -Path "$Root/etc/motd" -Value 'Welcome'
+    1..50 | ForEach-Object { Set-Content -Path ("$Root/data/small/file{0:d2}.txt" -f $_) -Value "line one of $_", "line two of $_", "line three of $_" }
+    foreach ($d in 1..20) {
+        $sub = "$Root/data/tree/d$d"
+        New-Item -ItemType Directory -Force -Path $sub | Out-Null
+        foreach ($f in 1..99) { [IO.File]::WriteAllText("$sub/f$f.txt", "$d/$f") }
+    }
+    $rnd = [Random]::new(1234)
+    $bytes = [byte[]]::new(3MB); $rnd.NextBytes($bytes)
+    [IO.File]::WriteAllBytes("$Root/data/big.bin", $bytes)
+    [IO.File]::WriteAllBytes("$Root/data/binary.bin", [byte[]](0..255))
+    Set-Content -Path "$Root/data/ünïcödé näme.txt" -Value 'grüße'
+    Set-Content -Path "$Root/data/space name.txt" -Value 'spaced'
+    Set-Content -Path "$Root/data/.hidden" -Value 'hidden'
+    New-Item -ItemType SymbolicLink -Path "$Root/data/links/rel" -Target '../small/file01.txt' | Out-Null
+    New-Item -ItemType SymbolicLink -Path "$Root/data/links/abs" -Target '/etc/hostname' | Out-Null
+}
+
+# The cached base image: 256 MiB raw, MBR, one ext4 partition labelled gfsbase,
+# holding the tree above under /etc and /data. Built once (two launches), then reused.
+function Get-GuestFsBaseImage {
+    $cache = Get-GuestFsTestCacheDirectory
+    $img = Join-Path $cache "base-$script:BaseImageVersion.img"
+    if (Test-Path $img) { return $img }
+    $lock = [IO.File]::Open("$img.lock", 'OpenOrCreate', 'ReadWrite', 'None')
+    try {
+        if (Test-Path $img) { return $img }
+        $work = Join-Path ([IO.Path]::GetTempPath()) ("guestfs-base-" + [guid]::NewGuid().ToString('N'))
+        New-Item -ItemType Directory -Path $work | Out-Null
+        try {
+            New-GuestFsTestTree "$work/tree"
+            $tmp = "$work/base.img"
+            New-GuestDiskImage -Path $tmp -Size 256MB -FileSystem ext4 -Label gfsbase | Out-Null
+            $d = Open-GuestDisk -Path $tmp -Writable
+            try {
+                Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+                Copy-GuestItem -Disk $d -LocalPath "$work/tree/etc" -Destination / -Recurse
+                Copy-GuestItem -Disk $d -LocalPath "$work/tree/data" -Destination / -Recurse
+            }
+            finally { Close-GuestDisk -Disk $d }
+            Move-Item $tmp $img
+        }
+        finally { Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue }
+        return $img
+    }
+    finally { $lock.Dispose() }
+}
+
+# A writable throw-away copy of the base image: a qcow2 overlay in $Directory.
+function New-GuestFsTestOverlay([string] $Directory, [string] $Name = 'work.qcow2') {
+    $base = Get-GuestFsBaseImage
+    $overlay = Join-Path $Directory $Name
+    & qemu-img create -q -f qcow2 -F raw -b $base $overlay
+    if ($LASTEXITCODE -ne 0) { throw "qemu-img could not create an overlay of $base" }
+    $overlay
+}
+
+function Get-QemuProcessIds {
+    @(Get-Process -Name 'qemu-system-x86*' -ErrorAction SilentlyContinue | Where-Object {
+        # zombies have exited already
+        (Get-Content "/proc/$($_.Id)/stat" -ErrorAction SilentlyContinue) -notmatch '^\d+ \(.*\) Z '
+    } | ForEach-Object Id)
+}

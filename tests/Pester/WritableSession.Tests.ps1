@@ -1,0 +1,183 @@
+# Everything that changes a guest: one writable session on a throw-away overlay
+# of the cached base image (one launch), plus one launch to prove the changes persisted.
+Describe 'Changing a guest (writable session)' -Tag 'Appliance' {
+    BeforeAll {
+        . $PSScriptRoot/TestSupport.ps1
+        $script:image = New-GuestFsTestOverlay -Directory $TestDrive
+        $script:disk = Open-GuestDisk -Path $image -Writable
+        Mount-GuestFs -Device /dev/sda1 -MountPoint /
+    }
+    AfterAll { Close-GuestDisk -All }
+
+    Context 'content' {
+        It 'Set-GuestContent then Get-GuestContent round-trips lines' {
+            Set-GuestContent /etc/motd -Value 'one', 'two'
+            Get-GuestContent /etc/motd | Should -Be @('one', 'two')
+            Get-GuestContent /etc/motd -Raw | Should -BeExactly "one`ntwo`n"
+        }
+        It 'takes values from the pipeline and appends with Add-GuestContent' {
+            'a', 'b' | Set-GuestContent /tmp-list.txt
+            'c' | Add-GuestContent /tmp-list.txt
+            Get-GuestContent /tmp-list.txt | Should -Be @('a', 'b', 'c')
+        }
+        It '-NoNewline writes exactly the text' {
+            Set-GuestContent /nonl.txt -Value 'abc' -NoNewline
+            (Get-GuestItem /nonl.txt).Length | Should -Be 3
+        }
+        It 'round-trips every byte value with -AsByteStream' {
+            $bytes = [byte[]](0..255 + 255..0)
+            Set-GuestContent /bytes.bin -Value $bytes -AsByteStream
+            $back = Get-GuestContent /bytes.bin -AsByteStream -Raw
+            [Convert]::ToHexString($back) | Should -Be ([Convert]::ToHexString($bytes))
+        }
+        It 'round-trips a file larger than the 2 MiB inline limit' {
+            $big = [byte[]]::new(5MB); [Random]::new(5).NextBytes($big)
+            Set-GuestContent /big5.bin -Value (,$big) -AsByteStream
+            $back = Get-GuestContent /big5.bin -AsByteStream -Raw
+            $back.Length | Should -Be 5MB
+            [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($back)) | Should -Be ([Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($big)))
+        }
+        It 'writes and reads files with non-ASCII names and content' {
+            Set-GuestContent -Path '/Grüße ☃.txt' -Value 'Ünïcödé ✓'
+            (Get-GuestChildItem / -Filter 'Grüße*').Name | Should -Be 'Grüße ☃.txt'
+            Get-GuestContent -LiteralPath '/Grüße ☃.txt' | Should -Be 'Ünïcödé ✓'
+        }
+        It 'honours -Encoding' {
+            Set-GuestContent /latin.txt -Value 'é' -Encoding latin1 -NoNewline
+            (Get-GuestContent /latin.txt -AsByteStream -Raw) | Should -Be @(0xE9)
+            Get-GuestContent /latin.txt -Encoding latin1 | Should -Be 'é'
+        }
+        It '-WhatIf writes nothing' {
+            Set-GuestContent /whatif.txt -Value 'x' -WhatIf
+            Test-GuestPath /whatif.txt | Should -BeFalse
+        }
+    }
+
+    Context 'items' {
+        It 'creates files, directories with parents, and links' {
+            (New-GuestItem /new/a/b -ItemType Directory).ItemType | Should -Be 'Directory'
+            (New-GuestItem /new/file.txt -Value 'hi').Length | Should -Be 2
+            (New-GuestItem /new/ln -ItemType SymbolicLink -Value file.txt).Target | Should -Be 'file.txt'
+        }
+        It 'refuses to replace an existing item without -Force' {
+            New-GuestItem /new/file.txt -Value 'again' -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'ItemExists,GuestFs.PowerShell.Commands.NewGuestItemCommand'
+            $err[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+            New-GuestItem /new/file.txt -Value 'again' -Force | Out-Null
+            Get-GuestContent /new/file.txt -Raw | Should -Be 'again'
+        }
+        It 'renames within a directory and refuses a path as the new name' {
+            Rename-GuestItem /new/file.txt -NewName renamed.txt
+            Test-GuestPath /new/renamed.txt | Should -BeTrue
+            Rename-GuestItem /new/renamed.txt -NewName 'a/b' -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'NewNameNotAName,GuestFs.PowerShell.Commands.RenameGuestItemCommand'
+        }
+        It 'moves into a directory and to a new name' {
+            Move-GuestItem /new/renamed.txt -Destination /new/a
+            Test-GuestPath /new/a/renamed.txt | Should -BeTrue
+            Move-GuestItem /new/a/renamed.txt -Destination /moved.txt -PassThru | ForEach-Object FullName | Should -Be '/moved.txt'
+        }
+        It 'sets mode, owner, group and times' {
+            $t = [datetime]::new(2020, 1, 2, 3, 4, 5, [DateTimeKind]::Utc)
+            $i = Set-GuestItem /moved.txt -Mode 0640 -Owner 1234 -Group 55 -LastWriteTime $t -PassThru
+            $i.Mode | Should -Be '-rw-r-----'
+            $i.Uid | Should -Be 1234
+            $i.Gid | Should -Be 55
+            $i.LastWriteTime.ToUniversalTime() | Should -Be $t
+        }
+        It 'rejects a bad -Mode before touching anything' {
+            { Set-GuestItem /moved.txt -Mode 999 } | Should -Throw -ErrorId 'InvalidMode,GuestFs.PowerShell.Commands.SetGuestItemCommand'
+        }
+        It 'removes files, refuses a non-empty directory without -Recurse, removes trees with it' {
+            Remove-GuestItem /moved.txt
+            Test-GuestPath /moved.txt | Should -BeFalse
+            Remove-GuestItem /new -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'DirectoryNotEmpty,GuestFs.PowerShell.Commands.RemoveGuestItemCommand'
+            Remove-GuestItem /new -Recurse
+            Test-GuestPath /new | Should -BeFalse
+        }
+        It 'removes by wildcard' {
+            Remove-GuestItem /data/small/file4*.txt
+            (Get-GuestChildItem /data/small).Count | Should -Be 40
+        }
+        It 'refuses to remove the root' {
+            Remove-GuestItem / -Recurse -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'RemoveRootRefused,GuestFs.PowerShell.Commands.RemoveGuestItemCommand'
+            Test-GuestPath /etc | Should -BeTrue
+        }
+    }
+
+    Context 'copying in and within' {
+        It 'copies a host file into a guest directory' {
+            $f = "$TestDrive/host.txt"; Set-Content $f 'from host'
+            (Copy-GuestItem -LocalPath $f -Destination /data -PassThru).FullName | Should -Be '/data/host.txt'
+            Get-GuestContent /data/host.txt | Should -Be 'from host'
+        }
+        It 'copies a host tree with -Recurse under a new name, keeping content and links' {
+            $src = New-Item -ItemType Directory "$TestDrive/src"
+            New-Item -ItemType Directory "$src/sub" | Out-Null
+            1..30 | ForEach-Object { Set-Content "$src/sub/f$_.txt" "n$_" }
+            New-Item -ItemType SymbolicLink -Path "$src/lnk" -Target 'sub/f1.txt' | Out-Null
+            Copy-GuestItem -LocalPath $src -Destination /copied -Recurse
+            (Get-GuestChildItem /copied/sub).Count | Should -Be 30
+            Get-GuestContent /copied/sub/f7.txt | Should -Be 'n7'
+            (Get-GuestItem /copied/lnk).Target | Should -Be 'sub/f1.txt'
+        }
+        It 'host Get-ChildItem output pipes into Copy-GuestItem' {
+            New-GuestItem /piped -ItemType Directory | Out-Null
+            Get-ChildItem "$TestDrive/src/sub" -Filter 'f1*.txt' | Copy-GuestItem -Destination /piped
+            (Get-GuestChildItem /piped).Count | Should -Be 11
+        }
+        It 'copies within the guest' {
+            Copy-GuestItem /etc/hostname -Destination /hostname.copy -WithinGuest
+            Get-GuestContent /hostname.copy | Should -Be 'testhost'
+            Copy-GuestItem /data/small -Destination /small2 -WithinGuest -Recurse
+            (Get-GuestChildItem /small2).Count | Should -Be 40
+        }
+    }
+
+    Context 'cancellation (Ctrl+C)' {
+        It 'stopping an upload cancels it through the protocol, leaves no file, and the session stays usable' {
+            $big = "$TestDrive/big-sparse.bin"
+            $fs = [IO.File]::Create($big); $fs.SetLength(768MB); $fs.Dispose()
+            $ps = [powershell]::Create()
+            $null = $ps.AddScript("Import-Module '$script:ModulePath'; Copy-GuestItem -Disk (Get-GuestDisk -Id $($disk.Id)) -LocalPath '$big' -Destination /cancelled.bin")
+            $handle = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while ($ps.Streams.Progress.Count -eq 0 -and -not $handle.IsCompleted -and [DateTime]::UtcNow -lt $deadline) { $handle.AsyncWaitHandle.WaitOne(50) | Out-Null }
+            $handle.IsCompleted | Should -BeFalse -Because 'the upload must still be running when it is stopped'
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 10
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $ps.Dispose()
+            $disk.State | Should -Be 'Ready'
+            Test-GuestPath /cancelled.bin | Should -BeFalse
+            (Get-GuestChildItem / -Force).Name | Where-Object { $_ -like '*partial*' } | Should -BeNullOrEmpty
+            Get-GuestContent /etc/hostname | Should -Be 'testhost'
+        }
+    }
+
+    Context 'dismounting' {
+        It 'Dismount-GuestFs -All unmounts, and listing then fails clearly' {
+            Dismount-GuestFs -All
+            Get-GuestMount | Should -BeNullOrEmpty
+            Get-GuestChildItem /etc -ErrorVariable err -ErrorAction SilentlyContinue
+            $err | Should -Not -BeNullOrEmpty
+            Mount-GuestFs -Device /dev/sda1 -MountPoint /
+        }
+    }
+
+    Context 'persistence' {
+        It 'changes made with -Writable are on the disk after closing' {
+            Set-GuestContent /persist.txt -Value 'kept'
+            Close-GuestDisk
+            $again = Open-GuestDisk -Path $image
+            try {
+                Mount-GuestFs -Disk $again -Device /dev/sda1 -MountPoint /
+                Get-GuestContent -Disk $again /persist.txt | Should -Be 'kept'
+            }
+            finally { Close-GuestDisk -Disk $again }
+        }
+    }
+}
