@@ -1,0 +1,2 @@
+// GuestFs drives qemu and Unix sockets: it runs on Linux only.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
