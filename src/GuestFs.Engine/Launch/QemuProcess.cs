@@ -147,7 +147,7 @@ internal sealed class QemuProcess : IDisposable
                 try { ConsoleText?.Invoke(text); } catch { }
             }
         }
-        catch (Exception) when (true)
+        catch (Exception)
         {
             // The pipe closes when qemu exits; nothing else to do.
         }
