@@ -116,6 +116,9 @@ public sealed partial class GuestSession
         using var server = new AnonymousPipeServerStream(PipeDirection.Out);
         using var client = new AnonymousPipeClientStream(PipeDirection.In, server.ClientSafePipeHandle);
         using var producerCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // A producer failure (unreadable host file …) cancels the upload through the
+        // protocol, so tar_in never sees a truncated archive as if it were complete.
+        using var uploadCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         string baseName = targetName ?? root.Name;
         if (baseName.Length == 0 || baseName.Contains('/') || baseName is "." or "..")
             throw new ArgumentException($"'{baseName}' is not a valid name for the copy", nameof(targetName));
@@ -156,6 +159,11 @@ public sealed partial class GuestSession
                     }
                 }
             }
+            catch
+            {
+                uploadCts.Cancel();
+                throw;
+            }
             finally
             {
                 server.Dispose(); // EOF for the upload side
@@ -167,13 +175,18 @@ public sealed partial class GuestSession
             {
                 w.WriteString(guestDirectory);
                 w.WriteString(""); w.WriteBool(false); w.WriteBool(false); w.WriteBool(false);
-            }), FileTransfer.Upload(client, 0), cancellationToken).ConfigureAwait(false);
+            }), FileTransfer.Upload(client, 0), uploadCts.Token).ConfigureAwait(false);
         }
-        catch
+        catch (Exception e)
         {
             producerCts.Cancel();
             client.Dispose();
-            try { await producer.ConfigureAwait(false); } catch { }
+            try { await producer.ConfigureAwait(false); }
+            catch (Exception pe) when (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new IOException($"copy_in: reading '{full}' failed, the copy was cancelled: {pe.Message}", pe);
+            }
+            catch { }
             throw;
         }
         await producer.ConfigureAwait(false);
@@ -232,7 +245,16 @@ public sealed partial class GuestSession
         using var server = new AnonymousPipeServerStream(PipeDirection.In);
         using var client = new AnonymousPipeClientStream(PipeDirection.Out, server.ClientSafePipeHandle);
         using var consumerCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var consumer = Task.Run(() => extractor.ExtractAsync(server, consumerCts.Token));
+        var consumer = Task.Run(async () =>
+        {
+            try { await extractor.ExtractAsync(server, consumerCts.Token).ConfigureAwait(false); }
+            finally
+            {
+                // Closing the read end makes further writes fail, so the download
+                // is cancelled through the protocol instead of blocking on a full pipe.
+                server.Dispose();
+            }
+        });
         Exception? downloadError = null;
         try
         {
@@ -251,13 +273,19 @@ public sealed partial class GuestSession
         {
             client.Dispose(); // EOF for the extractor
         }
+        Exception? extractError = null;
         try
         {
             await consumer.ConfigureAwait(false);
         }
-        catch (Exception) when (downloadError is not null) { }
+        catch (Exception e) { extractError = e; }
+        // The extractor's own failure explains a download that failed because its pipe closed.
+        if (extractError is not null && extractError is not OperationCanceledException)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(extractError).Throw();
         if (downloadError is not null)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(downloadError).Throw();
+        if (extractError is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(extractError).Throw();
         progress?.Report(new CopyProgress(guestPath, expected, expected, expected, expected, files, files));
         return extractor;
     }

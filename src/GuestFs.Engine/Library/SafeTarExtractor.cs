@@ -109,7 +109,15 @@ public sealed class SafeTarExtractor
                 case TarEntryType.RegularFile:
                 case TarEntryType.V7RegularFile:
                 case TarEntryType.ContiguousFile:
-                    await WriteFileAsync(entry, dest, ct).ConfigureAwait(false);
+                    try
+                    {
+                        await WriteFileAsync(entry, dest, ct).ConfigureAwait(false);
+                    }
+                    catch (IOException e) when (e is PathTooLongException || e.Message.Contains("name too long", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // The host cannot hold that name: skip it, keep the rest of the tree.
+                        Skipped?.Invoke(entry.Name, $"skipped (the host cannot create it: {e.Message})");
+                    }
                     break;
                 case TarEntryType.SymbolicLink:
                     _symlinks.Add((dest, entry.LinkName));
