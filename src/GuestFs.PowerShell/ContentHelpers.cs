@@ -52,15 +52,39 @@ public sealed class EncodingCompleter : IArgumentCompleter
 /// </summary>
 internal sealed class LineSplittingStream : Stream
 {
-    private readonly Decoder _decoder;
+    private Decoder _decoder;
     private readonly Action<string> _line;
     private readonly StringBuilder _pending = new();
     private char[] _chars = new char[8192];
+    private readonly bool _detect;
+    private byte[]? _head = Array.Empty<byte>();
 
-    public LineSplittingStream(Encoding encoding, Action<string> line)
+    /// <param name="detectBom">When no encoding was asked for: a UTF-8/16/32 byte-order mark picks the encoding.</param>
+    public LineSplittingStream(Encoding encoding, Action<string> line, bool detectBom = false)
     {
+        _encoding = encoding;
         _decoder = encoding.GetDecoder();
         _line = line;
+        _detect = detectBom;
+    }
+
+    private Encoding _encoding;
+
+    /// <summary>The encoding a BOM selected (or the one given), and how many BOM bytes to skip.</summary>
+    internal static (Encoding Encoding, int Skip) Sniff(ReadOnlySpan<byte> b, Encoding fallback, bool detect)
+    {
+        if (detect)
+        {
+            if (b.StartsWith(new byte[] { 0xFF, 0xFE, 0, 0 })) return (Encoding.UTF32, 4);
+            if (b.StartsWith(new byte[] { 0, 0, 0xFE, 0xFF })) return (new UTF32Encoding(true, true), 4);
+            if (b.StartsWith(new byte[] { 0xEF, 0xBB, 0xBF })) return (new UTF8Encoding(false), 3);
+            if (b.StartsWith(new byte[] { 0xFF, 0xFE })) return (Encoding.Unicode, 2);
+            if (b.StartsWith(new byte[] { 0xFE, 0xFF })) return (Encoding.BigEndianUnicode, 2);
+            return (fallback, 0);
+        }
+        var pre = fallback.GetPreamble();
+        if (pre.Length == 0 && fallback is UTF8Encoding) pre = new byte[] { 0xEF, 0xBB, 0xBF };
+        return (fallback, pre.Length > 0 && b.StartsWith(pre) ? pre.Length : 0);
     }
 
     public override bool CanRead => false;
@@ -76,6 +100,24 @@ internal sealed class LineSplittingStream : Stream
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        if (_head is not null)
+        {
+            // Hold the first 4 bytes back until the byte-order mark can be judged.
+            var joined = new byte[_head.Length + buffer.Length];
+            _head.CopyTo(joined, 0);
+            buffer.CopyTo(joined.AsSpan(_head.Length));
+            if (joined.Length < 4) { _head = joined; return; }
+            _head = null;
+            var (enc, skip) = Sniff(joined, _encoding, _detect);
+            if (!ReferenceEquals(enc, _encoding)) { _encoding = enc; _decoder = enc.GetDecoder(); }
+            Decode(joined.AsSpan(skip));
+            return;
+        }
+        Decode(buffer);
+    }
+
+    private void Decode(ReadOnlySpan<byte> buffer)
     {
         int max = _decoder.GetCharCount(buffer, flush: false);
         if (_chars.Length < max) _chars = new char[max];
@@ -102,6 +144,13 @@ internal sealed class LineSplittingStream : Stream
     /// <summary>Emits the last line if the file did not end with a newline.</summary>
     public void Finish()
     {
+        if (_head is { Length: > 0 } h)
+        {
+            _head = null;
+            var (enc, skip) = Sniff(h, _encoding, _detect);
+            if (!ReferenceEquals(enc, _encoding)) { _encoding = enc; _decoder = enc.GetDecoder(); }
+            Decode(h.AsSpan(skip));
+        }
         if (_pending.Length > 0) { _line(_pending.ToString()); _pending.Clear(); }
     }
 }

@@ -43,6 +43,7 @@ public abstract class GuestCmdlet : PSCmdlet
     /// </summary>
     protected T Run<T>(Func<CancellationToken, Task<T>> work, GuestSession? session = null)
     {
+        RelaxDebugPrompt();
         EventHandler<GuestMessageEventArgs>? onMessage = null;
         EventHandler<string>? onConsole = null;
         EventHandler<string>? onTrace = null;
@@ -60,7 +61,22 @@ public abstract class GuestCmdlet : PSCmdlet
             session.Message += onMessage;
             if (session.Options.Debug || MyInvocation.BoundParameters.ContainsKey("Debug"))
             {
-                onConsole = (_, text) => Post(() => WriteDebug("appliance: " + text.TrimEnd('\r', '\n')));
+                // The console arrives in arbitrary chunks: write whole lines only.
+                var pending = new System.Text.StringBuilder();
+                onConsole = (_, text) =>
+                {
+                    string[] lines;
+                    lock (pending)
+                    {
+                        pending.Append(text.Replace("\r", ""));
+                        string all = pending.ToString();
+                        int last = all.LastIndexOf('\n');
+                        if (last < 0) return;
+                        lines = all.Substring(0, last).Split('\n');
+                        pending.Remove(0, last + 1);
+                    }
+                    Post(() => { foreach (var l in lines) WriteDebug("appliance: " + l); });
+                };
                 session.ApplianceLog += onConsole;
             }
             onTrace = (_, text) => Post(() => WriteVerbose("trace: " + text));
@@ -91,6 +107,35 @@ public abstract class GuestCmdlet : PSCmdlet
     protected void Run(Func<CancellationToken, Task> work, GuestSession? session = null) =>
         Run<bool>(async ct => { await work(ct).ConfigureAwait(false); return true; }, session);
 
+    private bool _debugRelaxed;
+
+    /// <summary>
+    /// For compiled cmdlets pwsh turns -Debug into "Inquire", so every engine
+    /// debug line would stop and ask (and fail in non-interactive scripts).
+    /// GuestFs's debug lines are a log, not breakpoints: when -Debug is given
+    /// they are shown without prompting. If a future pwsh lacks the field this
+    /// relies on, PowerShell's own behaviour stays.
+    /// </summary>
+    private void RelaxDebugPrompt()
+    {
+        if (_debugRelaxed) return;
+        _debugRelaxed = true;
+        if (!MyInvocation.BoundParameters.TryGetValue("Debug", out var v) || v is not SwitchParameter { IsPresent: true }) return;
+        try
+        {
+            var rt = CommandRuntime;
+            var t = rt.GetType();
+            var pref = t.GetField("_debugPreference", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+            var set = t.GetField("_isDebugPreferenceSet", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+            if (pref?.FieldType == typeof(ActionPreference) && set?.FieldType == typeof(bool))
+            {
+                pref.SetValue(rt, ActionPreference.Continue);
+                set.SetValue(rt, true);
+            }
+        }
+        catch (Exception) { }
+    }
+
     // ------------------------------------------------------------ sessions
 
     /// <summary>
@@ -119,10 +164,15 @@ public abstract class GuestCmdlet : PSCmdlet
         return null!;
     }
 
-    /// <summary>Refuses a change on a read-only session with a message that says how to open it writable.</summary>
+    /// <summary>
+    /// Refuses a change on a read-only session with a message that says how to
+    /// open it writable. Under -WhatIf nothing is changed anyway, so the cmdlet
+    /// goes on to print its "What if" lines.
+    /// </summary>
     protected bool RequireWritable(GuestDisk disk, object? target)
     {
         if (!disk.ReadOnly) return true;
+        if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) && w is SwitchParameter { IsPresent: true }) return true;
         WriteError(new ErrorRecord(new InvalidOperationException(
             $"GuestDisk {disk.Id} is read-only, so '{target}' cannot be changed. Close it and open it again with Open-GuestDisk -Writable to make changes."),
             "GuestDiskReadOnly", ErrorCategory.InvalidOperation, target));

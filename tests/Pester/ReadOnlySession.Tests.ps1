@@ -37,6 +37,9 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             $h.FullName | Should -Be '/etc/hostname'
             $h.LastWriteTime | Should -BeOfType [datetime]
         }
+        It 'lists the directory a symbolic link points to' {
+            (Get-GuestChildItem /data/linkdir).Name | Should -Contain 'file01.txt'
+        }
         It 'shows link targets' {
             $l = Get-GuestChildItem /data/links
             ($l | Where-Object Name -eq rel).Target | Should -Be '../small/file01.txt'
@@ -52,6 +55,7 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             (Get-GuestChildItem /etc -Include a* , m*).Name | Should -Be @('app.conf', 'motd')
             (Get-GuestChildItem /etc -Exclude *.conf).Name | Should -Be @('hostname', 'motd')
             (Get-GuestChildItem /data -Directory).Name | Should -Be @('links', 'small', 'tree')
+            (Get-GuestChildItem /data -Directory -Force).Name | Should -Not -Contain 'linkdir'
             (Get-GuestChildItem /data -File).Name | Should -Contain 'big.bin'
         }
         It 'expands wildcards in the path' {
@@ -106,6 +110,13 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
         }
         It 'reads the first lines only with -TotalCount' {
             Get-GuestContent /data/small/file07.txt -TotalCount 2 | Should -Be @('line one of 7', 'line two of 7')
+        }
+        It 'reads the first lines as one string with -Raw -TotalCount' {
+            Get-GuestContent /data/small/file07.txt -Raw -TotalCount 2 | Should -BeExactly "line one of 7`nline two of 7`n"
+        }
+        It 'detects a byte-order mark and decodes by it' {
+            Get-GuestContent /data/utf16.txt | Should -Be @('wide ✓', 'second')
+            Get-GuestContent /data/utf8bom.txt -Raw | Should -BeExactly "bom`n"
         }
         It 'reads raw text' {
             Get-GuestContent /etc/hostname -Raw | Should -BeExactly "testhost`n"
@@ -169,6 +180,11 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             $err[0].FullyQualifiedErrorId | Should -BeLike "GuestDiskReadOnly,*"
             Test-GuestPath /etc/motd | Should -BeTrue
             Test-GuestPath /newfile | Should -BeFalse
+        }
+        It '-WhatIf on a read-only session reports what it would do instead of refusing' {
+            $out = Set-GuestContent /etc/motd -Value x -WhatIf -ErrorVariable err 6>&1
+            $err | Should -BeNullOrEmpty
+            Get-GuestContent /etc/motd | Should -Be 'Welcome'
         }
         It '-WhatIf on a mount changes nothing' {
             Mount-GuestFs -Device /dev/sda1 -MountPoint /data -WhatIf

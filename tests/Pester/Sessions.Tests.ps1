@@ -33,8 +33,8 @@ Describe 'Guest disk sessions' -Tag 'Appliance' {
         (Get-GuestDisk -Label fir*).Id | Should -Be $d1.Id
     }
 
-    It 'an unknown id is a non-terminating ObjectNotFound error' {
-        Get-GuestDisk -Id 99999 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    It 'an unknown id is a non-terminating ObjectNotFound error, even beside a known one' {
+        (Get-GuestDisk -Id $d1.Id, 99999 -ErrorVariable err -ErrorAction SilentlyContinue).Id | Should -Be $d1.Id
         $err[0].FullyQualifiedErrorId | Should -Be 'GuestDiskNotFound,GuestFs.PowerShell.Commands.GetGuestDiskCommand'
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
@@ -73,10 +73,13 @@ Describe 'Guest disk sessions' -Tag 'Appliance' {
 Describe 'Opening bad images' -Tag 'Appliance' {
     BeforeAll { . $PSScriptRoot/TestSupport.ps1 }
 
-    It 'a missing path is an ObjectNotFound error naming the image' {
-        Open-GuestDisk -Path "$TestDrive/missing.img" -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
-        $err[0].FullyQualifiedErrorId | Should -Be 'DiskImageNotFound,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
-        $err[0].Exception.Message | Should -Match 'missing.img'
+    It 'a missing path stops the whole open with an ObjectNotFound error naming the image' {
+        $real = "$TestDrive/real.img"; [IO.File]::WriteAllBytes($real, [byte[]]::new(1MB))
+        $e = { Open-GuestDisk -Path $real, "$TestDrive/missing.img" } | Should -Throw -ErrorId 'DiskImageNotFound,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+        $e.Exception.Message | Should -Match 'missing.img'
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        { Open-GuestDisk -LiteralPath "$TestDrive/missing.img" } | Should -Throw -ErrorId 'DiskImageNotFound,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+        Get-GuestDisk | Should -BeNullOrEmpty
     }
 
     It 'a directory is refused with advice' {

@@ -6,7 +6,7 @@ $script:ModulePath = if ($env:GUESTFS_TEST_MODULE) { $env:GUESTFS_TEST_MODULE } 
 if (-not (Get-Module GuestFs)) { Import-Module $script:ModulePath -Force -ErrorAction Stop }
 
 # Bump when the content of the base image changes.
-$script:BaseImageVersion = 'v2'
+$script:BaseImageVersion = 'v3'
 
 function Get-GuestFsTestCacheDirectory {
     $dir = if ($env:GUESTFS_TEST_IMAGE_CACHE) { $env:GUESTFS_TEST_IMAGE_CACHE } else { "/var/tmp/guestfs-test-images-$(id -u)" }
@@ -36,6 +36,9 @@ function New-GuestFsTestTree([string] $Root) {
     Set-Content -Path "$Root/data/.hidden" -Value 'hidden'
     New-Item -ItemType SymbolicLink -Path "$Root/data/links/rel" -Target '../small/file01.txt' | Out-Null
     New-Item -ItemType SymbolicLink -Path "$Root/data/links/abs" -Target '/etc/hostname' | Out-Null
+    New-Item -ItemType SymbolicLink -Path "$Root/data/linkdir" -Target 'small' | Out-Null
+    [IO.File]::WriteAllText("$Root/data/utf16.txt", "wide ✓`nsecond`n", [Text.Encoding]::Unicode)
+    [IO.File]::WriteAllText("$Root/data/utf8bom.txt", "bom`n", [Text.UTF8Encoding]::new($true))
 }
 
 # The cached base image: 256 MiB raw, MBR, one ext4 partition labelled gfsbase,

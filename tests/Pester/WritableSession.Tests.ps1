@@ -85,6 +85,20 @@ Describe 'Changing a guest (writable session)' -Tag 'Appliance' {
             $i.Gid | Should -Be 55
             $i.LastWriteTime.ToUniversalTime() | Should -Be $t
         }
+        It 'keeps setuid when the owner changes too' {
+            New-GuestItem /suid -Value 'x' | Out-Null
+            (Set-GuestItem /suid -Mode 4755 -Owner 0 -Group 0 -PassThru).Mode | Should -Be '-rwsr-xr-x'
+        }
+        It 'rename and move refuse to replace a directory, even with -Force' {
+            New-GuestItem /rdir/inner -ItemType Directory | Out-Null
+            New-GuestItem /rfile -Value 'f' | Out-Null
+            Rename-GuestItem /rfile -NewName rdir -Force -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'DestinationExists,GuestFs.PowerShell.Commands.RenameGuestItemCommand'
+            Test-GuestPath /rdir/rfile | Should -BeFalse
+            New-GuestItem /rdir2/inner -ItemType Directory | Out-Null
+            Move-GuestItem /rdir2/inner -Destination /rdir -Force -ErrorVariable err2 -ErrorAction SilentlyContinue
+            $err2[0].FullyQualifiedErrorId | Should -Be 'DestinationExists,GuestFs.PowerShell.Commands.MoveGuestItemCommand'
+        }
         It 'rejects a bad -Mode before touching anything' {
             { Set-GuestItem /moved.txt -Mode 999 } | Should -Throw -ErrorId 'InvalidMode,GuestFs.PowerShell.Commands.SetGuestItemCommand'
         }
@@ -127,6 +141,18 @@ Describe 'Changing a guest (writable session)' -Tag 'Appliance' {
             New-GuestItem /piped -ItemType Directory | Out-Null
             Get-ChildItem "$TestDrive/src/sub" -Filter 'f1*.txt' | Copy-GuestItem -Destination /piped
             (Get-GuestChildItem /piped).Count | Should -Be 11
+        }
+        It 'several sources to one non-directory name: the second is refused, not silently overwritten' {
+            Copy-GuestItem /etc/motd, /etc/hostname -Destination /onename -WithinGuest -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'DestinationNotADirectory,GuestFs.PowerShell.Commands.CopyGuestItemCommand'
+            Get-GuestContent /onename | Should -Be @('one', 'two')
+        }
+        It 'a missing guest target directory is reported with the real name, not a temporary one' {
+            $f = "$TestDrive/host2.txt"; Set-Content $f 'x'
+            Copy-GuestItem -LocalPath $f -Destination /no/such/dir/host2.txt -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].Exception.Message | Should -Match '/no/such/dir/host2.txt'
+            $err[0].Exception.Message | Should -Not -Match 'partial'
+            $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
         }
         It 'copies within the guest' {
             Copy-GuestItem /etc/hostname -Destination /hostname.copy -WithinGuest

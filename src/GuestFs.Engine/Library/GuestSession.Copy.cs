@@ -30,6 +30,14 @@ public sealed partial class GuestSession
         {
             await InvokeAsync(new Protocol.RpcRequest(66, "upload", 0, w => w.WriteString(tmp)), transfer, cancellationToken).ConfigureAwait(false);
         }
+        catch (GuestFsException e) when (e is not GuestFsProtocolException && State == GuestSessionState.Ready)
+        {
+            await TryRemoveAsync(tmp).ConfigureAwait(false);
+            string message = e.DaemonMessage.Replace(tmp, guestPath, StringComparison.Ordinal);
+            if (e.ErrnoName == "ENOENT")
+                message += $" (does the guest directory {GuestPath.GetDirectoryName(guestPath)} exist?)";
+            throw new GuestFsException("upload", e.ErrnoName, message, e);
+        }
         catch (Exception) when (State == GuestSessionState.Ready)
         {
             await TryRemoveAsync(tmp).ConfigureAwait(false);
@@ -233,12 +241,14 @@ public sealed partial class GuestSession
             if (fi.ItemType == GuestItemType.File) { expected += fi.Length; files++; }
 
         int filesDone = 0;
+        string current = guestPath;
         if (File.Exists(target))
             throw new IOException($"'{target}' is a file, so the guest directory '{guestPath}' cannot be copied onto it");
         var extractor = new SafeTarExtractor(target, overwrite)
         {
             Skipped = skipped,
-            BytesWritten = b => progress?.Report(new CopyProgress(guestPath, b, expected, b, expected, filesDone, files)),
+            BytesWritten = b => progress?.Report(new CopyProgress(current, b, expected, b, expected, filesDone, files)),
+            FileStarted = n => current = GuestPath.Combine(guestPath, n.StartsWith("./", StringComparison.Ordinal) ? n.Substring(2) : n),
             FileDone = (n, _) => filesDone++,
         };
 

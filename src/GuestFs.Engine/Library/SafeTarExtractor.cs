@@ -34,6 +34,9 @@ public sealed class SafeTarExtractor
     /// <summary>Called after each regular file is complete: guest-relative name and its size.</summary>
     public Action<string, long>? FileDone { get; init; }
 
+    /// <summary>Called when a regular file starts, with its archive name.</summary>
+    public Action<string>? FileStarted { get; init; }
+
     /// <summary>Called while file data is written, with the running byte total.</summary>
     public Action<long>? BytesWritten { get; init; }
 
@@ -184,6 +187,7 @@ public sealed class SafeTarExtractor
     private async Task WriteFileAsync(TarEntry entry, string dest, CancellationToken ct)
     {
         if (!PrepareTarget(dest)) { return; }
+        FileStarted?.Invoke(entry.Name);
         string dir = Path.GetDirectoryName(dest)!;
         string tmp = Path.Combine(dir, "." + Path.GetFileName(dest) + ".guestfs-partial-" + Guid.NewGuid().ToString("N").Substring(0, 8));
         try

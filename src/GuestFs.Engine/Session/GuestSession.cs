@@ -434,7 +434,10 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         {
             if (!d.Options.ReadOnly)
             {
-                result.Add(new QemuDrive(d.Index, d.Path, d.Options.Format, false, d.Options.CacheMode ?? "writeback", d.Options.Label));
+                // Name the format explicitly: qemu's own probing warns, and for raw
+                // images it refuses writes to block 0 (where partition tables live).
+                string fmt = d.Options.Format ?? await DiskImage.DetectFormatAsync(d.Path, ct).ConfigureAwait(false);
+                result.Add(new QemuDrive(d.Index, d.Path, fmt, false, d.Options.CacheMode ?? "writeback", d.Options.Label));
                 continue;
             }
             qemuImg ??= ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
@@ -540,7 +543,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
     private static string Describe(object? o) => o switch
     {
-        null => "ok",
+        null or XdrDecoders.Unit => "ok",
         string s => "\"" + (s.Length > 80 ? s.Substring(0, 80) + "…" : s) + "\"",
         string[] a => "[" + string.Join(", ", a.Take(8).Select(x => "\"" + x + "\"")) + (a.Length > 8 ? $", … ({a.Length})" : "") + "]",
         byte[] b => $"<{b.Length} bytes>",

@@ -22,7 +22,15 @@ public sealed class CloseGuestDiskCommand : GuestCmdlet
             try
             {
                 WriteVerbose($"closing GuestDisk {d.Id}: syncing and stopping the appliance");
-                Run(async ct => await d.Session.DisposeAsync().ConfigureAwait(false), d.Session);
+                try
+                {
+                    // Shutdown syncs first; its failure (data may not be on disk) is reported as an error.
+                    Run(ct => d.Session.ShutdownAsync(ct), d.Session);
+                }
+                finally
+                {
+                    Run(async _ => await d.Session.DisposeAsync().ConfigureAwait(false), d.Session);
+                }
             }
             catch (Exception e)
             {

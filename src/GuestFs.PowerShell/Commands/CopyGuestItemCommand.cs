@@ -62,6 +62,28 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public GuestDisk? Disk { get; set; }
 
+    private int _copiedToFixedName;
+
+    /// <summary>
+    /// Several sources copied to a destination that is not an existing directory
+    /// would overwrite one another: the second one is refused.
+    /// </summary>
+    private bool SecondCopyToSameName(string target, bool destinationIsDirectory)
+    {
+        if (destinationIsDirectory) return false;
+        if (++_copiedToFixedName == 1) return false;
+        WriteError(new ErrorRecord(new IOException($"Several items are being copied to '{target}', which is not an existing directory, so they would overwrite each other. Create the directory first or copy one item at a time."),
+            "DestinationNotADirectory", ErrorCategory.InvalidArgument, target));
+        return true;
+    }
+
+    /// <summary>Host items as the FileSystem provider emits them (so the default view shows them properly).</summary>
+    private void WriteHostItem(string path)
+    {
+        try { WriteObject(SessionState.InvokeProvider.Item.Get(new[] { WildcardPattern.Escape(path) }, false, true), true); }
+        catch (Exception) { WriteObject(Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path)); }
+    }
+
     private long _totalDone;
     private readonly Stopwatch _clock = new();
     private long _lastProgressTicks;
@@ -100,12 +122,14 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
                 try { item = Run(ct => s.GetItemAsync(src, ct), s); }
                 catch (Exception e) { WriteError(ToErrorRecord(e, "CopyItemFailed", src, reading: true)); continue; }
                 if (item is null) { WriteError(NotFound(src)); continue; }
-                string target = Directory.Exists(dest) ? System.IO.Path.Combine(dest, item.Name == "/" ? "root" : item.Name) : dest;
+                bool destIsDir = Directory.Exists(dest);
+                string target = destIsDir ? System.IO.Path.Combine(dest, item.Name == "/" ? "root" : item.Name) : dest;
+                if (SecondCopyToSameName(target, destIsDir)) continue;
                 if (item.IsDirectory && !Recurse.IsPresent)
                 {
                     if (!ShouldProcess($"Item: {src} Destination: {target}", "Copy guest directory (without contents)")) continue;
                     Directory.CreateDirectory(target);
-                    if (PassThru.IsPresent) WriteObject(new DirectoryInfo(target));
+                    if (PassThru.IsPresent) WriteHostItem(target);
                     continue;
                 }
                 if (!ShouldProcess($"Item: {src} Destination: {target}", item.IsDirectory ? "Copy guest directory tree" : "Copy guest file")) continue;
@@ -119,7 +143,7 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
                     var progress = MakeProgress(item.IsDirectory ? $"{src} → {target}" : src);
                     Run(ct => s.CopyOutToAsync(src, target, overwrite: true, progress,
                         (name, why) => Post(() => WriteWarning($"{name}: {why}")), ct), s);
-                    if (PassThru.IsPresent) WriteObject(item.IsDirectory ? new DirectoryInfo(target) : new FileInfo(target));
+                    if (PassThru.IsPresent) WriteHostItem(target);
                 }
                 catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
                 {
@@ -159,6 +183,7 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
                     if (destItem is { IsDirectory: true }) { parent = dest; name = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(src)); }
                     else { parent = GuestPath.GetDirectoryName(dest); name = GuestPath.GetFileName(dest); }
                     string target = GuestPath.Combine(parent, name);
+                    if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) continue;
                     if (isDir && !Recurse.IsPresent)
                     {
                         if (!ShouldProcess($"Item: {src} Destination: {target}", "Create guest directory (without contents)")) continue;
@@ -206,6 +231,7 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
                     if (item is null) { WriteError(NotFound(src)); continue; }
                     var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
                     string target = destItem is { IsDirectory: true } ? GuestPath.Combine(dest, item.Name) : dest;
+                    if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) continue;
                     if (!ShouldProcess($"Item: {src} Destination: {target}", "Copy guest item")) continue;
                     if (item.IsDirectory && !Recurse.IsPresent) Run(ct => s.MkdirPAsync(target, ct), s);
                     else if (item.IsDirectory) Run(ct => s.CpAAsync(src, target, ct), s);

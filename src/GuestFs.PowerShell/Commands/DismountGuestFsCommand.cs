@@ -37,7 +37,21 @@ public sealed class DismountGuestFsCommand : GuestCmdlet
             if (!ShouldProcess(mp, "Unmount guest filesystem")) continue;
             try
             {
-                Run(ct => disk.Session.UmountAsync(mp, Force.IsPresent ? true : null, Force.IsPresent ? true : null, ct), disk.Session);
+                if (!Force.IsPresent)
+                {
+                    Run(ct => disk.Session.UmountAsync(mp, null, null, ct), disk.Session);
+                    continue;
+                }
+                try
+                {
+                    Run(ct => disk.Session.UmountAsync(mp, true, null, ct), disk.Session);
+                }
+                catch (Engine.Protocol.GuestFsException e) when (e is not Engine.Protocol.GuestFsProtocolException)
+                {
+                    // Still busy: detach it now and let the kernel finish when it is free.
+                    WriteVerbose($"forced unmount of {mp} failed ({e.DaemonMessage}); falling back to a lazy unmount");
+                    Run(ct => disk.Session.UmountAsync(mp, true, true, ct), disk.Session);
+                }
             }
             catch (Exception e)
             {

@@ -99,7 +99,14 @@ public sealed class GetGuestChildItemCommand : GuestCmdlet
         try { item = Run(ct => session.GetItemAsync(path, ct), session); }
         catch (Exception e) { WriteError(ToErrorRecord(e, "GetItemFailed", path, reading: true)); return; }
         if (item is null) { WriteError(NotFound(original)); return; }
-        if (!item.IsDirectory)
+        bool listAsDirectory = item.IsDirectory;
+        if (item.ItemType == GuestItemType.SymbolicLink)
+        {
+            // Like Get-ChildItem /bin on a usr-merged system: a link to a directory is listed.
+            try { listAsDirectory = Run(ct => session.IsDirAsync(path, true, ct), session); }
+            catch (Exception) { listAsDirectory = false; }
+        }
+        if (!listAsDirectory)
         {
             // Like Get-ChildItem on a file: the file itself.
             if (Matches(item)) WriteObject(item);

@@ -74,6 +74,18 @@ public sealed class GetGuestContentCommand : GuestCmdlet
         try
         {
             if (TotalCount == 0) return;
+            if (Raw.IsPresent && !AsByteStream.IsPresent && TotalCount > 0)
+            {
+                // -Raw with -TotalCount: the first N lines, as one string with their line ends.
+                var sb = new StringBuilder();
+                long n = 0;
+                using var enough = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
+                var first = new LineSplittingStream(enc, l => { if (n++ < TotalCount) sb.Append(l).Append('\n'); if (n >= TotalCount) enough.Cancel(); }, Encoding is null);
+                try { Run(async _ => await session.DownloadAsync(path, first, enough.Token).ConfigureAwait(false), session); first.Finish(); }
+                catch (OperationCanceledException) when (!StopToken.IsCancellationRequested && enough.IsCancellationRequested) { }
+                WriteObject(sb.ToString());
+                return;
+            }
             if (Raw.IsPresent || AsByteStream.IsPresent)
             {
                 byte[] bytes;
@@ -106,7 +118,8 @@ public sealed class GetGuestContentCommand : GuestCmdlet
                 }
                 else
                 {
-                    WriteObject(enc.GetString(StripPreamble(bytes, enc)));
+                    var (found, skip) = LineSplittingStream.Sniff(bytes, enc, Encoding is null);
+                    WriteObject(found.GetString(bytes, skip, bytes.Length - skip));
                 }
                 return;
             }
@@ -119,7 +132,7 @@ public sealed class GetGuestContentCommand : GuestCmdlet
                 emitted++;
                 Post(() => WriteObject(line));
                 if (TotalCount >= 0 && emitted >= TotalCount) stopEarly.Cancel();
-            });
+            }, detectBom: Encoding is null);
             try
             {
                 Run(async _ => await session.DownloadAsync(path, splitter, stopEarly.Token).ConfigureAwait(false), session);
@@ -140,13 +153,5 @@ public sealed class GetGuestContentCommand : GuestCmdlet
         {
             WriteError(ToErrorRecord(e, e is GuestFsException { ErrnoName: "ENOENT" } ? "PathNotFound" : "ReadContentFailed", path, reading: true));
         }
-    }
-
-    private static byte[] StripPreamble(byte[] bytes, Encoding enc)
-    {
-        var pre = enc.GetPreamble();
-        if (pre.Length > 0 && bytes.Length >= pre.Length && bytes.AsSpan(0, pre.Length).SequenceEqual(pre))
-            return bytes.AsSpan(pre.Length).ToArray();
-        return bytes;
     }
 }

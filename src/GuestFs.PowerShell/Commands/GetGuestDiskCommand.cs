@@ -17,17 +17,17 @@ public sealed class GetGuestDiskCommand : GuestCmdlet
     protected override void ProcessRecord()
     {
         var pattern = Label is null ? null : new WildcardPattern(Label, WildcardOptions.IgnoreCase);
-        bool any = false;
         foreach (var d in GuestDiskRegistry.All())
         {
             if (Id is not null && System.Array.IndexOf(Id, d.Id) < 0) continue;
             if (pattern is not null && (d.Label is null || !pattern.IsMatch(d.Label))) continue;
-            any = true;
             WriteObject(d);
         }
-        if (!any && Id is not null)
+        var open = GuestDiskRegistry.All();
+        if (Id is not null)
             foreach (var id in Id)
-                WriteError(new ErrorRecord(new ItemNotFoundException($"No open guest disk has Id {id}; Get-GuestDisk lists the open ones"),
+                if (!System.Array.Exists(open, d => d.Id == id))
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"No open guest disk has Id {id}; Get-GuestDisk lists the open ones"),
                     "GuestDiskNotFound", ErrorCategory.ObjectNotFound, id));
     }
 }

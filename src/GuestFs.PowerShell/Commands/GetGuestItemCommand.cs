@@ -38,10 +38,8 @@ public sealed class GetGuestItemCommand : GuestCmdlet
                     else WriteObject(item);
                     continue;
                 }
+                // As with Get-Item, a wildcard that matches nothing returns nothing.
                 var matches = Run(ct => GuestPathResolver.ResolveAsync(disk.Session, p, ct), disk.Session);
-                if (matches.Length == 0)
-                    WriteError(new ErrorRecord(new ItemNotFoundException($"No guest path matches '{p}'."),
-                        "PathNotFound", ErrorCategory.ObjectNotFound, p));
                 foreach (var m in matches)
                 {
                     var item = Run(ct => disk.Session.GetItemAsync(m, ct), disk.Session);

@@ -56,6 +56,12 @@ public sealed class MoveGuestItemCommand : GuestCmdlet
                     var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
                     if (destItem is { IsDirectory: true }) dest = GuestPath.Combine(dest, GuestPath.GetFileName(src));
                     var existing = destItem is { IsDirectory: true } ? Run(ct => s.GetItemAsync(dest, ct), s) : destItem;
+                    if (existing is { IsDirectory: true })
+                    {
+                        WriteError(new ErrorRecord(new System.IO.IOException($"Cannot move '{src}' to '{dest}': a directory with that name exists there, and -Force does not replace directories."),
+                            "DestinationExists", ErrorCategory.ResourceExists, src));
+                        continue;
+                    }
                     if (existing is not null && !Force.IsPresent)
                     {
                         WriteError(new ErrorRecord(new System.IO.IOException($"Cannot move '{src}' to '{dest}': the destination exists. Use -Force to replace it."),

@@ -54,9 +54,14 @@ public sealed class NewGuestDiskImageCommand : GuestCmdlet
                 "ImageExists", ErrorCategory.ResourceExists, full));
         }
         string fs = (FileSystem ?? "none").ToLowerInvariant();
+        // Without -FileSystem the disk stays empty unless -PartitionStyle is given explicitly.
+        var style = fs == "none" && !MyInvocation.BoundParameters.ContainsKey(nameof(PartitionStyle)) ? GuestPartitionStyle.None : PartitionStyle;
+        if (fs == "xfs" && Size < 300L * 1024 * 1024)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"XFS needs at least 300 MiB; -Size is {Size / (1024 * 1024)} MiB. Use a larger -Size or another -FileSystem."),
+                "ImageTooSmallForFileSystem", ErrorCategory.InvalidArgument, Size));
         if (Label is not null && fs == "none")
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Label names a filesystem; give -FileSystem too."), "LabelWithoutFileSystem", ErrorCategory.InvalidArgument, Label));
-        if (!ShouldProcess(full, $"Create {Format} disk image of {Size / (1024 * 1024)} MiB" + (fs == "none" ? "" : $" with {PartitionStyle} partitioning and {fs}"))) return;
+        if (!ShouldProcess(full, $"Create {Format} disk image of {Size / (1024 * 1024)} MiB" + (style == GuestPartitionStyle.None ? "" : $", {style} partition table") + (fs == "none" ? "" : $", {fs} filesystem"))) return;
 
         const int id = 0x6e7;
         string tmp = full + ".guestfs-partial";
@@ -64,7 +69,7 @@ public sealed class NewGuestDiskImageCommand : GuestCmdlet
         {
             WriteProgress(new ProgressRecord(id, $"Creating {System.IO.Path.GetFileName(full)}", "creating the image file") { PercentComplete = 5 });
             Run(ct => DiskImage.CreateAsync(tmp, Size, Format, overwrite: true, ct));
-            if (fs != "none" || PartitionStyle != GuestPartitionStyle.None)
+            if (fs != "none" || style != GuestPartitionStyle.None)
             {
                 var options = GuestSessionOptions.FromEnvironment();
                 if (MyInvocation.BoundParameters.ContainsKey("Debug")) options = options with { Debug = true };
@@ -75,10 +80,10 @@ public sealed class NewGuestDiskImageCommand : GuestCmdlet
                 {
                     await session.LaunchAsync(ct).ConfigureAwait(false);
                     string device = "/dev/sda";
-                    if (PartitionStyle != GuestPartitionStyle.None)
+                    if (style != GuestPartitionStyle.None)
                     {
                         Post(() => WriteProgress(new ProgressRecord(id, $"Creating {System.IO.Path.GetFileName(full)}", "partitioning") { PercentComplete = 85 }));
-                        await session.PartDiskAsync(device, PartitionStyle == GuestPartitionStyle.GPT ? "gpt" : "mbr", ct).ConfigureAwait(false);
+                        await session.PartDiskAsync(device, style == GuestPartitionStyle.GPT ? "gpt" : "mbr", ct).ConfigureAwait(false);
                         device = "/dev/sda1";
                     }
                     if (fs != "none")
@@ -90,7 +95,8 @@ public sealed class NewGuestDiskImageCommand : GuestCmdlet
                 }, session);
             }
             File.Move(tmp, full, overwrite: Force.IsPresent);
-            WriteObject(new FileInfo(full));
+            try { WriteObject(SessionState.InvokeProvider.Item.Get(new[] { WildcardPattern.Escape(full) }, false, true), true); }
+            catch (Exception) { WriteObject(new FileInfo(full)); }
         }
         catch (Exception e)
         {

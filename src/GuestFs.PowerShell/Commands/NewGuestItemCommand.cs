@@ -51,7 +51,10 @@ public sealed class NewGuestItemCommand : GuestCmdlet
                 {
                     if (!Force.IsPresent || existing.IsDirectory)
                     {
-                        WriteError(new ErrorRecord(new System.IO.IOException($"The guest item '{path}' already exists. Use -Force to replace a file."),
+                        string advice = Force.IsPresent
+                            ? (existing.IsDirectory ? "It is a directory, which -Force does not replace; remove it first with Remove-GuestItem -Recurse." : "")
+                            : (existing.IsDirectory ? "It is a directory; remove it first with Remove-GuestItem -Recurse." : "Use -Force to replace it.");
+                        WriteError(new ErrorRecord(new System.IO.IOException($"The guest item '{path}' already exists. {advice}".TrimEnd()),
                             "ItemExists", ErrorCategory.ResourceExists, path));
                         continue;
                     }

@@ -57,7 +57,9 @@ public sealed class OpenGuestDiskCommand : GuestCmdlet
             {
                 if (literal)
                 {
-                    _paths.Add(GetUnresolvedProviderPathFromPSPath(p));
+                    string lp = GetUnresolvedProviderPathFromPSPath(p);
+                    if (!File.Exists(lp) && !Directory.Exists(lp)) throw new ItemNotFoundException(lp);
+                    _paths.Add(lp);
                     continue;
                 }
                 var resolved = GetResolvedProviderPathFromPSPath(p, out var provider);
@@ -71,7 +73,9 @@ public sealed class OpenGuestDiskCommand : GuestCmdlet
             }
             catch (ItemNotFoundException e)
             {
-                WriteError(new ErrorRecord(new FileNotFoundException(
+                // All paths of one call form one session (one VM's disks): opening it
+                // without one of them would be wrong, so nothing is opened.
+                ThrowTerminatingError(new ErrorRecord(new FileNotFoundException(
                     $"The disk image '{p}' does not exist. Check the path, or create an image with New-GuestDiskImage.", p, e),
                     "DiskImageNotFound", ErrorCategory.ObjectNotFound, p));
             }

@@ -43,7 +43,7 @@ public sealed class RemoveGuestItemCommand : GuestCmdlet
             {
                 if (path == "/")
                 {
-                    WriteError(new ErrorRecord(new InvalidOperationException("Refusing to remove the guest root '/'. Remove its contents instead: Remove-GuestItem /* -Recurse"),
+                    WriteError(new ErrorRecord(new InvalidOperationException("Refusing to remove the guest root '/'. Remove the items in it instead (Get-GuestChildItem / -Force | Remove-GuestItem -Recurse)"),
                         "RemoveRootRefused", ErrorCategory.InvalidOperation, path));
                     continue;
                 }

@@ -47,7 +47,15 @@ public sealed class RenameGuestItemCommand : GuestCmdlet
                 WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot rename '{src}' because it does not exist."), "PathNotFound", ErrorCategory.ObjectNotFound, src));
                 return;
             }
-            if (Run(ct => s.GetItemAsync(dest, ct), s) is not null && !Force.IsPresent)
+            var existing = Run(ct => s.GetItemAsync(dest, ct), s);
+            if (existing is { IsDirectory: true })
+            {
+                // mv would move the item inside that directory, which is not a rename.
+                WriteError(new ErrorRecord(new System.IO.IOException($"Cannot rename '{src}' to '{NewName}': a directory with that name exists, and -Force does not replace directories. Remove it first or choose another name."),
+                    "DestinationExists", ErrorCategory.ResourceExists, src));
+                return;
+            }
+            if (existing is not null && !Force.IsPresent)
             {
                 WriteError(new ErrorRecord(new System.IO.IOException($"Cannot rename '{src}' to '{NewName}': an item with that name exists. Use -Force to replace it."),
                     "DestinationExists", ErrorCategory.ResourceExists, src));

@@ -92,12 +92,19 @@ public sealed class SetGuestItemCommand : GuestCmdlet
                         continue;
                     }
                     if (!ShouldProcess(path, "Set guest item attributes")) continue;
-                    if (Mode is not null) Run(ct => s.ChmodAsync(ParseMode(Mode), path, ct), s);
+                    // Owner first: the kernel clears setuid/setgid on an owner change.
                     if (Owner >= 0 || Group >= 0)
                     {
                         int uid = Owner >= 0 ? Owner : (int)item.Uid, gid = Group >= 0 ? Group : (int)item.Gid;
                         // lchown: change the link itself, never what it points at.
                         Run(ct => s.LchownAsync(uid, gid, path, ct), s);
+                    }
+                    if (Mode is not null)
+                    {
+                        // chmod follows links; a link's own mode means nothing on Linux.
+                        if (item.ItemType == GuestItemType.SymbolicLink)
+                            WriteWarning($"{path} is a symbolic link: -Mode was not applied (it would change '{item.Target}'). Set the mode on the target instead.");
+                        else Run(ct => s.ChmodAsync(ParseMode(Mode), path, ct), s);
                     }
                     if (LastWriteTime is not null || LastAccessTime is not null)
                     {
