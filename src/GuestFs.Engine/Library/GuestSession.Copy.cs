@@ -257,10 +257,16 @@ public sealed partial class GuestSession
         using var consumerCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var consumer = Task.Run(async () =>
         {
-            try { await extractor.ExtractAsync(server, consumerCts.Token).ConfigureAwait(false); }
+            try
+            {
+                await extractor.ExtractAsync(server, consumerCts.Token).ConfigureAwait(false);
+                // GNU tar pads the archive to a whole record after the end marker: read it all.
+                var sink = new byte[64 * 1024];
+                while (await server.ReadAsync(sink, consumerCts.Token).ConfigureAwait(false) > 0) { }
+            }
             finally
             {
-                // Closing the read end makes further writes fail, so the download
+                // On failure, closing the read end makes further writes fail, so the download
                 // is cancelled through the protocol instead of blocking on a full pipe.
                 server.Dispose();
             }

@@ -1,0 +1,452 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, tests and demonstrates the GuestFs module.
+.DESCRIPTION
+    Tasks (run in the order given):
+      Bootstrap  install the missing Debian packages (as root; otherwise print the exact apt-get line),
+                 restore Pester from NuGet, build the libguestfs appliance into the per-user cache
+      Build      build the solution and assemble the importable module in out/GuestFs
+      Help       turn the per-cmdlet markdown help into MAML (out/GuestFs/en-US); part of Build
+      Test       Build, then xunit (tests/Unit) and Pester (tests/Pester) against the built module;
+                 ends with one line "N passed, N failed" and a non-zero exit code on any failure
+      Demo       Bootstrap + Build, then demo/demo.ps1 on a disk image it creates
+      Bench      Bootstrap + Build, then bench/run.ps1 (side by side with guestfish)
+      Clean      remove out/ and every bin/ and obj/
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Bootstrap', 'Build', 'Help', 'Test', 'Demo', 'Bench', 'Clean')]
+    [string[]] $Task = @('Build'),
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Passed to dotnet test --filter (for example "Category!=Appliance").
+    [string] $UnitFilter,
+
+    # Pester tags to run (default: all).
+    [string[]] $Tag,
+
+    # Pester tags to leave out.
+    [string[]] $ExcludeTag,
+
+    # Leave out the xunit or the Pester part of Test.
+    [switch] $SkipUnit,
+    [switch] $SkipPester
+)
+
+Set-StrictMode -Version 3.0
+$ErrorActionPreference = 'Stop'
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleDir = Join-Path $Out 'GuestFs'
+$PesterVersion = '5.7.1'
+$RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', 'libguestfs0', 'linux-image-amd64')
+
+function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
+
+# Runs a program with an argument list (never a shell string); its output goes to the
+# host, and the exit code is the only thing returned.
+function Invoke-Native {
+    param([string] $File, [string[]] $Arguments, [switch] $AllowFailure)
+    & $File @Arguments | Out-Host
+    $code = $LASTEXITCODE
+    if ($code -ne 0 -and -not $AllowFailure) { throw "'$File $($Arguments -join ' ')' failed with exit code $code" }
+    $code
+}
+
+# The command that starts this same PowerShell: pwsh itself, or "dotnet <pwsh.dll>"
+# when it runs as the local dotnet tool.
+function Get-PwshCommand {
+    $exe = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { return @($exe, (Join-Path $PSHOME 'pwsh.dll')) }
+    @($exe)
+}
+
+# ------------------------------------------------------------------ Bootstrap
+
+function Get-MissingPackages {
+    $missing = @()
+    foreach ($p in $RequiredPackages) {
+        $status = & dpkg-query -W -f '${Status}' $p 2>$null
+        if ($LASTEXITCODE -ne 0 -or $status -notmatch 'install ok installed') { $missing += $p }
+    }
+    , $missing
+}
+
+function Get-PesterModulePath {
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path $HOME '.nuget/packages' }
+    Join-Path $packages "pester/$PesterVersion/tools/Pester.psd1"
+}
+
+function Invoke-Bootstrap {
+    Write-Step 'Bootstrap: Debian packages'
+    if (-not (Get-Command dpkg-query -ErrorAction SilentlyContinue)) {
+        throw 'dpkg-query was not found: GuestFs needs a Debian (12) host with the packages ' + ($RequiredPackages -join ', ')
+    }
+    $missing = Get-MissingPackages
+    if ($missing.Count -gt 0) {
+        $isRoot = (& id -u) -eq '0'
+        if (-not $isRoot) {
+            throw "Missing Debian packages: $($missing -join ', '). Install them with:`n    sudo apt-get install -y $($missing -join ' ')"
+        }
+        Write-Host "installing: $($missing -join ' ')"
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native apt-get @('update', '-qq') | Out-Null
+        Invoke-Native apt-get (@('install', '-y', '-qq') + $missing) | Out-Null
+        $still = Get-MissingPackages
+        if ($still.Count -gt 0) { throw "apt-get did not install: $($still -join ', ')" }
+    }
+    else { Write-Host 'all Debian packages present' }
+
+    Write-Step "Bootstrap: Pester $PesterVersion from NuGet"
+    if (-not (Test-Path (Get-PesterModulePath))) {
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'tools/PesterRestore/PesterRestore.csproj'), '--verbosity', 'quiet') | Out-Null
+        if (-not (Test-Path (Get-PesterModulePath))) { throw "Pester $PesterVersion was restored but $(Get-PesterModulePath) is missing" }
+    }
+    Write-Host "Pester: $(Get-PesterModulePath)"
+
+    Invoke-ApplianceWarmup
+}
+
+# Builds (or confirms) the supermin appliance in the per-user cache so the first
+# session does not pay for it. Later: also prepare the saved appliance for warm starts.
+function Invoke-ApplianceWarmup {
+    Write-Step 'Bootstrap: appliance'
+    $cacheParent = if ($env:LIBGUESTFS_CACHEDIR) { $env:LIBGUESTFS_CACHEDIR } elseif ($env:TMPDIR) { $env:TMPDIR } else { '/var/tmp' }
+    $cache = Join-Path $cacheParent ".guestfs-$(& id -u)"
+    $superminD = '/usr/lib/x86_64-linux-gnu/guestfs/supermin.d'
+    if ($env:LIBGUESTFS_PATH -or -not (Test-Path $superminD)) { Write-Host 'appliance will be located at first launch'; return }
+    New-Item -ItemType Directory -Force -Path $cache | Out-Null
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    Invoke-Native supermin @('--build', '--if-newer', '--lock', "$cache/lock", '--copy-kernel', '-f', 'ext2', '--host-cpu', 'x86_64', $superminD, '-o', "$cache/appliance.d") | Out-Null
+    foreach ($f in 'kernel', 'initrd', 'root') { (Get-Item "$cache/appliance.d/$f").LastWriteTimeUtc = [datetime]::UtcNow }
+    Write-Host ("appliance ready in {0} ({1:0.0} s)" -f "$cache/appliance.d", $sw.Elapsed.TotalSeconds)
+}
+
+# ------------------------------------------------------------------ Build
+
+function Get-ModuleVersion {
+    [xml] $props = Get-Content (Join-Path $Root 'Directory.Build.props')
+    $v = $props.Project.PropertyGroup.VersionPrefix | Where-Object { $_ } | Select-Object -First 1
+    if (-not $v) { throw 'Directory.Build.props has no VersionPrefix' }
+    $v.Trim()
+}
+
+function Invoke-Build {
+    Write-Step "Build ($Configuration)"
+    Invoke-Native dotnet @('build', (Join-Path $Root 'GuestFs.slnx'), '-c', $Configuration, '--nologo', '-v', 'quiet', '-clp:ErrorsOnly') | Out-Null
+
+    $bin = Join-Path $Root "src/GuestFs.PowerShell/bin/$Configuration/net8.0"
+    if (Test-Path $ModuleDir) { Remove-Item -Recurse -Force $ModuleDir }
+    New-Item -ItemType Directory -Path $ModuleDir | Out-Null
+    foreach ($f in 'GuestFs.PowerShell.dll', 'GuestFs.Engine.dll', 'GuestFs.PowerShell.pdb', 'GuestFs.Engine.pdb') {
+        if (Test-Path "$bin/$f") { Copy-Item "$bin/$f" $ModuleDir }
+    }
+    # Any third-party runtime dependency next to them (none today); never PowerShell's own assemblies.
+    Get-ChildItem $bin -Filter *.dll | Where-Object { $_.Name -notmatch '^(GuestFs\.|System\.Management\.Automation|Microsoft\.PowerShell)' } | Copy-Item -Destination $ModuleDir
+
+    $version = Get-ModuleVersion
+    (Get-Content (Join-Path $Root 'GuestFs.psd1') -Raw).Replace("'0.0.0'", "'$version'") | Set-Content (Join-Path $ModuleDir 'GuestFs.psd1') -NoNewline
+    Get-ChildItem (Join-Path $Root 'src/GuestFs.PowerShell/Formatting') -Filter *.ps1xml | Copy-Item -Destination $ModuleDir
+    Copy-Item (Join-Path $Root 'README.md') $ModuleDir
+    Invoke-Help
+    Write-Host "module: $ModuleDir (version $version)"
+}
+
+# ------------------------------------------------------------------ Help (markdown -> MAML)
+
+function Split-MarkdownSections([string[]] $Lines, [string] $Prefix) {
+    # Returns ordered name -> lines for headings that start with $Prefix ("## " or "### "), ignoring fenced code.
+    $sections = [ordered]@{}
+    $current = $null; $inFence = $false
+    foreach ($line in $Lines) {
+        if ($line -match '^```') { $inFence = -not $inFence }
+        if (-not $inFence -and $line.StartsWith($Prefix) -and -not $line.StartsWith($Prefix + '#')) {
+            $current = $line.Substring($Prefix.Length).Trim()
+            $sections[$current] = [System.Collections.Generic.List[string]]::new()
+            continue
+        }
+        if ($null -ne $current) { $sections[$current].Add($line) }
+    }
+    $sections
+}
+
+function Get-Paragraphs([string[]] $Lines) {
+    # Paragraphs of plain text (blank-line separated); fenced code stays one paragraph.
+    $paras = [System.Collections.Generic.List[string]]::new()
+    $buf = [System.Collections.Generic.List[string]]::new()
+    $inFence = $false
+    foreach ($line in $Lines) {
+        if ($line -match '^```') {
+            if ($inFence) { $paras.Add(($buf -join "`n")); $buf.Clear(); $inFence = $false } else {
+                if ($buf.Count) { $paras.Add(($buf -join ' ')); $buf.Clear() }
+                $inFence = $true
+            }
+            continue
+        }
+        if ($inFence) { $buf.Add($line); continue }
+        if ($line.Trim() -eq '') { if ($buf.Count) { $paras.Add(($buf -join ' ')); $buf.Clear() }; continue }
+        $buf.Add($line.Trim())
+    }
+    if ($buf.Count) { $paras.Add(($(if ($inFence) { $buf -join "`n" } else { $buf -join ' ' }))) }
+    , $paras.ToArray()
+}
+
+function Get-FencedBlocks([string[]] $Lines, [string] $Language) {
+    $blocks = @(); $buf = $null
+    foreach ($line in $Lines) {
+        if ($null -eq $buf -and $line -match ('^```' + $Language + '\s*$')) { $buf = [System.Collections.Generic.List[string]]::new(); continue }
+        if ($null -ne $buf -and $line -match '^```\s*$') { $blocks += , ($buf -join "`n"); $buf = $null; continue }
+        if ($null -ne $buf) { $buf.Add($line) }
+    }
+    , $blocks
+}
+
+function ConvertTo-MamlCommand([string] $MarkdownPath) {
+    $lines = Get-Content $MarkdownPath -Encoding utf8
+    # Drop the YAML front matter.
+    if ($lines.Count -and $lines[0] -eq '---') {
+        $end = [Array]::IndexOf($lines, '---', 1)
+        $lines = $lines[($end + 1)..($lines.Count - 1)]
+    }
+    $nameLine = $lines | Where-Object { $_ -match '^# [A-Za-z]+-[A-Za-z]+' } | Select-Object -First 1
+    if (-not $nameLine) { throw "$MarkdownPath has no '# Verb-Noun' heading" }
+    $name = $nameLine.Substring(2).Trim()
+    $verb, $noun = $name.Split('-', 2)
+    $s = Split-MarkdownSections $lines '## '
+    foreach ($required in 'SYNOPSIS', 'DESCRIPTION', 'EXAMPLES', 'PARAMETERS') {
+        if (-not $s.Contains($required)) { throw "$MarkdownPath lacks a '## $required' section" }
+    }
+
+    $settings = [System.Xml.XmlWriterSettings]::new(); $settings.Indent = $true; $settings.OmitXmlDeclaration = $true
+    $sb = [System.Text.StringBuilder]::new()
+    $w = [System.Xml.XmlWriter]::Create($sb, $settings)
+    $maml = 'http://schemas.microsoft.com/maml/2004/10'
+    $cmd = 'http://schemas.microsoft.com/maml/dev/command/2004/10'
+    $dev = 'http://schemas.microsoft.com/maml/dev/2004/10'
+    function Para([string[]] $Texts) { foreach ($t in $Texts) { $w.WriteElementString('para', $maml, $t) } }
+
+    $w.WriteStartElement('command', 'command', $cmd)
+    $w.WriteAttributeString('xmlns', 'maml', $null, $maml)
+    $w.WriteAttributeString('xmlns', 'dev', $null, $dev)
+    $w.WriteStartElement('details', $cmd)
+    $w.WriteElementString('name', $cmd, $name)
+    $w.WriteElementString('verb', $cmd, $verb)
+    $w.WriteElementString('noun', $cmd, $noun)
+    $w.WriteStartElement('description', $maml); Para (Get-Paragraphs $s['SYNOPSIS']); $w.WriteEndElement()
+    $w.WriteEndElement()
+    $w.WriteStartElement('description', $maml); Para (Get-Paragraphs $s['DESCRIPTION']); $w.WriteEndElement()
+
+    # Parameters: "### -Name", description paragraphs, one yaml block.
+    $params = [ordered]@{}
+    $ps = Split-MarkdownSections $s['PARAMETERS'] '### '
+    foreach ($key in $ps.Keys) {
+        if ($key -notmatch '^-(\w+)') { continue }
+        $pname = $Matches[1]
+        $yaml = (Get-FencedBlocks $ps[$key] 'yaml') | Select-Object -First 1
+        if (-not $yaml) { throw "$MarkdownPath, parameter -$pname has no yaml block" }
+        $meta = @{}
+        foreach ($y in $yaml -split "`n") { if ($y -match '^([A-Za-z ]+):\s*(.*)$') { $meta[$Matches[1].Trim()] = $Matches[2].Trim() } }
+        $descLines = [System.Collections.Generic.List[string]]::new(); $inFence = $false
+        foreach ($l in $ps[$key]) { if ($l -match '^```') { $inFence = -not $inFence; continue }; if (-not $inFence) { $descLines.Add($l) } }
+        $params[$pname] = @{ Name = $pname; Meta = $meta; Description = (Get-Paragraphs $descLines) }
+    }
+    function Write-Parameter($p, [string] $SetName) {
+        $m = $p.Meta
+        $type = if ($m['Type']) { $m['Type'] } else { 'Object' }
+        $req = "$($m['Required'])"
+        if ($SetName -and $req -match "True \(([^)]*)\)") { $req = if (($Matches[1] -split ',\s*') -contains $SetName) { 'true' } else { 'false' } }
+        elseif ($req -match '^True') { $req = 'true' } else { $req = 'false' }
+        $pos = if ($m['Position'] -and $m['Position'] -ne 'Named') { $m['Position'] } else { 'named' }
+        $w.WriteStartElement('parameter', $cmd)
+        $w.WriteAttributeString('required', $req)
+        $w.WriteAttributeString('variableLength', $(if ($type -match '\[\]$') { 'true' } else { 'false' }))
+        $w.WriteAttributeString('globbing', $(if ("$($m['Accept wildcard characters'])" -match '^True') { 'true' } else { 'false' }))
+        $w.WriteAttributeString('pipelineInput', $(if ($m['Accept pipeline input']) { $m['Accept pipeline input'] } else { 'False' }))
+        $w.WriteAttributeString('position', $pos)
+        $w.WriteAttributeString('aliases', $(if ($m['Aliases']) { $m['Aliases'] } else { 'none' }))
+        $w.WriteElementString('name', $maml, $p.Name)
+        $w.WriteStartElement('description', $maml); Para $p.Description; $w.WriteEndElement()
+        if ($type -ne 'SwitchParameter') {
+            $w.WriteStartElement('parameterValue', $cmd)
+            $w.WriteAttributeString('required', 'true'); $w.WriteAttributeString('variableLength', 'false')
+            $w.WriteString($type); $w.WriteEndElement()
+        }
+        $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, $type); $w.WriteElementString('uri', $maml, ''); $w.WriteEndElement()
+        $w.WriteElementString('defaultValue', $dev, $(if ($m['Default value']) { $m['Default value'] } else { 'None' }))
+        $w.WriteEndElement()
+    }
+
+    # Syntax: one item per "### Set" heading in SYNTAX; parameters that belong to it, in the order of its code line.
+    $w.WriteStartElement('syntax', $cmd)
+    $syn = Split-MarkdownSections $s['SYNTAX'] '### '
+    if ($syn.Count -eq 0) { $syn = [ordered]@{ '(All)' = $s['SYNTAX'] } }
+    foreach ($setHeading in $syn.Keys) {
+        $setName = ($setHeading -replace '\s*\(Default\)\s*$', '').Trim()
+        $code = ((Get-FencedBlocks $syn[$setHeading] '') | Select-Object -First 1)
+        $w.WriteStartElement('syntaxItem', $cmd)
+        $w.WriteElementString('name', $maml, $name)
+        foreach ($m in [regex]::Matches("$code", '-(\w+)')) {
+            $pn = $m.Groups[1].Value
+            if ($params.Contains($pn)) { Write-Parameter $params[$pn] $setName }
+        }
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+
+    $w.WriteStartElement('parameters', $cmd)
+    foreach ($p in $params.Values) { Write-Parameter $p $null }
+    $w.WriteEndElement()
+
+    foreach ($pair in @(@('INPUTS', 'inputTypes', 'inputType'), @('OUTPUTS', 'returnValues', 'returnValue'))) {
+        if (-not $s.Contains($pair[0])) { continue }
+        $w.WriteStartElement($pair[1], $cmd)
+        $types = Split-MarkdownSections $s[$pair[0]] '### '
+        foreach ($t in $types.Keys) {
+            $w.WriteStartElement($pair[2], $cmd)
+            $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, $t); $w.WriteEndElement()
+            $w.WriteStartElement('description', $maml); Para (Get-Paragraphs $types[$t]); $w.WriteEndElement()
+            $w.WriteEndElement()
+        }
+        $w.WriteEndElement()
+    }
+
+    if ($s.Contains('NOTES')) {
+        $notes = Get-Paragraphs $s['NOTES']
+        if ($notes.Count) { $w.WriteStartElement('alertSet', $maml); $w.WriteStartElement('alert', $maml); Para $notes; $w.WriteEndElement(); $w.WriteEndElement() }
+    }
+
+    $w.WriteStartElement('examples', $cmd)
+    $examples = Split-MarkdownSections $s['EXAMPLES'] '### '
+    foreach ($title in $examples.Keys) {
+        $body = $examples[$title]
+        $code = (Get-FencedBlocks $body 'powershell') | Select-Object -First 1
+        if (-not $code) { throw "$MarkdownPath, '$title' has no powershell code block" }
+        $after = [System.Collections.Generic.List[string]]::new(); $seen = 0; $inFence = $false
+        foreach ($l in $body) {
+            if ($l -match '^```') { $inFence = -not $inFence; if (-not $inFence) { $seen++ }; continue }
+            if (-not $inFence -and $seen -ge 1) { $after.Add($l) }
+        }
+        $w.WriteStartElement('example', $cmd)
+        $w.WriteElementString('title', $maml, "-------------------------- $title --------------------------")
+        $w.WriteElementString('code', $dev, $code)
+        $w.WriteStartElement('remarks', $dev); Para (Get-Paragraphs $after); $w.WriteEndElement()
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+
+    if ($s.Contains('RELATED LINKS')) {
+        $w.WriteStartElement('relatedLinks', $cmd)
+        foreach ($m in [regex]::Matches(($s['RELATED LINKS'] -join "`n"), '\[([^\]]+)\]\(([^)]*)\)')) {
+            $w.WriteStartElement('navigationLink', $maml)
+            $w.WriteElementString('linkText', $maml, $m.Groups[1].Value)
+            $w.WriteElementString('uri', $maml, $m.Groups[2].Value)
+            $w.WriteEndElement()
+        }
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+    $w.Flush(); $w.Dispose()
+    $sb.ToString()
+}
+
+function Invoke-Help {
+    Write-Step 'Help: markdown -> MAML'
+    $enUS = Join-Path $ModuleDir 'en-US'
+    New-Item -ItemType Directory -Force -Path $enUS | Out-Null
+    $sources = Get-ChildItem (Join-Path $Root 'src/GuestFs.PowerShell/Commands') -Filter '*-*.md' | Sort-Object Name
+    $commands = foreach ($md in $sources) { ConvertTo-MamlCommand $md.FullName }
+    $xml = "<?xml version=""1.0"" encoding=""utf-8""?>`n<helpItems schema=""maml"" xmlns=""http://msh"">`n" + ($commands -join "`n") + "`n</helpItems>`n"
+    # Validate before writing: a broken file would silently disable all help.
+    [xml] $null = $xml
+    Set-Content -Path (Join-Path $enUS 'GuestFs.PowerShell.dll-Help.xml') -Value $xml -Encoding utf8NoBOM
+    Get-ChildItem (Join-Path $Root 'en-US') -Filter 'about_*.help.txt' | Copy-Item -Destination $enUS
+    Write-Host "help: $($sources.Count) cmdlets -> $enUS"
+}
+
+# ------------------------------------------------------------------ Test
+
+function Invoke-Test {
+    $passed = 0; $failed = 0; $skipped = 0; $broken = @()
+    $results = Join-Path $Out 'test-results'
+    if (Test-Path $results) { Remove-Item -Recurse -Force $results }
+    New-Item -ItemType Directory -Force -Path $results | Out-Null
+
+    if (-not $SkipUnit) {
+        Write-Step 'Test: xunit (tests/Unit)'
+        $targs = @('test', (Join-Path $Root 'tests/Unit/GuestFs.Tests.csproj'), '-c', $Configuration, '--nologo', '--no-build',
+            '--results-directory', $results, '--logger', 'trx;LogFileName=unit.trx', '--logger', 'console;verbosity=normal')
+        if ($UnitFilter) { $targs += @('--filter', $UnitFilter) }
+        $code = Invoke-Native dotnet $targs -AllowFailure
+        $trx = Join-Path $results 'unit.trx'
+        if (Test-Path $trx) {
+            [xml] $x = Get-Content $trx
+            $c = $x.TestRun.ResultSummary.Counters
+            $passed += [int] $c.passed; $failed += [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted
+            $skipped += [int] $c.notExecuted
+            Write-Host ("xunit: {0} passed, {1} failed, {2} skipped" -f $c.passed, $c.failed, $c.notExecuted)
+            if ($code -ne 0 -and [int] $c.failed -eq 0) { $broken += "xunit exited with $code" }
+        }
+        else { $broken += "xunit produced no results (exit code $code)" }
+    }
+
+    if (-not $SkipPester) {
+        Write-Step 'Test: Pester (tests/Pester) against the built module'
+        $json = Join-Path $results 'pester.json'
+        $runner = Join-Path $Root 'tests/Pester/Run-Pester.ps1'
+        $pwsh = Get-PwshCommand
+        $pargs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $runner, '-PesterModule', (Get-PesterModulePath), '-ModulePath', (Join-Path $ModuleDir 'GuestFs.psd1'),
+            '-ResultPath', $json, '-TestPath', (Join-Path $Root 'tests/Pester'))
+        if ($Tag) { $pargs += @('-Tag', ($Tag -join ',')) }
+        if ($ExcludeTag) { $pargs += @('-ExcludeTag', ($ExcludeTag -join ',')) }
+        # The module runs in its own process, so the files under out/ are never locked.
+        $env:GUESTFS_TEST_MODULE = Join-Path $ModuleDir 'GuestFs.psd1'
+        $code = Invoke-Native $pwsh[0] $pargs -AllowFailure
+        if (Test-Path $json) {
+            $r = Get-Content $json -Raw | ConvertFrom-Json
+            $passed += $r.Passed; $failed += $r.Failed; $skipped += $r.Skipped
+            if ($r.ContainerFailures -gt 0) { $failed += $r.ContainerFailures }
+            Write-Host ("Pester: {0} passed, {1} failed, {2} skipped, {3} blocks failed" -f $r.Passed, $r.Failed, $r.Skipped, $r.ContainerFailures)
+        }
+        else { $broken += "Pester produced no results (exit code $code)" }
+    }
+
+    foreach ($b in $broken) { Write-Host "ERROR: $b" -ForegroundColor Red; $failed++ }
+    $leftovers = @(Get-Process -Name 'qemu-system-x86*' -ErrorAction SilentlyContinue | Where-Object {
+            (Get-Content "/proc/$($_.Id)/stat" -ErrorAction SilentlyContinue) -notmatch '^\d+ \(.*\) Z ' })
+    if ($leftovers.Count) { Write-Host "WARNING: $($leftovers.Count) qemu process(es) still running after the tests: $($leftovers.Id -join ', ')" -ForegroundColor Yellow }
+    $line = "$passed passed, $failed failed"
+    if ($skipped) { $line += ", $skipped skipped" }
+    Write-Host $line
+    if ($failed -gt 0) { exit 1 }
+}
+
+# ------------------------------------------------------------------ Demo / Bench / Clean
+
+function Invoke-Script([string] $Path) {
+    if (-not (Test-Path $Path)) { throw "$Path does not exist" }
+    $pwsh = Get-PwshCommand
+    Invoke-Native $pwsh[0] (@($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-File', $Path, '-ModulePath', (Join-Path $ModuleDir 'GuestFs.psd1'))) | Out-Null
+}
+
+function Invoke-Clean {
+    Write-Step 'Clean'
+    if (Test-Path $Out) { Remove-Item -Recurse -Force $Out }
+    Get-ChildItem $Root -Recurse -Directory -Include bin, obj | Where-Object { $_.FullName -notmatch '/\.git/' } | Remove-Item -Recurse -Force
+}
+
+foreach ($t in $Task) {
+    switch ($t) {
+        'Bootstrap' { Invoke-Bootstrap }
+        'Build' { Invoke-Build }
+        'Help' { if (-not (Test-Path $ModuleDir)) { Invoke-Build } else { Invoke-Help } }
+        'Test' { Invoke-Bootstrap; Invoke-Build; Invoke-Test }
+        'Demo' { Invoke-Bootstrap; Invoke-Build; Invoke-Script (Join-Path $Root 'demo/demo.ps1') }
+        'Bench' { Invoke-Bootstrap; Invoke-Build; Invoke-Script (Join-Path $Root 'bench/run.ps1') }
+        'Clean' { Invoke-Clean }
+    }
+}
