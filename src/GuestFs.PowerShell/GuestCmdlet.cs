@@ -22,6 +22,9 @@ public abstract class GuestCmdlet : PSCmdlet
     private readonly CancellationTokenSource _stop = new();
     private readonly BlockingCollection<Action> _queue = new();
 
+    /// <summary>Progress activity for the daemon's own progress messages.</summary>
+    protected const int DaemonActivityId = 0x6f0;
+
     /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
     protected CancellationToken StopToken => _stop.Token;
 
@@ -47,6 +50,8 @@ public abstract class GuestCmdlet : PSCmdlet
         EventHandler<GuestMessageEventArgs>? onMessage = null;
         EventHandler<string>? onConsole = null;
         EventHandler<string>? onTrace = null;
+        EventHandler<GuestProgressEventArgs>? onProgress = null;
+        bool daemonProgressShown = false;
         if (session is not null)
         {
             onMessage = (_, e) => Post(() =>
@@ -81,6 +86,23 @@ public abstract class GuestCmdlet : PSCmdlet
             }
             onTrace = (_, text) => Post(() => WriteVerbose("trace: " + text));
             session.TraceMessage += onTrace;
+            // The daemon's own progress messages (long calls: uploads, downloads, mkfs,
+            // checksums …): bytes/percent, or a pulse when it only knows it is busy.
+            long last = 0;
+            onProgress = (_, e) =>
+            {
+                long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                bool final = e.Position >= e.Total;
+                if (!final && now - Interlocked.Read(ref last) < System.Diagnostics.Stopwatch.Frequency / 4) return;
+                Interlocked.Exchange(ref last, now);
+                var rec = new ProgressRecord(DaemonActivityId, $"guestfsd: {e.ProcedureName}",
+                    e.IsPulse ? (final ? "done" : "working…") : $"{e.Position:N0} of {e.Total:N0}");
+                if (!e.IsPulse && e.Total > 0) rec.PercentComplete = (int)Math.Min(100, e.Position * 100 / e.Total);
+                if (final) rec.RecordType = ProgressRecordType.Completed;
+                daemonProgressShown = true;
+                Post(() => WriteProgress(rec));
+            };
+            session.Progress += onProgress;
         }
         try
         {
@@ -99,8 +121,11 @@ public abstract class GuestCmdlet : PSCmdlet
                 session.Message -= onMessage;
                 if (onConsole is not null) session.ApplianceLog -= onConsole;
                 session.TraceMessage -= onTrace;
+                session.Progress -= onProgress;
             }
             while (_queue.TryTake(out var rest)) { try { rest(); } catch { } }
+            if (daemonProgressShown)
+                WriteProgress(new ProgressRecord(DaemonActivityId, "guestfsd", "done") { RecordType = ProgressRecordType.Completed });
         }
     }
 

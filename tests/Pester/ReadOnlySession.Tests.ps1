@@ -17,7 +17,7 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             $fs = Get-GuestFileSystem
             $fs.Label | Should -Be 'gfsbase'
             $fs.Uuid | Should -Match '^[0-9a-f-]{36}$'
-            $fs.Size | Should -BeGreaterThan 200MB
+            $fs.Size | Should -BeGreaterThan 1000MB
         }
         It 'a device that does not exist fails with a message naming it' {
             Mount-GuestFs -Device /dev/sdz9 -MountPoint /mnt -ErrorVariable err -ErrorAction SilentlyContinue
@@ -87,6 +87,28 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             $n | Should -Contain 'ünïcödé näme.txt'
             $n | Should -Contain 'space name.txt'
             Get-GuestContent -LiteralPath '/data/ünïcödé näme.txt' | Should -Be 'grüße'
+        }
+    }
+
+    Context 'tab completion' {
+        It 'completes guest paths from the open session' {
+            $line = 'Get-GuestChildItem /da'
+            $r = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+            $r.CompletionMatches.CompletionText | Should -Contain '/data/'
+            $line = 'Get-GuestContent /etc/ho'
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('/etc/hostname')
+        }
+        It 'quotes completions that contain spaces' {
+            $line = 'Get-GuestItem /data/spa'
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @("'/data/space name.txt'")
+        }
+        It 'completes devices for Mount-GuestFs' {
+            $line = 'Mount-GuestFs -Device /dev/s'
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain '/dev/sda1'
+        }
+        It 'completes -Encoding names' {
+            $line = 'Get-GuestContent /etc/motd -Encoding utf'
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain 'utf8NoBOM'
         }
     }
 

@@ -93,3 +93,29 @@ Describe 'Opening bad images' -Tag 'Appliance' {
         Get-GuestDisk | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Stopping Open-GuestDisk (Ctrl+C)' -Tag 'Appliance' {
+    BeforeAll { . $PSScriptRoot/TestSupport.ps1 }
+
+    It 'stops the launch promptly and leaves no qemu and no temp dir' {
+        $base = Get-GuestFsBaseImage
+        $qemuBefore = Get-QemuProcessIds
+        $tmpBefore = @(Get-ChildItem /tmp -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue).Name
+        $ps = [powershell]::Create()
+        $null = $ps.AddScript("Import-Module '$script:ModulePath'; Open-GuestDisk -Path '$base'")
+        $handle = $ps.BeginInvoke()
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not ($ps.Streams.Progress | Where-Object StatusDescription -like 'booting*') -and -not $handle.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
+            $handle.AsyncWaitHandle.WaitOne(50) | Out-Null
+        }
+        $handle.IsCompleted | Should -BeFalse -Because 'the appliance must still be booting when it is stopped'
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        $ps.Stop()
+        $sw.Elapsed.TotalSeconds | Should -BeLessThan 10
+        $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+        $ps.Dispose()
+        Get-GuestDisk | Should -BeNullOrEmpty
+        (Get-QemuProcessIds | Where-Object { $_ -notin $qemuBefore }) | Should -BeNullOrEmpty
+        (@(Get-ChildItem /tmp -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue).Name | Where-Object { $_ -notin $tmpBefore }) | Should -BeNullOrEmpty
+    }
+}

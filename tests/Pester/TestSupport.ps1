@@ -6,7 +6,7 @@ $script:ModulePath = if ($env:GUESTFS_TEST_MODULE) { $env:GUESTFS_TEST_MODULE } 
 if (-not (Get-Module GuestFs)) { Import-Module $script:ModulePath -Force -ErrorAction Stop }
 
 # Bump when the content of the base image changes.
-$script:BaseImageVersion = 'v3'
+$script:BaseImageVersion = 'v4'
 
 function Get-GuestFsTestCacheDirectory {
     $dir = if ($env:GUESTFS_TEST_IMAGE_CACHE) { $env:GUESTFS_TEST_IMAGE_CACHE } else { "/var/tmp/guestfs-test-images-$(id -u)" }
@@ -41,7 +41,7 @@ function New-GuestFsTestTree([string] $Root) {
     [IO.File]::WriteAllText("$Root/data/utf8bom.txt", "bom`n", [Text.UTF8Encoding]::new($true))
 }
 
-# The cached base image: 256 MiB raw, MBR, one ext4 partition labelled gfsbase,
+# The cached base image: 1 GiB sparse raw, MBR, one ext4 partition labelled gfsbase,
 # holding the tree above under /etc and /data. Built once (two launches), then reused.
 function Get-GuestFsBaseImage {
     $cache = Get-GuestFsTestCacheDirectory
@@ -55,7 +55,7 @@ function Get-GuestFsBaseImage {
         try {
             New-GuestFsTestTree "$work/tree"
             $tmp = "$work/base.img"
-            New-GuestDiskImage -Path $tmp -Size 256MB -FileSystem ext4 -Label gfsbase | Out-Null
+            New-GuestDiskImage -Path $tmp -Size 1GB -FileSystem ext4 -Label gfsbase | Out-Null
             $d = Open-GuestDisk -Path $tmp -Writable
             try {
                 Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /

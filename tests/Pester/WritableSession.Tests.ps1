@@ -162,6 +162,27 @@ Describe 'Changing a guest (writable session)' -Tag 'Appliance' {
         }
     }
 
+    Context 'progress' {
+        It 'a large upload shows bytes, percent and time left, and the daemon''s own progress' {
+            $big = "$TestDrive/progress.bin"
+            $fs = [IO.File]::Create($big); $fs.SetLength(320MB); $fs.Dispose()
+            $ps = [powershell]::Create()
+            $null = $ps.AddScript("Import-Module '$script:ModulePath'; Copy-GuestItem -Disk (Get-GuestDisk -Id $($disk.Id)) -LocalPath '$big' -Destination /progress.bin")
+            $null = $ps.Invoke()
+            $ps.HadErrors | Should -BeFalse
+            $records = @($ps.Streams.Progress)
+            $ps.Dispose()
+            $copy = $records | Where-Object { $_.Activity -like 'Copying*' -and $_.RecordType -eq 'Processing' }
+            $copy.Count | Should -BeGreaterThan 2
+            ($copy | Where-Object PercentComplete -gt 0 | Select-Object -Last 1).StatusDescription | Should -Match 'MiB of 320'
+            ($copy | Where-Object SecondsRemaining -ge 0).Count | Should -BeGreaterThan 0
+            ($records | Where-Object Activity -eq 'guestfsd: upload').Count | Should -BeGreaterThan 0 -Because 'the daemon reports progress for transfers over 2 s'
+            ($records | Where-Object RecordType -eq 'Completed').Count | Should -BeGreaterThan 0
+            (Get-GuestItem /progress.bin).Length | Should -Be 320MB
+            Remove-GuestItem /progress.bin
+        }
+    }
+
     Context 'cancellation (Ctrl+C)' {
         It 'stopping an upload cancels it through the protocol, leaves no file, and the session stays usable' {
             $big = "$TestDrive/big-sparse.bin"

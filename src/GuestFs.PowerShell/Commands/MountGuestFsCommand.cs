@@ -11,6 +11,7 @@ public sealed class MountGuestFsCommand : GuestCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("Mountable")]
+    [ArgumentCompleter(typeof(GuestDeviceCompleter))]
     [ValidateNotNullOrEmpty]
     public string Device { get; set; } = "";
 
