@@ -6,6 +6,7 @@
     Tasks (run in the order given):
       Bootstrap  install the missing Debian packages (as root; otherwise print the exact apt-get line),
                  restore Pester from NuGet, build the libguestfs appliance into the per-user cache
+      Generate   regenerate the typed daemon API (src/GuestFs.Engine/Api/*.g.cs) from the procedure tables
       Build      build the solution and assemble the importable module in out/GuestFs
       Help       turn the per-cmdlet markdown help into MAML (out/GuestFs/en-US); part of Build
       Test       Build, then xunit (tests/Unit) and Pester (tests/Pester) against the built module;
@@ -18,7 +19,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Bootstrap', 'Build', 'Help', 'Test', 'Demo', 'Bench', 'Clean')]
+    [ValidateSet('Bootstrap', 'Generate', 'Build', 'Help', 'Test', 'Demo', 'Bench', 'Clean')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -442,6 +443,10 @@ function Invoke-Clean {
 foreach ($t in $Task) {
     switch ($t) {
         'Bootstrap' { Invoke-Bootstrap }
+        'Generate' {
+            Write-Step 'Generate: typed API from src/GuestFs.Engine/Api/*.table'
+            Invoke-Native dotnet @('run', '--project', (Join-Path $Root 'tools/GuestFs.Generator'), '--', '--api', (Join-Path $Root 'src/GuestFs.Engine/Api')) | Out-Null
+        }
         'Build' { Invoke-Build }
         'Help' { if (-not (Test-Path $ModuleDir)) { Invoke-Build } else { Invoke-Help } }
         'Test' { Invoke-Bootstrap; Invoke-Build; Invoke-Test }

@@ -67,7 +67,7 @@ public sealed partial class GuestSession
     public async Task DownloadFileAsync(string guestPath, string hostPath, bool overwrite = false, IProgress<CopyProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         string full = Path.GetFullPath(hostPath);
-        if (File.Exists(full) && !overwrite)
+        if (System.IO.File.Exists(full) && !overwrite)
             throw new IOException($"'{full}' already exists; use -Force to replace it");
         long total = 0;
         try { total = await FilesizeAsync(guestPath, cancellationToken).ConfigureAwait(false); }
@@ -80,12 +80,12 @@ public sealed partial class GuestSession
                 var transfer = FileTransfer.Download(fs, n => progress?.Report(new CopyProgress(guestPath, n, total, n, total, 0, 1)));
                 await InvokeAsync(new Protocol.RpcRequest(67, "download", 0, w => w.WriteString(guestPath)), transfer, cancellationToken).ConfigureAwait(false);
             }
-            File.Move(tmp, full, overwrite);
+            System.IO.File.Move(tmp, full, overwrite);
             progress?.Report(new CopyProgress(guestPath, total, total, total, total, 1, 1));
         }
         catch
         {
-            try { File.Delete(tmp); } catch { }
+            try { System.IO.File.Delete(tmp); } catch { }
             throw;
         }
     }
@@ -102,7 +102,7 @@ public sealed partial class GuestSession
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(hostPath));
         if (!await IsDirAsync(guestDirectory, null, cancellationToken).ConfigureAwait(false))
             throw new GuestFsException("copy_in", "ENOTDIR", $"{guestDirectory}: the target is not a directory in the guest");
-        if (File.Exists(full))
+        if (System.IO.File.Exists(full))
         {
             await UploadFileAsync(full, GuestPath.Combine(guestDirectory, targetName ?? Path.GetFileName(full)), progress, cancellationToken).ConfigureAwait(false);
             return;
@@ -147,7 +147,7 @@ public sealed partial class GuestSession
                     }
                     if (e is DirectoryInfo)
                     {
-                        var d = new PaxTarEntry(TarEntryType.Directory, rel + "/") { Mode = File.GetUnixFileMode(e.FullName), ModificationTime = e.LastWriteTimeUtc };
+                        var d = new PaxTarEntry(TarEntryType.Directory, rel + "/") { Mode = System.IO.File.GetUnixFileMode(e.FullName), ModificationTime = e.LastWriteTimeUtc };
                         await tar.WriteEntryAsync(d, producerCts.Token).ConfigureAwait(false);
                         continue;
                     }
@@ -157,7 +157,7 @@ public sealed partial class GuestSession
                         var counting = new ProgressStream(data, n => progress?.Report(new CopyProgress(rel, n, fi.Length, done + n, expected, filesDone, files)));
                         var fe = new PaxTarEntry(TarEntryType.RegularFile, rel)
                         {
-                            Mode = File.GetUnixFileMode(fi.FullName),
+                            Mode = System.IO.File.GetUnixFileMode(fi.FullName),
                             ModificationTime = fi.LastWriteTimeUtc,
                             DataStream = counting,
                         };
@@ -242,7 +242,7 @@ public sealed partial class GuestSession
 
         int filesDone = 0;
         string current = guestPath;
-        if (File.Exists(target))
+        if (System.IO.File.Exists(target))
             throw new IOException($"'{target}' is a file, so the guest directory '{guestPath}' cannot be copied onto it");
         var extractor = new SafeTarExtractor(target, overwrite)
         {

@@ -234,7 +234,7 @@ public sealed partial class GuestSession
     }
 
     /// <summary>Creates or replaces a guest file with <paramref name="content"/> (libguestfs's write).</summary>
-    public async Task WriteFileAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    public async Task WriteAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         if (content.Length <= InlineWriteLimit)
         {
@@ -246,7 +246,7 @@ public sealed partial class GuestSession
     }
 
     /// <summary>Appends to a guest file (libguestfs's write_append; not atomic above 2 MiB).</summary>
-    public async Task AppendFileAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    public async Task WriteAppendAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         if (content.Length <= InlineWriteLimit)
         {

@@ -114,7 +114,7 @@ public sealed class SafeTarExtractor
                 case TarEntryType.ContiguousFile:
                     try
                     {
-                        await WriteFileAsync(entry, dest, ct).ConfigureAwait(false);
+                        await WriteEntryAsync(entry, dest, ct).ConfigureAwait(false);
                     }
                     catch (IOException e) when (e is PathTooLongException || e.Message.Contains("name too long", StringComparison.OrdinalIgnoreCase))
                     {
@@ -184,7 +184,7 @@ public sealed class SafeTarExtractor
         return true;
     }
 
-    private async Task WriteFileAsync(TarEntry entry, string dest, CancellationToken ct)
+    private async Task WriteEntryAsync(TarEntry entry, string dest, CancellationToken ct)
     {
         if (!PrepareTarget(dest)) { return; }
         FileStarted?.Invoke(entry.Name);

@@ -131,7 +131,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
             throw new ArgumentException($"'{full}' is a directory, not a disk image; pass the path of an image file (raw, qcow2 …)", nameof(path));
-        if (!File.Exists(full) && !full.StartsWith("/dev/", StringComparison.Ordinal))
+        if (!System.IO.File.Exists(full) && !full.StartsWith("/dev/", StringComparison.Ordinal))
             throw new FileNotFoundException($"The disk image '{full}' does not exist; check the path (New-GuestDiskImage creates a new one)", full);
         try
         {
@@ -227,7 +227,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             ReportLaunch(LaunchStage.Preparing, "preparing", sw);
             string qemu = Options.QemuPath ?? ExternalCommand.Find("qemu-system-x86_64")
                 ?? throw new MissingDependencyException("The program 'qemu-system-x86_64'", "qemu-system-x86");
-            if (!File.Exists(qemu))
+            if (!System.IO.File.Exists(qemu))
                 throw new MissingDependencyException($"The qemu binary '{qemu}' (LIBGUESTFS_HV)", "qemu-system-x86");
 
             _tempDir = CreatePrivateTempDir(Options.ResolveTempParent());
@@ -294,7 +294,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             }
             _listener.Dispose();
             _listener = null;
-            try { File.Delete(socketPath); } catch { }
+            try { System.IO.File.Delete(socketPath); } catch { }
             timings["qemu-start"] = sw.Elapsed - t0;
 
             ReportLaunch(LaunchStage.Booting, "booting the appliance", sw);
@@ -418,7 +418,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 // mkdir with mode 0700: nobody else can reach the socket or overlays.
                 Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
                 if (Directory.GetFileSystemEntries(dir).Length != 0) continue;
-                File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                System.IO.File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
                 return dir;
             }
             catch (IOException) { }
@@ -657,6 +657,18 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         try { _qemu?.Dispose(); } catch { }
         _qemu = null;
         RemoveTempDir();
+    }
+
+    /// <summary>
+    /// Test hook: talk to a daemon over <paramref name="daemon"/> (for example an
+    /// in-process fake) as if an appliance had launched and sent its flag.
+    /// </summary>
+    internal void AttachForTesting(System.IO.Stream daemon)
+    {
+        RequireConfig("attach");
+        _channel = new DaemonChannel(daemon);
+        _channel.Progress += OnDaemonProgress;
+        SetState(GuestSessionState.Ready, "attached for testing");
     }
 
     /// <summary>Kills qemu without syncing (used by tests and for fault injection).</summary>

@@ -83,7 +83,7 @@ public sealed class NewGuestItemCommand : GuestCmdlet
                             PSObject { BaseObject: byte[] pb } => pb,
                             _ => Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(Value is PSObject p2 ? p2.BaseObject : Value)),
                         };
-                        Run(ct => s.WriteFileAsync(path, content, ct), s);
+                        Run(ct => s.WriteAsync(path, content, ct), s);
                         break;
                 }
                 var item = Run(ct => s.GetItemAsync(path, ct), s);

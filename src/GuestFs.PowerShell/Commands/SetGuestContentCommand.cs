@@ -61,8 +61,8 @@ public abstract class WriteGuestContentCommandBase : GuestCmdlet
             if (!ShouldProcess(path, Append ? "Add content to guest file" : "Set content of guest file")) continue;
             try
             {
-                if (Append) Run(ct => disk.Session.AppendFileAsync(path, content, ct), disk.Session);
-                else Run(ct => disk.Session.WriteFileAsync(path, content, ct), disk.Session);
+                if (Append) Run(ct => disk.Session.WriteAppendAsync(path, content, ct), disk.Session);
+                else Run(ct => disk.Session.WriteAsync(path, content, ct), disk.Session);
             }
             catch (Exception e)
             {

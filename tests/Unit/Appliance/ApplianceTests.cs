@@ -66,7 +66,7 @@ public sealed class ApplianceTests : IClassFixture<ApplianceFixture>
     {
         var data = new byte[70_000];
         new Random(42).NextBytes(data);
-        await S.WriteFileAsync("/rw.bin", data);
+        await S.WriteAsync("/rw.bin", data);
         Assert.Equal(data, await S.ReadFileAsync("/rw.bin"));
         Assert.Equal(data.Length, await S.FilesizeAsync("/rw.bin"));
     }
@@ -108,7 +108,7 @@ public sealed class ApplianceTests : IClassFixture<ApplianceFixture>
     public async Task Directory_listing_uses_batched_stat_and_reports_types()
     {
         await S.MkdirPAsync("/tree/sub");
-        await S.WriteFileAsync("/tree/a.txt", "hello"u8.ToArray());
+        await S.WriteAsync("/tree/a.txt", "hello"u8.ToArray());
         await S.LnSAsync("a.txt", "/tree/link");
         var items = await S.GetDirectoryEntriesAsync("/tree");
         Assert.Equal(new[] { "a.txt", "link", "sub" }, items.Select(i => i.Name).ToArray());
