@@ -10,6 +10,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('GuestFs.format.ps1xml')
+    TypesToProcess       = @('GuestFs.types.ps1xml')
     CmdletsToExport      = @(
         'Open-GuestDisk', 'Get-GuestDisk', 'Close-GuestDisk', 'New-GuestDiskImage',
         'Get-GuestFileSystem', 'Mount-GuestFs', 'Dismount-GuestFs', 'Get-GuestMount',

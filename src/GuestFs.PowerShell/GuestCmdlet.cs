@@ -232,11 +232,12 @@ public abstract class GuestCmdlet : PSCmdlet
     internal static ErrorCategory CategoryForErrno(string errno, bool reading) => errno switch
     {
         "ENOENT" or "ENOTDIR" => ErrorCategory.ObjectNotFound,
-        "EACCES" or "EPERM" => ErrorCategory.PermissionDenied,
+        // A read-only filesystem refuses like a permission would (the rule).
+        "EACCES" or "EPERM" or "EROFS" => ErrorCategory.PermissionDenied,
         "EINVAL" => ErrorCategory.InvalidArgument,
         "EEXIST" or "ENOTEMPTY" => ErrorCategory.ResourceExists,
         "EBUSY" => ErrorCategory.ResourceBusy,
-        "EROFS" or "ENOSPC" or "EIO" or "EDQUOT" or "EFBIG" => reading ? ErrorCategory.ReadError : ErrorCategory.WriteError,
+        "ENOSPC" or "EIO" or "EDQUOT" or "EFBIG" => reading ? ErrorCategory.ReadError : ErrorCategory.WriteError,
         "ENOTSUP" or "EOPNOTSUPP" or "ENOSYS" => ErrorCategory.NotImplemented,
         "EISDIR" => ErrorCategory.InvalidType,
         "" => ErrorCategory.InvalidOperation,

@@ -28,6 +28,12 @@ Describe 'Module manifest and surface' -Tag 'Module' {
         foreach ($c in $module.ExportedCmdlets.Keys) { $approved | Should -Contain ($c -split '-')[0] }
     }
 
+    It 'loads its type data (PSIsContainer on guest items, as on FileSystem items)' {
+        $o = [GuestFs.Engine.Library.GuestFileInfo]@{ Name = 'd'; FullName = '/d'; UnixMode = 0x41ED; ItemType = 'Directory' }
+        $o.PSIsContainer | Should -BeTrue
+        $info.ExportedTypeFiles | Should -Not -BeNullOrEmpty
+    }
+
     It 'loads its format data (a GuestFileInfo renders with the ls -l view)' {
         $o = [GuestFs.Engine.Library.GuestFileInfo]@{ Name = 'x'; FullName = '/x'; DirectoryName = '/'; UnixMode = 0x81A4; Length = 5 }
         ($o | Format-Table | Out-String) | Should -Match '-rw-r--r--'
