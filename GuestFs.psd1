@@ -16,7 +16,8 @@
         'Get-GuestFileSystem', 'Mount-GuestFs', 'Dismount-GuestFs', 'Get-GuestMount',
         'Get-GuestChildItem', 'Get-GuestItem', 'Test-GuestPath',
         'Get-GuestContent', 'Set-GuestContent', 'Add-GuestContent',
-        'Copy-GuestItem', 'New-GuestItem', 'Remove-GuestItem', 'Move-GuestItem', 'Rename-GuestItem', 'Set-GuestItem'
+        'Copy-GuestItem', 'New-GuestItem', 'Remove-GuestItem', 'Move-GuestItem', 'Rename-GuestItem', 'Set-GuestItem',
+        'Invoke-GuestFsApi', 'Get-GuestFsApi'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -90,6 +90,51 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
         }
     }
 
+    Context 'any daemon call by name' {
+        It 'calls with a hashtable and with parameters named after the arguments' {
+            Invoke-GuestFsApi list_devices | Should -Be @('/dev/sda')
+            Invoke-GuestFsApi vfs_label -Arguments @{ mountable = '/dev/sda1' } | Should -Be 'gfsbase'
+            Invoke-GuestFsApi vfs_type -mountable /dev/sda1 | Should -Be 'ext4'
+            (Invoke-GuestFsApi statns -path /etc/hostname).StSize | Should -Be 9
+            (Invoke-GuestFsApi is_dir /etc) | Should -BeTrue
+        }
+        It 'returns hashtables as ordered dictionaries' {
+            (Invoke-GuestFsApi list_filesystems)['/dev/sda1'] | Should -Be 'ext4'
+        }
+        It 'downloads a FileOut argument to a host path through a temporary name' {
+            Invoke-GuestFsApi download -remotefilename /etc/hostname -filename "$TestDrive/hn.txt"
+            Get-Content "$TestDrive/hn.txt" | Should -Be 'testhost'
+        }
+        It 'refuses unknown calls, unknown and missing arguments with clear errors' {
+            { Invoke-GuestFsApi lstat_ns } | Should -Throw -ErrorId 'UnknownProcedure,GuestFs.PowerShell.Commands.InvokeGuestFsApiCommand'
+            Invoke-GuestFsApi mount -Arguments @{ mountable = '/dev/sda1' } -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'InvalidApiArgument,GuestFs.PowerShell.Commands.InvokeGuestFsApiCommand'
+            $err[0].Exception.Message | Should -Match "needs the argument 'mountpoint'"
+            Invoke-GuestFsApi is_dir -Arguments @{ path = '/etc'; followsymlinks = 'yes' } -ErrorVariable err2 -ErrorAction SilentlyContinue
+            $err2[0].Exception.Message | Should -Match 'must be a boolean'
+        }
+        It 'keeps the daemon''s errno as the error category' {
+            Invoke-GuestFsApi statns -path /nope -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+            $err[0].Exception.ErrnoName | Should -Be 'ENOENT'
+        }
+        It 'completes procedure names and their argument names' {
+            $line = 'Invoke-GuestFsApi vfs_la'
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain 'vfs_label'
+            $line = 'Invoke-GuestFsApi mkfs -fs'
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain '-fstype'
+        }
+        It 'Get-GuestFsApi describes calls' {
+            $m = Get-GuestFsApi mkfs
+            $m.Number | Should -Be 278
+            $m.OptionalArguments.Name | Should -Contain 'label'
+            (Get-GuestFsApi internal_*).Count | Should -Be 0
+            (Get-GuestFsApi internal_* -IncludeInternal).Count | Should -BeGreaterThan 10
+            (Get-GuestFsApi -Deprecated).Count | Should -BeGreaterThan 40
+            (Get-GuestFsApi).Count | Should -BeGreaterThan 400
+        }
+    }
+
     Context 'tab completion' {
         It 'completes guest paths from the open session' {
             $line = 'Get-GuestChildItem /da'

@@ -29,6 +29,7 @@ public static class Importer
             if (fl.GetProperty("deprecated").GetBoolean())
                 flags["deprecated"] = fl.GetProperty("deprecated_by") is { ValueKind: JsonValueKind.String } by ? by.GetString()! : "";
             if (fl.GetProperty("internal").GetBoolean()) flags["internal"] = "";
+            if (fl.GetProperty("visibility").GetString() == "debug") flags["debug"] = "";
             if (fl.GetProperty("progress").GetBoolean() || fl.GetProperty("progress_in_daemon_code").GetBoolean()) flags["progress"] = "";
             if (fl.GetProperty("optional_group") is { ValueKind: JsonValueKind.String } g) flags["group"] = g.GetString()!;
             if (fl.GetProperty("cancellable").GetBoolean()) flags["cancellable"] = "";

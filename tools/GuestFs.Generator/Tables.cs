@@ -19,6 +19,8 @@ public sealed record Procedure(int Number, string Name, string Return, IReadOnly
     public bool Deprecated => Flags.ContainsKey("deprecated");
     public string? DeprecatedBy => Flags.TryGetValue("deprecated", out var v) && v.Length > 0 ? v : null;
     public bool Internal => Flags.ContainsKey("internal");
+    /// <summary>Debugging aids (debug, debug_upload, internal_exit): callable, not for normal use.</summary>
+    public bool Debug => Flags.ContainsKey("debug");
     public string? Group => Flags.TryGetValue("group", out var g) ? g : null;
     public bool FileIn => Args.Any(a => a.IsFileIn);
     public bool FileOut => Args.Any(a => a.IsFileOut);
@@ -78,6 +80,21 @@ public static class Tables
                 .Select(p => { int sp = p.IndexOf(' '); return new StructField(p[..sp], p[(sp + 1)..]); }).ToList()));
         }
         return list;
+    }
+
+    /// <summary>summaries.table: "name | one-line summary" (optional file; empty when absent).</summary>
+    public static Dictionary<string, string> ReadSummaries(string path)
+    {
+        var d = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!File.Exists(path)) return d;
+        foreach (var raw in File.ReadAllLines(path))
+        {
+            if (raw.Length == 0 || raw.StartsWith('#')) continue;
+            int bar = raw.IndexOf(" | ", StringComparison.Ordinal);
+            if (bar < 0) throw new FormatException($"{path}: '{raw}' is not 'name | summary'");
+            d[raw[..bar].Trim()] = raw[(bar + 3)..].Trim();
+        }
+        return d;
     }
 
     public static string FormatProcedure(Procedure p) =>

@@ -18,8 +18,10 @@ public sealed record OptionalArgumentInfo(string Name, string Type, int Bit);
 public sealed class ProcedureInfo
 {
     public ProcedureInfo(int number, string name, string returnType, ArgumentInfo[] arguments, OptionalArgumentInfo[] optionalArguments,
-        bool deprecated, string? deprecatedBy, bool isInternal, bool progress, string? group)
+        bool deprecated, string? deprecatedBy, bool isInternal, bool isDebug, bool progress, string? group, string summary = "")
     {
+        IsDebug = isDebug;
+        Summary = summary;
         Number = number; Name = name; ReturnType = returnType; Arguments = arguments; OptionalArguments = optionalArguments;
         Deprecated = deprecated; DeprecatedBy = deprecatedBy; IsInternal = isInternal; Progress = progress; Group = group;
     }
@@ -33,10 +35,15 @@ public sealed class ProcedureInfo
     public bool Deprecated { get; }
     public string? DeprecatedBy { get; }
     public bool IsInternal { get; }
+    /// <summary>A debugging aid of the daemon (debug, debug_upload, internal_exit).</summary>
+    public bool IsDebug { get; }
     /// <summary>The daemon may send progress messages for it.</summary>
     public bool Progress { get; }
     /// <summary>The optional feature group it needs, if any.</summary>
     public string? Group { get; }
+    /// <summary>One line on what the call does (ours, from summaries.table).</summary>
+    public string Summary { get; }
+
     public bool FileIn => Arguments.Any(a => a.IsFileIn);
     public bool FileOut => Arguments.Any(a => a.IsFileOut);
 

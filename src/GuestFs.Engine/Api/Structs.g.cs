@@ -1359,3 +1359,71 @@ public sealed record GuestYaraDetection
         return a;
     }
 }
+
+/// <summary>Struct decoders by the daemon's struct name (for calls made by name).</summary>
+public static class StructDecoders
+{
+    public static GuestFs.Engine.Protocol.ReplyDecoder<object>? Single(string name) => name switch
+    {
+        "int_bool" => static (ref XdrReader r) => GuestIntBool.Read(ref r),
+        "lvm_pv" => static (ref XdrReader r) => GuestLvmPv.Read(ref r),
+        "lvm_vg" => static (ref XdrReader r) => GuestLvmVg.Read(ref r),
+        "lvm_lv" => static (ref XdrReader r) => GuestLvmLv.Read(ref r),
+        "stat" => static (ref XdrReader r) => GuestStat.Read(ref r),
+        "statns" => static (ref XdrReader r) => GuestStatns.Read(ref r),
+        "statvfs" => static (ref XdrReader r) => GuestStatvfs.Read(ref r),
+        "dirent" => static (ref XdrReader r) => GuestDirent.Read(ref r),
+        "version" => static (ref XdrReader r) => GuestVersion.Read(ref r),
+        "xattr" => static (ref XdrReader r) => GuestXattr.Read(ref r),
+        "inotify_event" => static (ref XdrReader r) => GuestInotifyEvent.Read(ref r),
+        "partition" => static (ref XdrReader r) => GuestPartition.Read(ref r),
+        "application" => static (ref XdrReader r) => GuestApplication.Read(ref r),
+        "application2" => static (ref XdrReader r) => GuestApplication2.Read(ref r),
+        "isoinfo" => static (ref XdrReader r) => GuestIsoinfo.Read(ref r),
+        "mdstat" => static (ref XdrReader r) => GuestMdstat.Read(ref r),
+        "btrfssubvolume" => static (ref XdrReader r) => GuestBtrfssubvolume.Read(ref r),
+        "btrfsqgroup" => static (ref XdrReader r) => GuestBtrfsqgroup.Read(ref r),
+        "btrfsbalance" => static (ref XdrReader r) => GuestBtrfsbalance.Read(ref r),
+        "btrfsscrub" => static (ref XdrReader r) => GuestBtrfsscrub.Read(ref r),
+        "xfsinfo" => static (ref XdrReader r) => GuestXfsinfo.Read(ref r),
+        "utsname" => static (ref XdrReader r) => GuestUtsname.Read(ref r),
+        "hivex_node" => static (ref XdrReader r) => GuestHivexNode.Read(ref r),
+        "hivex_value" => static (ref XdrReader r) => GuestHivexValue.Read(ref r),
+        "internal_mountable" => static (ref XdrReader r) => GuestInternalMountable.Read(ref r),
+        "tsk_dirent" => static (ref XdrReader r) => GuestTskDirent.Read(ref r),
+        "yara_detection" => static (ref XdrReader r) => GuestYaraDetection.Read(ref r),
+        _ => null,
+    };
+
+    public static GuestFs.Engine.Protocol.ReplyDecoder<object>? List(string name) => name switch
+    {
+        "int_bool" => static (ref XdrReader r) => GuestIntBool.ReadList(ref r),
+        "lvm_pv" => static (ref XdrReader r) => GuestLvmPv.ReadList(ref r),
+        "lvm_vg" => static (ref XdrReader r) => GuestLvmVg.ReadList(ref r),
+        "lvm_lv" => static (ref XdrReader r) => GuestLvmLv.ReadList(ref r),
+        "stat" => static (ref XdrReader r) => GuestStat.ReadList(ref r),
+        "statns" => static (ref XdrReader r) => GuestStatns.ReadList(ref r),
+        "statvfs" => static (ref XdrReader r) => GuestStatvfs.ReadList(ref r),
+        "dirent" => static (ref XdrReader r) => GuestDirent.ReadList(ref r),
+        "version" => static (ref XdrReader r) => GuestVersion.ReadList(ref r),
+        "xattr" => static (ref XdrReader r) => GuestXattr.ReadList(ref r),
+        "inotify_event" => static (ref XdrReader r) => GuestInotifyEvent.ReadList(ref r),
+        "partition" => static (ref XdrReader r) => GuestPartition.ReadList(ref r),
+        "application" => static (ref XdrReader r) => GuestApplication.ReadList(ref r),
+        "application2" => static (ref XdrReader r) => GuestApplication2.ReadList(ref r),
+        "isoinfo" => static (ref XdrReader r) => GuestIsoinfo.ReadList(ref r),
+        "mdstat" => static (ref XdrReader r) => GuestMdstat.ReadList(ref r),
+        "btrfssubvolume" => static (ref XdrReader r) => GuestBtrfssubvolume.ReadList(ref r),
+        "btrfsqgroup" => static (ref XdrReader r) => GuestBtrfsqgroup.ReadList(ref r),
+        "btrfsbalance" => static (ref XdrReader r) => GuestBtrfsbalance.ReadList(ref r),
+        "btrfsscrub" => static (ref XdrReader r) => GuestBtrfsscrub.ReadList(ref r),
+        "xfsinfo" => static (ref XdrReader r) => GuestXfsinfo.ReadList(ref r),
+        "utsname" => static (ref XdrReader r) => GuestUtsname.ReadList(ref r),
+        "hivex_node" => static (ref XdrReader r) => GuestHivexNode.ReadList(ref r),
+        "hivex_value" => static (ref XdrReader r) => GuestHivexValue.ReadList(ref r),
+        "internal_mountable" => static (ref XdrReader r) => GuestInternalMountable.ReadList(ref r),
+        "tsk_dirent" => static (ref XdrReader r) => GuestTskDirent.ReadList(ref r),
+        "yara_detection" => static (ref XdrReader r) => GuestYaraDetection.ReadList(ref r),
+        _ => null,
+    };
+}

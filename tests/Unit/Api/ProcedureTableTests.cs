@@ -66,6 +66,7 @@ public sealed class ProcedureTableTests
             Assert.Equal(f.Optargs, o.Optargs);
             Assert.Equal(f.Deprecated, o.Deprecated);
             Assert.Equal(f.Internal, o.Internal);
+            Assert.Equal(f.Debug, o.Debug);
             Assert.Equal(f.Group, o.Group);
         }
         Assert.Equal(structs.Select(s => (s.Name, string.Join(",", s.Fields.Select(x => x.Type + " " + x.Name)))),
@@ -83,6 +84,7 @@ public sealed class ProcedureTableTests
         Assert.True(ProcedureCatalog.Find("tar_out")!.FileOut);
         Assert.True(ProcedureCatalog.Find("upload")!.FileIn);
         Assert.True(ProcedureCatalog.Find("internal_lstatnslist")!.IsInternal);
+        Assert.Equal(new[] { "debug", "debug_upload", "internal_exit" }, ProcedureCatalog.All.Where(p => p.IsDebug).Select(p => p.Name).OrderBy(n => n));
         Assert.Null(ProcedureCatalog.Find("no_such_call"));
     }
 
