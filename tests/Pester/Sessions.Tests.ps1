@@ -119,3 +119,28 @@ Describe 'Stopping Open-GuestDisk (Ctrl+C)' -Tag 'Appliance' {
         (@(Get-ChildItem /tmp -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue).Name | Where-Object { $_ -notin $tmpBefore }) | Should -BeNullOrEmpty
     }
 }
+
+Describe 'Choosing the accelerator' -Tag 'Appliance' {
+    BeforeAll { . $PSScriptRoot/TestSupport.ps1 }
+
+    It 'forcing KVM where it does not work fails at once with advice, leaving nothing behind' {
+        $probe = "/var/tmp/.guestfs-$(id -u)/kvm-probe"
+        if (-not (Test-Path /dev/kvm)) { Set-ItResult -Skipped -Because 'this host has no /dev/kvm'; return }
+        $qemuBefore = Get-QemuProcessIds
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        try {
+            $d = Open-GuestDisk -Path (Get-GuestFsBaseImage) -Accelerator Kvm
+            # KVM works here: then forcing it must give a KVM session.
+            $d.Accelerator | Should -Be 'Kvm'
+            Close-GuestDisk -Disk $d
+        }
+        catch {
+            $_.FullyQualifiedErrorId | Should -Be 'LaunchFailed,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+            $_.Exception.Message | Should -Match 'KVM was requested but'
+            $_.Exception.Message | Should -Match 'Tcg'
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 15
+            (Get-Content $probe -Raw) | Should -Match 'broken'
+        }
+        (Get-QemuProcessIds | Where-Object { $_ -notin $qemuBefore }) | Should -BeNullOrEmpty
+    }
+}

@@ -7,7 +7,11 @@ using GuestFs.Engine.Session;
 namespace GuestFs.Engine.Launch;
 
 /// <summary>Outcome of choosing an accelerator.</summary>
-internal sealed record AcceleratorChoice(bool UseKvm, string Reason, TimeSpan ProbeTime);
+internal sealed record AcceleratorChoice(bool UseKvm, string Reason, TimeSpan ProbeTime)
+{
+    /// <summary>What the probe saw (for example qemu's own error), without the conclusion.</summary>
+    public string Detail { get; init; } = "";
+}
 
 /// <summary>
 /// Decides between KVM and TCG. /dev/kvm can exist and still be unusable
@@ -46,11 +50,24 @@ internal static class AcceleratorProbe
             case AcceleratorKind.Kvm:
                 if (!KvmDeviceUsable(out var why))
                     throw new InvalidOperationException($"KVM was requested but {why}; use -Accelerator Tcg (or Auto) instead");
-                return new AcceleratorChoice(true, "KVM was requested", TimeSpan.Zero);
+                break;
         }
-        if (!KvmDeviceUsable(out var reason))
+        if (requested == AcceleratorKind.Auto && !KvmDeviceUsable(out var reason))
             return new AcceleratorChoice(false, reason + "; using TCG (software emulation)", TimeSpan.Zero);
+        var verdict = await ProbeCachedAsync(qemu, kernel, cacheDir, log, ct).ConfigureAwait(false);
+        if (requested == AcceleratorKind.Kvm)
+        {
+            // Forcing KVM on a host where it aborts or hangs would only fail later (or
+            // wait for the launch timeout): say so now.
+            if (!verdict.UseKvm)
+                throw new InvalidOperationException($"KVM was requested but does not work on this host ({verdict.Detail}). Use -Accelerator Tcg or Auto (or unset force_kvm).");
+            return verdict with { Reason = "KVM was requested and works" };
+        }
+        return verdict;
+    }
 
+    private static async Task<AcceleratorChoice> ProbeCachedAsync(string qemu, string kernel, string cacheDir, Action<string> log, CancellationToken ct)
+    {
         string key = CacheKey(qemu);
         string cacheFile = Path.Combine(cacheDir, "kvm-probe");
         try
@@ -61,7 +78,8 @@ internal static class AcceleratorProbe
                 if (lines.Length >= 2 && lines[0] == key)
                 {
                     bool ok = lines[1].StartsWith("ok", StringComparison.Ordinal);
-                    return new AcceleratorChoice(ok, (ok ? "KVM works (cached probe)" : "KVM is broken on this host (cached probe: " + lines[1] + "); using TCG"), TimeSpan.Zero);
+                    string cached = lines[1].StartsWith("broken ", StringComparison.Ordinal) ? lines[1].Substring(7) : lines[1];
+                    return new AcceleratorChoice(ok, ok ? "KVM works (cached probe)" : $"KVM is broken on this host (cached probe: {cached}); using TCG", TimeSpan.Zero) { Detail = cached };
                 }
             }
         }
@@ -70,6 +88,7 @@ internal static class AcceleratorProbe
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var (works, detail) = await ProbeAsync(qemu, kernel, ct).ConfigureAwait(false);
         sw.Stop();
+        detail = FirstLine(detail);
         try
         {
             string tmp = cacheFile + "." + Environment.ProcessId;
@@ -81,7 +100,15 @@ internal static class AcceleratorProbe
         log(works
             ? $"KVM probe passed in {sw.Elapsed.TotalSeconds:0.00} s: using KVM"
             : $"KVM probe failed in {sw.Elapsed.TotalSeconds:0.00} s ({detail}): falling back to TCG (software emulation)");
-        return new AcceleratorChoice(works, works ? "KVM works (probed)" : $"KVM is broken on this host ({detail}); using TCG", sw.Elapsed);
+        return new AcceleratorChoice(works, works ? "KVM works (probed)" : $"KVM is broken on this host ({detail}); using TCG", sw.Elapsed) { Detail = detail };
+    }
+
+    /// <summary>The first line of qemu's complaint is the useful one ("failed to set MSR …").</summary>
+    private static string FirstLine(string s)
+    {
+        s = s.Trim();
+        int nl = s.IndexOfAny(new[] { '\n', '\r' });
+        return nl < 0 ? s : s.Substring(0, nl).Trim();
     }
 
     private static string CacheKey(string qemu)
