@@ -5,6 +5,7 @@ using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
 using GuestFs.Engine.Appliance;
+using GuestFs.Engine.Library;
 using GuestFs.Engine.Protocol;
 using GuestFs.Engine.Session;
 
@@ -203,6 +204,34 @@ public abstract class GuestCmdlet : PSCmdlet
             "GuestDiskReadOnly", ErrorCategory.InvalidOperation, target));
         return false;
     }
+
+    // ------------------------------------------------------------ guest paths
+
+    /// <summary>
+    /// The guest paths one -Path/-LiteralPath value stands for: itself (normalised)
+    /// when literal or free of wildcards, else every match in the guest. A failure
+    /// is written as a ResolvePathFailed error; a pattern matching nothing as
+    /// PathNotFound when <paramref name="errorWhenNoMatch"/>. Returns empty then.
+    /// </summary>
+    protected string[] ExpandGuestPath(GuestDisk disk, string path, bool literal, bool reading, bool errorWhenNoMatch)
+    {
+        if (literal || !GuestPathResolver.HasWildcards(path)) return new[] { GuestPath.Normalize(path) };
+        string[] matches;
+        try { matches = Run(ct => GuestPathResolver.ResolveAsync(disk.Session, path, ct), disk.Session); }
+        catch (Exception e)
+        {
+            WriteError(ToErrorRecord(e, "ResolvePathFailed", path, reading));
+            return Array.Empty<string>();
+        }
+        if (matches.Length == 0 && errorWhenNoMatch)
+            WriteError(GuestPathNotFound(path));
+        return matches;
+    }
+
+    /// <summary>The PathNotFound error for a guest path or pattern.</summary>
+    protected static ErrorRecord GuestPathNotFound(string path) => new(
+        new ItemNotFoundException($"Cannot find guest path '{path}' because it does not exist. Check the path and that the right filesystem is mounted (Get-GuestMount)."),
+        "PathNotFound", ErrorCategory.ObjectNotFound, path);
 
     // ------------------------------------------------------------ errors
 

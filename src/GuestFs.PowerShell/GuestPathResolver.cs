@@ -60,20 +60,30 @@ internal static class GuestPathResolver
     }
 }
 
+/// <summary>The session a completion works against: -Disk as typed so far, else the only open one.</summary>
+internal static class CompletionSession
+{
+    public static GuestDisk? Find(System.Collections.IDictionary? fakeBoundParameters)
+    {
+        var disk = (fakeBoundParameters?["Disk"] as PSObject)?.BaseObject as GuestDisk ?? fakeBoundParameters?["Disk"] as GuestDisk;
+        if (disk is null)
+        {
+            var all = GuestDiskRegistry.All();
+            if (all.Length != 1) return null;
+            disk = all[0];
+        }
+        return disk.State == GuestSessionState.Ready ? disk : null;
+    }
+}
+
 /// <summary>Tab completion of guest paths from the open session.</summary>
 public sealed class GuestPathCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters)
     {
-        var disk = (fakeBoundParameters?["Disk"] as PSObject)?.BaseObject as GuestDisk ?? fakeBoundParameters?["Disk"] as GuestDisk;
-        if (disk is null)
-        {
-            var all = GuestDiskRegistry.All();
-            if (all.Length != 1) return Array.Empty<CompletionResult>();
-            disk = all[0];
-        }
-        if (disk.State != GuestSessionState.Ready) return Array.Empty<CompletionResult>();
+        var disk = CompletionSession.Find(fakeBoundParameters);
+        if (disk is null) return Array.Empty<CompletionResult>();
         string word = (wordToComplete ?? "").Trim('\'', '"');
         if (word.Length == 0) word = "/";
         if (!word.StartsWith('/')) word = "/" + word;
@@ -108,14 +118,8 @@ public sealed class GuestDeviceCompleter : IArgumentCompleter
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters)
     {
-        var disk = (fakeBoundParameters?["Disk"] as PSObject)?.BaseObject as GuestDisk ?? fakeBoundParameters?["Disk"] as GuestDisk;
-        if (disk is null)
-        {
-            var all = GuestDiskRegistry.All();
-            if (all.Length != 1) return Array.Empty<CompletionResult>();
-            disk = all[0];
-        }
-        if (disk.State != GuestSessionState.Ready) return Array.Empty<CompletionResult>();
+        var disk = CompletionSession.Find(fakeBoundParameters);
+        if (disk is null) return Array.Empty<CompletionResult>();
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));

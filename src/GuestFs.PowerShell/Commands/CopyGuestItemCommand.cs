@@ -116,12 +116,12 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
         string dest = GetUnresolvedProviderPathFromPSPath(Destination);
         foreach (var p in Path)
         {
-            foreach (var src in ResolveGuest(s, p))
+            foreach (var src in ExpandGuestPath(disk, p, literal: false, reading: true, errorWhenNoMatch: true))
             {
                 GuestFileInfo? item;
                 try { item = Run(ct => s.GetItemAsync(src, ct), s); }
                 catch (Exception e) { WriteError(ToErrorRecord(e, "CopyItemFailed", src, reading: true)); continue; }
-                if (item is null) { WriteError(NotFound(src)); continue; }
+                if (item is null) { WriteError(GuestPathNotFound(src)); continue; }
                 bool destIsDir = Directory.Exists(dest);
                 string target = destIsDir ? System.IO.Path.Combine(dest, item.Name == "/" ? "root" : item.Name) : dest;
                 if (SecondCopyToSameName(target, destIsDir)) continue;
@@ -222,13 +222,13 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
         string dest = GuestPath.Normalize(Destination);
         foreach (var p in Path)
         {
-            foreach (var src in ResolveGuest(s, p))
+            foreach (var src in ExpandGuestPath(disk, p, literal: false, reading: true, errorWhenNoMatch: true))
             {
                 if (!RequireWritable(disk, dest)) return;
                 try
                 {
                     var item = Run(ct => s.GetItemAsync(src, ct), s);
-                    if (item is null) { WriteError(NotFound(src)); continue; }
+                    if (item is null) { WriteError(GuestPathNotFound(src)); continue; }
                     var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
                     string target = destItem is { IsDirectory: true } ? GuestPath.Combine(dest, item.Name) : dest;
                     if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) continue;
@@ -251,25 +251,6 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     }
 
     // ------------------------------------------------------------ helpers
-
-    private IEnumerable<string> ResolveGuest(GuestSession s, string p)
-    {
-        if (!GuestPathResolver.HasWildcards(p)) return new[] { GuestPath.Normalize(p) };
-        try
-        {
-            var m = Run(ct => GuestPathResolver.ResolveAsync(s, p, ct), s);
-            if (m.Length == 0) WriteError(NotFound(p));
-            return m;
-        }
-        catch (Exception e)
-        {
-            WriteError(ToErrorRecord(e, "ResolvePathFailed", p, reading: true));
-            return Array.Empty<string>();
-        }
-    }
-
-    private static ErrorRecord NotFound(string p) => new(
-        new ItemNotFoundException($"Cannot find guest path '{p}' because it does not exist."), "PathNotFound", ErrorCategory.ObjectNotFound, p);
 
     /// <summary>Progress records (bytes, percent, time left; a child record per file in a tree), rate-limited.</summary>
     private IProgress<CopyProgress> MakeProgress(string what)

@@ -67,30 +67,12 @@ public sealed class GetGuestChildItemCommand : GuestCmdlet
         bool literal = ParameterSetName == "LiteralPath";
         foreach (var p in literal ? LiteralPath : Path)
         {
-            string[] targets;
-            try
-            {
-                targets = literal || !GuestPathResolver.HasWildcards(p)
-                    ? new[] { GuestPath.Normalize(p) }
-                    : Run(ct => GuestPathResolver.ResolveAsync(disk.Session, p, ct), disk.Session);
-            }
-            catch (Exception e)
-            {
-                WriteError(ToErrorRecord(e, "ResolvePathFailed", p, reading: true));
-                continue;
-            }
-            if (targets.Length == 0)
-            {
-                WriteError(NotFound(p));
-                continue;
-            }
+            var targets = ExpandGuestPath(disk, p, literal, reading: true, errorWhenNoMatch: false);
+            // A literal path always comes back (ListOne reports it missing); a pattern
+            // that matches nothing lists nothing, as Get-ChildItem does.
             foreach (var t in targets) ListOne(disk, t, p);
         }
     }
-
-    private ErrorRecord NotFound(string p) => new(
-        new ItemNotFoundException($"Cannot find guest path '{p}' because it does not exist. Check the path and that the right filesystem is mounted (Get-GuestMount)."),
-        "PathNotFound", ErrorCategory.ObjectNotFound, p);
 
     private void ListOne(GuestDisk disk, string path, string original)
     {
@@ -98,7 +80,7 @@ public sealed class GetGuestChildItemCommand : GuestCmdlet
         GuestFileInfo? item;
         try { item = Run(ct => session.GetItemAsync(path, ct), session); }
         catch (Exception e) { WriteError(ToErrorRecord(e, "GetItemFailed", path, reading: true)); return; }
-        if (item is null) { WriteError(NotFound(original)); return; }
+        if (item is null) { WriteError(GuestPathNotFound(original)); return; }
         bool listAsDirectory = item.IsDirectory;
         if (item.ItemType == GuestItemType.SymbolicLink)
         {

@@ -11,17 +11,8 @@ namespace GuestFs.PowerShell.Commands;
 /// <summary>Reads guest files: lines (streamed), the whole text (-Raw) or bytes (-AsByteStream).</summary>
 [Cmdlet(VerbsCommon.Get, "GuestContent", DefaultParameterSetName = "Path")]
 [OutputType(typeof(string), typeof(byte), typeof(byte[]))]
-public sealed class GetGuestContentCommand : GuestCmdlet
+public sealed class GetGuestContentCommand : GuestPathCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
-    [SupportsWildcards]
-    [ArgumentCompleter(typeof(GuestPathCompleter))]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     /// <summary>Return the whole file as one string (or one byte array with -AsByteStream).</summary>
     [Parameter]
     public SwitchParameter Raw { get; set; }
@@ -39,31 +30,14 @@ public sealed class GetGuestContentCommand : GuestCmdlet
     [ArgumentCompleter(typeof(EncodingCompleter))]
     public string? Encoding { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public GuestDisk? Disk { get; set; }
-
     protected override void ProcessRecord()
     {
         var disk = ResolveDisk(Disk);
         Encoding enc;
         try { enc = ContentEncoding.Resolve(Encoding); }
         catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "UnknownEncoding", ErrorCategory.InvalidArgument, Encoding)); return; }
-        bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
+        foreach (var (_, targets) in ResolveGivenPaths(disk, reading: true, errorWhenNoMatch: true))
         {
-            string[] targets;
-            try
-            {
-                targets = literal || !GuestPathResolver.HasWildcards(p)
-                    ? new[] { GuestPath.Normalize(p) }
-                    : Run(ct => GuestPathResolver.ResolveAsync(disk.Session, p, ct), disk.Session);
-            }
-            catch (Exception e) { WriteError(ToErrorRecord(e, "ResolvePathFailed", p, reading: true)); continue; }
-            if (targets.Length == 0)
-            {
-                WriteError(new ErrorRecord(new ItemNotFoundException($"No guest path matches '{p}'."), "PathNotFound", ErrorCategory.ObjectNotFound, p));
-                continue;
-            }
             foreach (var t in targets) ReadOne(disk, t, enc);
         }
     }

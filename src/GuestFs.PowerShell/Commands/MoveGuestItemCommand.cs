@@ -7,17 +7,8 @@ namespace GuestFs.PowerShell.Commands;
 /// <summary>Moves guest files or directories (into a directory, or to a new name).</summary>
 [Cmdlet(VerbsCommon.Move, "GuestItem", DefaultParameterSetName = "Path", SupportsShouldProcess = true)]
 [OutputType(typeof(GuestFileInfo))]
-public sealed class MoveGuestItemCommand : GuestCmdlet
+public sealed class MoveGuestItemCommand : GuestPathCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
-    [SupportsWildcards]
-    [ArgumentCompleter(typeof(GuestPathCompleter))]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     [Parameter(Mandatory = true, Position = 1)]
     [ArgumentCompleter(typeof(GuestPathCompleter))]
     public string Destination { get; set; } = "";
@@ -29,24 +20,12 @@ public sealed class MoveGuestItemCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public GuestDisk? Disk { get; set; }
-
     protected override void ProcessRecord()
     {
         var disk = ResolveDisk(Disk);
         var s = disk.Session;
-        bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
+        foreach (var (_, sources) in ResolveGivenPaths(disk, reading: false, errorWhenNoMatch: false))
         {
-            string[] sources;
-            try
-            {
-                sources = literal || !GuestPathResolver.HasWildcards(p)
-                    ? new[] { GuestPath.Normalize(p) }
-                    : Run(ct => GuestPathResolver.ResolveAsync(s, p, ct), s);
-            }
-            catch (Exception e) { WriteError(ToErrorRecord(e, "ResolvePathFailed", p)); continue; }
             foreach (var src in sources)
             {
                 if (!RequireWritable(disk, src)) continue;

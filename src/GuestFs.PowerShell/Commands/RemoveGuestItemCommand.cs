@@ -6,39 +6,18 @@ namespace GuestFs.PowerShell.Commands;
 
 /// <summary>Deletes guest files, links and (with -Recurse) directory trees.</summary>
 [Cmdlet(VerbsCommon.Remove, "GuestItem", DefaultParameterSetName = "Path", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-public sealed class RemoveGuestItemCommand : GuestCmdlet
+public sealed class RemoveGuestItemCommand : GuestPathCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
-    [SupportsWildcards]
-    [ArgumentCompleter(typeof(GuestPathCompleter))]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     /// <summary>Remove directories and everything in them.</summary>
     [Parameter]
     public SwitchParameter Recurse { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public GuestDisk? Disk { get; set; }
 
     protected override void ProcessRecord()
     {
         var disk = ResolveDisk(Disk);
         var s = disk.Session;
-        bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
+        foreach (var (_, targets) in ResolveGivenPaths(disk, reading: false, errorWhenNoMatch: false))
         {
-            string[] targets;
-            try
-            {
-                targets = literal || !GuestPathResolver.HasWildcards(p)
-                    ? new[] { GuestPath.Normalize(p) }
-                    : Run(ct => GuestPathResolver.ResolveAsync(s, p, ct), s);
-            }
-            catch (Exception e) { WriteError(ToErrorRecord(e, "ResolvePathFailed", p)); continue; }
             foreach (var path in targets)
             {
                 if (path == "/")

@@ -8,17 +8,8 @@ namespace GuestFs.PowerShell.Commands;
 /// <summary>Changes mode, owner, group and times of guest items.</summary>
 [Cmdlet(VerbsCommon.Set, "GuestItem", DefaultParameterSetName = "Path", SupportsShouldProcess = true)]
 [OutputType(typeof(GuestFileInfo))]
-public sealed class SetGuestItemCommand : GuestCmdlet
+public sealed class SetGuestItemCommand : GuestPathCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
-    [SupportsWildcards]
-    [ArgumentCompleter(typeof(GuestPathCompleter))]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     /// <summary>Permission bits as octal text ("0644", "755") or a number.</summary>
     [Parameter]
     public string? Mode { get; set; }
@@ -41,9 +32,6 @@ public sealed class SetGuestItemCommand : GuestCmdlet
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public GuestDisk? Disk { get; set; }
 
     protected override void BeginProcessing()
     {
@@ -69,17 +57,8 @@ public sealed class SetGuestItemCommand : GuestCmdlet
     {
         var disk = ResolveDisk(Disk);
         var s = disk.Session;
-        bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
+        foreach (var (_, targets) in ResolveGivenPaths(disk, reading: false, errorWhenNoMatch: false))
         {
-            string[] targets;
-            try
-            {
-                targets = literal || !GuestPathResolver.HasWildcards(p)
-                    ? new[] { GuestPath.Normalize(p) }
-                    : Run(ct => GuestPathResolver.ResolveAsync(s, p, ct), s);
-            }
-            catch (Exception e) { WriteError(ToErrorRecord(e, "ResolvePathFailed", p)); continue; }
             foreach (var path in targets)
             {
                 if (!RequireWritable(disk, path)) continue;
