@@ -136,7 +136,7 @@ public sealed class ApplianceTests : IClassFixture<ApplianceFixture>
 public sealed class LifecycleTests
 {
     [Fact]
-    public async Task Shutdown_leaves_no_qemu_and_no_temp_dir_and_the_session_can_launch_again()
+    public async Task Shutdown_and_qemu_death_leave_no_qemu_and_no_temp_dir_and_the_session_can_launch_again()
     {
         var dir = Directory.CreateTempSubdirectory("guestfs-xunit-").FullName;
         try
@@ -158,6 +158,20 @@ public sealed class LifecycleTests
             Assert.Equal(GuestSessionState.Config, s.State);
             Assert.False(ProcessAlive(pid), "qemu is still running after shutdown");
             Assert.False(Directory.Exists(tmp), "the private temp dir was not removed");
+
+            await s.LaunchAsync();
+            Assert.Equal(new[] { "/dev/sda" }, await s.ListDevicesAsync());
+
+            // qemu killed while idle: the session notices, says why, cleans up, and can launch again.
+            pid = s.QemuProcessId!.Value;
+            tmp = s.TempDirectory!;
+            var quit = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            s.SubprocessQuit += (_, why) => quit.TrySetResult(why);
+            s.KillSubprocessForTesting();
+            Assert.Contains("exited unexpectedly", await quit.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(GuestSessionState.Config, s.State);
+            Assert.False(Directory.Exists(tmp), "the temp dir of the dead appliance was not removed");
+            await Assert.ThrowsAsync<GuestFs.Engine.Protocol.GuestFsStateException>(() => s.ListDevicesAsync());
 
             await s.LaunchAsync();
             Assert.Equal(new[] { "/dev/sda" }, await s.ListDevicesAsync());

@@ -1,0 +1,99 @@
+using System;
+using System.Collections.Concurrent;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Protocol;
+using GuestFs.Engine.Session;
+using GuestFs.Engine.Xdr;
+using Xunit;
+
+namespace GuestFs.Tests.Wire;
+
+public sealed class SessionConcurrencyTests
+{
+    [Fact]
+    public async Task Many_threads_calling_one_session_are_serialised_and_each_gets_its_own_reply()
+    {
+        await using var d = new FakeDaemon();
+        int inFlight = 0, maxInFlight = 0;
+        // echo: the reply is the argument, after a short pause that would expose interleaving
+        d.Handlers[168] = async (req, _) =>
+        {
+            int now = Interlocked.Increment(ref inFlight);
+            InterlockedMax(ref maxInFlight, now);
+            string path = req.Reader().ReadString();
+            await Task.Delay(1);
+            Interlocked.Decrement(ref inFlight);
+            return new FakeDaemon.Ok(w => w.WriteString("target-of:" + path));
+        };
+        d.Start(sendLaunchFlag: false);
+        using var s = new GuestSession(new GuestSessionOptions());
+        s.AttachForTesting(d.LibrarySide);
+
+        var failures = new ConcurrentBag<string>();
+        var threads = Enumerable.Range(0, 8).Select(t => Task.Run(async () =>
+        {
+            for (int i = 0; i < 40; i++)
+            {
+                string p = $"/t{t}/n{i}";
+                string got = (i % 2 == 0) ? await s.ReadlinkAsync(p) : s.Readlink(p);
+                if (got != "target-of:" + p) failures.Add($"{p} got {got}");
+            }
+        })).ToArray();
+        await Task.WhenAll(threads).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(failures);
+        Assert.Equal(1, maxInFlight);
+        Assert.Equal(320, s.CallCount);
+        // Serials are unique and consecutive.
+        var serials = d.Requests.Select(r => r.Header.Serial).OrderBy(x => x).ToArray();
+        Assert.Equal(Enumerable.Range(0, 320).Select(i => ProtocolConstants.FirstSerial + (uint)i), serials);
+    }
+
+    [Fact]
+    public async Task A_cancelled_plain_call_returns_at_once_and_the_next_call_still_gets_its_own_reply()
+    {
+        await using var d = new FakeDaemon();
+        var release = new TaskCompletionSource();
+        d.Handlers[168] = async (req, _) =>
+        {
+            string path = req.Reader().ReadString();
+            if (path == "/slow") await release.Task;
+            return new FakeDaemon.Ok(w => w.WriteString("r:" + path));
+        };
+        d.Start(sendLaunchFlag: false);
+        using var s = new GuestSession(new GuestSessionOptions());
+        s.AttachForTesting(d.LibrarySide);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => s.ReadlinkAsync("/slow", cts.Token).WaitAsync(TimeSpan.FromSeconds(10)));
+        var next = s.ReadlinkAsync("/fast");
+        Assert.False(next.IsCompleted, "the next call waits for the abandoned reply");
+        release.SetResult();
+        Assert.Equal("r:/fast", await next.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(GuestSessionState.Ready, s.State);
+    }
+
+    [Fact]
+    public async Task The_appliance_dying_mid_call_returns_the_session_to_config_with_a_clear_error()
+    {
+        await using var d = new FakeDaemon();
+        d.Handlers[168] = (req, fd) => { fd.Kill(); return Task.FromResult<FakeDaemon.Reply>(new FakeDaemon.None()); };
+        d.Start(sendLaunchFlag: false);
+        using var s = new GuestSession(new GuestSessionOptions());
+        string? quit = null;
+        s.SubprocessQuit += (_, why) => quit = why;
+        s.AttachForTesting(d.LibrarySide);
+        var e = await Assert.ThrowsAsync<GuestFsProtocolException>(() => s.ReadlinkAsync("/x").WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("closed the connection", e.Message);
+        Assert.Equal(GuestSessionState.Config, s.State);
+        Assert.NotNull(quit);
+        var again = await Assert.ThrowsAsync<GuestFsStateException>(() => s.ReadlinkAsync("/x"));
+        Assert.Contains("not running", again.Message);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int cur;
+        while ((cur = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, cur) != cur) { }
+    }
+}
