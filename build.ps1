@@ -128,6 +128,15 @@ function Invoke-ApplianceWarmup {
     Write-Host ("appliance ready in {0} ({1:0.0} s)" -f "$cache/appliance.d", $sw.Elapsed.TotalSeconds)
 }
 
+# guestfish (package libguestfs-tools) is the reference the benchmark compares with;
+# the module itself never needs it.
+function Install-Reference {
+    if (Get-Command guestfish -ErrorAction SilentlyContinue) { return }
+    if ((& id -u) -ne '0') { throw "The benchmark compares with guestfish. Install it with:`n    sudo apt-get install -y libguestfs-tools" }
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Native apt-get @('install', '-y', '-qq', 'libguestfs-tools') | Out-Null
+}
+
 # ------------------------------------------------------------------ Build
 
 function Get-ModuleVersion {
@@ -451,7 +460,7 @@ foreach ($t in $Task) {
         'Help' { if (-not (Test-Path $ModuleDir)) { Invoke-Build } else { Invoke-Help } }
         'Test' { Invoke-Bootstrap; Invoke-Build; Invoke-Test }
         'Demo' { Invoke-Bootstrap; Invoke-Build; Invoke-Script (Join-Path $Root 'demo/demo.ps1') }
-        'Bench' { Invoke-Bootstrap; Invoke-Build; Invoke-Script (Join-Path $Root 'bench/run.ps1') }
+        'Bench' { Invoke-Bootstrap; Install-Reference; Invoke-Build; Invoke-Script (Join-Path $Root 'bench/run.ps1') }
         'Clean' { Invoke-Clean }
     }
 }

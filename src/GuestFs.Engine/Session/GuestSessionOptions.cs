@@ -47,7 +47,7 @@ public sealed record GuestSessionOptions
     /// <summary>Unparsed LIBGUESTFS_BACKEND_SETTINGS entries (name or name=value).</summary>
     public IReadOnlyList<string> BackendSettings { get; init; } = Array.Empty<string>();
 
-    // Measured on 2-core TCG hosts (docs/performance.md): launch time is the same with
+    // Measured on 2-core TCG hosts (docs/defaults.md): launch time is the same with
     // 1 or 2 vCPUs, but with 2 the vCPU threads compete with the host process and a
     // small call takes 0.5-2.8 ms instead of a steady 0.38-0.52 ms. Memory size made
     // no measurable difference between 512 and 1280 MiB; 1024 leaves headroom for
