@@ -108,9 +108,13 @@ public abstract class GuestCmdlet : PSCmdlet
         try
         {
             var task = Task.Run(() => work(StopToken));
+            // Wake the pump the moment the work ends (a short call must not wait
+            // for the poll interval; the poll is only a safety net).
+            _ = task.ContinueWith(static (_, q) => { try { ((BlockingCollection<Action>)q!).Add(static () => { }); } catch (InvalidOperationException) { } },
+                _queue, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             while (!task.IsCompleted)
             {
-                if (_queue.TryTake(out var a, 50)) a();
+                if (_queue.TryTake(out var a, 250)) a();
             }
             while (_queue.TryTake(out var rest)) rest();
             return task.GetAwaiter().GetResult();

@@ -228,6 +228,33 @@ public sealed class DaemonChannel : IDisposable
         return WriteRawAsync(_chunkFrame.AsMemory(0, 4 + bodyLen), procedure);
     }
 
+    private const int ChunksPerBlock = 16;
+    private readonly byte[] _sinkBlock = new byte[ChunksPerBlock * ProtocolConstants.ChunkMax];
+    private readonly byte[] _sourceBlock = new byte[ChunksPerBlock * ProtocolConstants.ChunkMax];
+    // Room for ChunksPerBlock data chunks and the end chunk, each [len][cancel][datalen][data][pad].
+    private readonly byte[] _uploadFrames = new byte[(ChunksPerBlock + 1) * (ProtocolConstants.ChunkMax + 12)];
+
+    /// <summary>Encodes <paramref name="data"/> as chunk frames into _uploadFrames (and the end chunk if <paramref name="end"/>); returns the byte count.</summary>
+    private int FrameChunks(ReadOnlySpan<byte> data, bool end)
+    {
+        var f = _uploadFrames.AsSpan();
+        int at = 0;
+        while (data.Length > 0 || end)
+        {
+            int len = Math.Min(data.Length, ProtocolConstants.ChunkMax);
+            int padded = (len + 3) & ~3;
+            BinaryPrimitives.WriteUInt32BigEndian(f.Slice(at), (uint)(8 + padded));
+            BinaryPrimitives.WriteInt32BigEndian(f.Slice(at + 4), 0);
+            BinaryPrimitives.WriteUInt32BigEndian(f.Slice(at + 8), (uint)len);
+            data.Slice(0, len).CopyTo(f.Slice(at + 12));
+            f.Slice(at + 12 + len, padded - len).Clear();
+            at += 12 + padded;
+            data = data.Slice(len);
+            if (len == 0) break; // that was the end chunk
+        }
+        return at;
+    }
+
     // ---------------------------------------------------------------- replies
 
     private T DecodeReply<T>(in Frame frame, RpcRequest request, uint serial, ReplyDecoder<T> decoder)
@@ -326,10 +353,13 @@ public sealed class DaemonChannel : IDisposable
                     await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
                     break;
                 }
+                // Read a block of the source and send it as consecutive chunk frames in
+                // one socket write: fewer system calls and thread hops per byte than
+                // one write per 8 KiB chunk (the daemon reads a byte stream anyway).
                 int n;
                 try
                 {
-                    n = await ReadFullAsync(transfer.Stream, _chunkFrame.AsMemory(12, ProtocolConstants.ChunkMax)).ConfigureAwait(false);
+                    n = await ReadFullAsync(transfer.Stream, _sourceBlock).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not GuestFsProtocolException)
                 {
@@ -337,10 +367,15 @@ public sealed class DaemonChannel : IDisposable
                     await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
                     break;
                 }
-                await WriteChunkAsync(n, false, request.Name).ConfigureAwait(false);
-                if (n == 0) break; // that was the end chunk
-                transfer.BytesTransferred += n;
-                transfer.ChunkProgress?.Invoke(transfer.BytesTransferred);
+                bool last = n < _sourceBlock.Length;
+                int frameBytes = FrameChunks(_sourceBlock.AsSpan(0, n), last);
+                await WriteRawAsync(_uploadFrames.AsMemory(0, frameBytes), request.Name).ConfigureAwait(false);
+                if (n > 0)
+                {
+                    transfer.BytesTransferred += n;
+                    transfer.ChunkProgress?.Invoke(transfer.BytesTransferred);
+                }
+                if (last) break; // the end chunk went with this block
             }
         }
         catch (GuestFsProtocolException)
@@ -389,6 +424,7 @@ public sealed class DaemonChannel : IDisposable
 
         bool cancelSent = false;
         Exception? sinkError = null;
+        int sinkFill = 0;
         while (true)
         {
             if (!cancelSent && ct.IsCancellationRequested)
@@ -420,22 +456,34 @@ public sealed class DaemonChannel : IDisposable
                 }
                 throw new GuestFsException(request.Name, "EIO", "file receive cancelled by the daemon (it could not read the rest of the file)");
             }
-            if (dataLength == 0)
-                break; // end of file
-            if (cancelSent) continue; // draining
-            try
+            if (cancelSent) { if (dataLength == 0) break; continue; } // draining
+            // Chunks are gathered into a block before they go to the sink: one write
+            // (and, for a synchronous FileStream, one thread hop) per block, not per 8 KiB.
+            bool endOfFile = dataLength == 0;
+            if (!endOfFile)
             {
-                await transfer.Stream.WriteAsync(frame.Array.AsMemory(frame.Offset + 8, dataLength)).ConfigureAwait(false);
+                frame.Array.AsSpan(frame.Offset + 8, dataLength).CopyTo(_sinkBlock.AsSpan(sinkFill));
+                sinkFill += dataLength;
             }
-            catch (Exception e)
+            if (sinkFill > 0 && (endOfFile || sinkFill > _sinkBlock.Length - ProtocolConstants.ChunkMax))
             {
-                sinkError = e;
-                await SendCancelFlagAsync(request.Name).ConfigureAwait(false);
-                cancelSent = true;
-                continue;
+                try
+                {
+                    await transfer.Stream.WriteAsync(_sinkBlock.AsMemory(0, sinkFill)).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    sinkError = e;
+                    if (endOfFile) break; // nothing left to cancel: the daemon has sent everything
+                    await SendCancelFlagAsync(request.Name).ConfigureAwait(false);
+                    cancelSent = true;
+                    continue;
+                }
+                transfer.BytesTransferred += sinkFill;
+                transfer.ChunkProgress?.Invoke(transfer.BytesTransferred);
+                sinkFill = 0;
             }
-            transfer.BytesTransferred += dataLength;
-            transfer.ChunkProgress?.Invoke(transfer.BytesTransferred);
+            if (endOfFile) break;
         }
         // The whole file arrived (a late cancel flag, if any, is ignored by the daemon).
         if (sinkError is not null)

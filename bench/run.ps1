@@ -1,0 +1,267 @@
+# Side-by-side benchmark: the same work through guestfish (libguestfs 1.48.6, direct backend,
+# TCG forced) and through GuestFs (engine API and cmdlets), alternating, several rounds after a
+# warm-up. Prints median/min/max per side, the GuestFs/guestfish ratio per round and its median,
+# peak RSS of qemu and of the host process; writes docs/performance.md.
+param(
+    [string] $ModulePath = (Join-Path $PSScriptRoot '../out/GuestFs/GuestFs.psd1'),
+    [int] $Rounds = 3,
+    [int] $SmallCalls = 2000,
+    [int] $TransferMB = 256,
+    [int] $TreeFiles = 2000,
+    [string] $Report = (Join-Path $PSScriptRoot '../docs/performance.md')
+)
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath -Force
+if (-not (Get-Command guestfish -ErrorAction SilentlyContinue)) {
+    throw "guestfish (the reference to compare with) is not installed: apt-get install -y libguestfs-tools"
+}
+$env:LIBGUESTFS_BACKEND = 'direct'
+$env:LIBGUESTFS_BACKEND_SETTINGS = 'force_tcg'
+
+$work = Join-Path ([IO.Path]::GetTempPath()) ("guestfs-bench-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+New-Item -ItemType Directory $work | Out-Null
+
+function Get-Hwm([int] $ProcessId) {
+    $line = Get-Content "/proc/$ProcessId/status" -ErrorAction SilentlyContinue | Where-Object { $_ -like 'VmHWM:*' }
+    if ($line) { [long](($line -split '\s+')[1]) * 1KB } else { 0 }
+}
+
+# Samples the peak RSS (VmHWM) of every qemu and of given host processes while a workload runs.
+$sampler = Start-ThreadJob -ArgumentList $work -ScriptBlock {
+    param($dir)
+    $peaks = @{}
+    while (-not (Test-Path "$dir/stop-sampler")) {
+        foreach ($p in Get-ChildItem /proc -Directory -ErrorAction SilentlyContinue | Where-Object Name -match '^\d+$') {
+            $status = Get-Content "$($p.FullName)/status" -ErrorAction SilentlyContinue
+            if (-not $status) { continue }
+            $name = (($status | Where-Object { $_ -like 'Name:*' }) -split '\s+')[1]
+            if ($name -notmatch '^(qemu-system|guestfish)') { continue }
+            $hwm = [long]((($status | Where-Object { $_ -like 'VmHWM:*' }) -split '\s+')[1]) * 1KB
+            $key = "$name"
+            if (-not $peaks[$key] -or $peaks[$key] -lt $hwm) { $peaks[$key] = $hwm }
+        }
+        if (Test-Path "$dir/reset-sampler") { Remove-Item "$dir/reset-sampler"; $peaks = @{} }
+        if (Test-Path "$dir/dump-sampler") { $peaks | ConvertTo-Json | Set-Content "$dir/peaks.json"; Remove-Item "$dir/dump-sampler" }
+        Start-Sleep -Milliseconds 100
+    }
+}
+function Reset-Peaks { New-Item "$work/reset-sampler" -ItemType File -Force | Out-Null; while (Test-Path "$work/reset-sampler") { Start-Sleep -Milliseconds 20 } }
+function Get-Peaks {
+    New-Item "$work/dump-sampler" -ItemType File -Force | Out-Null
+    while (Test-Path "$work/dump-sampler") { Start-Sleep -Milliseconds 20 }
+    Get-Content "$work/peaks.json" -Raw | ConvertFrom-Json -AsHashtable
+}
+
+try {
+    Write-Host "## Preparing images and data in $work"
+    $base = "$work/base.img"
+    New-GuestDiskImage -Path $base -Size 2GB -FileSystem ext4 | Out-Null
+    $d = Open-GuestDisk -Path $base -Writable
+    Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+    New-GuestItem -Disk $d -Path /etc -ItemType Directory | Out-Null
+    Set-GuestContent -Disk $d -Path /etc/hostname -Value 'bench'
+    Close-GuestDisk -Disk $d
+    $big = "$work/big.bin"
+    $fs = [IO.File]::Create($big); $buf = [byte[]]::new(1MB); $rnd = [Random]::new(7)
+    for ($i = 0; $i -lt $TransferMB; $i++) { $rnd.NextBytes($buf); $fs.Write($buf, 0, $buf.Length) }; $fs.Dispose()
+    $bigHash = (Get-FileHash $big).Hash
+    $tree = "$work/tree"
+    foreach ($d in 1..20) { New-Item -ItemType Directory -Force "$tree/d$d" | Out-Null }
+    $per = [int]($TreeFiles / 20); $fileBytes = [byte[]]::new(35KB)
+    foreach ($d in 1..20) { foreach ($f in 1..$per) { $rnd.NextBytes($fileBytes); [IO.File]::WriteAllBytes("$tree/d$d/f$f.bin", $fileBytes) } }
+    $treeMB = [math]::Round((Get-ChildItem $tree -Recurse -File | Measure-Object Length -Sum).Sum / 1MB)
+
+    $results = [ordered]@{}
+    function Add-Result([string] $Workload, [string] $Side, [double] $Seconds) {
+        if (-not $results[$Workload]) { $results[$Workload] = [ordered]@{} }
+        if (-not $results[$Workload][$Side]) { $results[$Workload][$Side] = [System.Collections.Generic.List[double]]::new() }
+        $results[$Workload][$Side].Add($Seconds)
+    }
+    $rss = @{}
+    function Note-Rss([string] $Key, [long] $Bytes) { if (-not $rss[$Key] -or $rss[$Key] -lt $Bytes) { $rss[$Key] = $Bytes } }
+
+    function New-Copy([string] $Name) {
+        $p = "$work/$Name.qcow2"; Remove-Item $p -ErrorAction SilentlyContinue
+        & qemu-img create -q -f qcow2 -F raw -b $base $p; $p
+    }
+
+    for ($round = 0; $round -le $Rounds; $round++) {
+        $label = if ($round -eq 0) { 'warm-up' } else { "round $round" }
+        Write-Host "## $label"
+        $record = $round -gt 0
+
+        # ---------------- guestfish
+        Reset-Peaks
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        & guestfish --ro -a $base run | Out-Null
+        $gfLaunch = $sw.Elapsed.TotalSeconds
+        $img = New-Copy gf
+        # The calls are timed inside one guestfish run: `! date` (a child process) stamps the
+        # wall clock into files right before the first and after the last call.
+        (("run`nmount /dev/sda1 /`n! date +%s.%N > $work/gf-t0`n") + ("exists /etc`nstatns /etc/hostname`n" * ($SmallCalls / 2)) + "! date +%s.%N > $work/gf-t1`n") | Set-Content "$work/calls.gf"
+        & guestfish -a $img -f "$work/calls.gf" | Out-Null
+        $gfCalls = [double](Get-Content "$work/gf-t1") - [double](Get-Content "$work/gf-t0")
+        @(
+            'run', 'mount /dev/sda1 /',
+            "time upload $big /big.bin", "time download /big.bin $work/gf-big.out",
+            "time copy-in $tree /", "! mkdir -p $work/gf-out", "time copy-out /tree $work/gf-out",
+            'time find /tree'
+        ) -join "`n" | Set-Content "$work/main.gf"
+        $out = & guestfish -a $img -f "$work/main.gf" 2>&1 | Out-String
+        $times = [regex]::Matches($out, 'elapsed time: ([\d.]+) seconds') | ForEach-Object { [double]$_.Groups[1].Value }
+        if ($times.Count -ne 5) { throw "guestfish run did not report 5 timings:`n$out" }
+        if ((Get-FileHash "$work/gf-big.out").Hash -ne $bigHash) { throw 'guestfish download differs from the upload' }
+        $peaks = Get-Peaks
+        if ($record) {
+            Add-Result 'launch + close' guestfish $gfLaunch
+            Add-Result "$SmallCalls small calls (exists, stat)" guestfish $gfCalls
+            Add-Result "upload $TransferMB MiB" guestfish $times[0]
+            Add-Result "download $TransferMB MiB" guestfish $times[1]
+            Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" guestfish $times[2]
+            Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" guestfish $times[3]
+            Add-Result "recursive listing of the tree" guestfish $times[4]
+            Note-Rss 'guestfish: qemu' ($peaks['qemu-system-x86'] ?? 0)
+            Note-Rss 'guestfish: host process' ($peaks['guestfish'] ?? 0)
+        }
+        Remove-Item -Recurse -Force "$work/gf-out", "$work/gf-big.out" -ErrorAction SilentlyContinue
+
+        # ---------------- GuestFs engine API
+        Reset-Peaks
+        $sw.Restart()
+        $s = [GuestFs.Engine.Session.GuestSession]::new([GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment())
+        $null = $s.AddDrive($base, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'raw' })
+        $s.Launch(); $s.Dispose()
+        $engLaunch = $sw.Elapsed.TotalSeconds
+        $img = New-Copy eng
+        $s = [GuestFs.Engine.Session.GuestSession]::new([GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment())
+        $null = $s.AddDrive($img, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'qcow2'; ReadOnly = $false })
+        $s.Launch(); $s.Mount('/dev/sda1', '/')
+        $sw.Restart(); for ($i = 0; $i -lt $SmallCalls / 2; $i++) { $null = $s.Exists('/etc'); $null = $s.Statns('/etc/hostname') }; $engCalls = $sw.Elapsed.TotalSeconds
+        $sw.Restart(); $fsIn = [IO.File]::OpenRead($big); $s.Upload($fsIn, '/big.bin'); $fsIn.Dispose(); $engUp = $sw.Elapsed.TotalSeconds
+        $sw.Restart(); $fsOut = [IO.File]::Create("$work/eng-big.out"); $s.Download('/big.bin', $fsOut); $fsOut.Dispose(); $engDown = $sw.Elapsed.TotalSeconds
+        if ((Get-FileHash "$work/eng-big.out").Hash -ne $bigHash) { throw 'engine download differs from the upload' }
+        $sw.Restart(); $null = $s.CopyInAsync($tree, '/').GetAwaiter().GetResult(); $engIn = $sw.Elapsed.TotalSeconds
+        New-Item -ItemType Directory "$work/eng-out" | Out-Null
+        $sw.Restart(); $null = $s.CopyOutAsync('/tree', "$work/eng-out").GetAwaiter().GetResult(); $engOut = $sw.Elapsed.TotalSeconds
+        $sw.Restart(); $null = $s.GetTreeAsync('/tree').GetAwaiter().GetResult(); $engList = $sw.Elapsed.TotalSeconds
+        $engQemu = Get-Hwm $s.QemuProcessId
+        $s.Dispose()
+        if ($record) {
+            Add-Result 'launch + close' 'GuestFs engine' $engLaunch
+            Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs engine' $engCalls
+            Add-Result "upload $TransferMB MiB" 'GuestFs engine' $engUp
+            Add-Result "download $TransferMB MiB" 'GuestFs engine' $engDown
+            Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" 'GuestFs engine' $engIn
+            Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" 'GuestFs engine' $engOut
+            Add-Result "recursive listing of the tree" 'GuestFs engine' $engList
+            Note-Rss 'GuestFs: qemu' $engQemu
+        }
+        Remove-Item -Recurse -Force "$work/eng-out", "$work/eng-big.out" -ErrorAction SilentlyContinue
+
+        # ---------------- GuestFs cmdlets
+        $sw.Restart()
+        $d = Open-GuestDisk -Path $base; Close-GuestDisk -Disk $d
+        $cmdLaunch = $sw.Elapsed.TotalSeconds
+        $img = New-Copy cmd
+        $d = Open-GuestDisk -Path $img -Writable -Format qcow2
+        Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+        $sw.Restart(); for ($i = 0; $i -lt $SmallCalls / 2; $i++) { $null = Test-GuestPath -Disk $d -LiteralPath /etc; $null = Get-GuestItem -Disk $d -LiteralPath /etc/hostname }; $cmdCalls = $sw.Elapsed.TotalSeconds
+        $sw.Restart(); Copy-GuestItem -Disk $d -LocalPath $big -Destination /big.bin -ProgressAction SilentlyContinue; $cmdUp = $sw.Elapsed.TotalSeconds
+        New-Item -ItemType Directory "$work/cmd-out" | Out-Null
+        $sw.Restart(); Copy-GuestItem -Disk $d /big.bin -Destination "$work/cmd-out/big.out" -ProgressAction SilentlyContinue; $cmdDown = $sw.Elapsed.TotalSeconds
+        if ((Get-FileHash "$work/cmd-out/big.out").Hash -ne $bigHash) { throw 'Copy-GuestItem download differs from the upload' }
+        $sw.Restart(); Copy-GuestItem -Disk $d -LocalPath $tree -Destination / -Recurse -ProgressAction SilentlyContinue; $cmdIn = $sw.Elapsed.TotalSeconds
+        $sw.Restart(); Copy-GuestItem -Disk $d /tree -Destination "$work/cmd-out/tree" -Recurse -ProgressAction SilentlyContinue; $cmdOut = $sw.Elapsed.TotalSeconds
+        $sw.Restart(); $n = (Get-GuestChildItem -Disk $d /tree -Recurse).Count; $cmdList = $sw.Elapsed.TotalSeconds
+        if ($n -ne $TreeFiles + 20) { throw "listing found $n entries, expected $($TreeFiles + 20)" }
+        $cmdQemu = Get-Hwm $d.ProcessId
+        Close-GuestDisk -Disk $d
+        if ($record) {
+            Add-Result 'launch + close' 'GuestFs cmdlets' $cmdLaunch
+            Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs cmdlets' $cmdCalls
+            Add-Result "upload $TransferMB MiB" 'GuestFs cmdlets' $cmdUp
+            Add-Result "download $TransferMB MiB" 'GuestFs cmdlets' $cmdDown
+            Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdIn
+            Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdOut
+            Add-Result "recursive listing of the tree" 'GuestFs cmdlets' $cmdList
+            Note-Rss 'GuestFs: qemu' $cmdQemu
+        }
+        Remove-Item -Recurse -Force "$work/cmd-out" -ErrorAction SilentlyContinue
+    }
+
+    # ---------------- host memory, measured in fresh processes so the harness's own data does not count
+    Write-Host '## host memory'
+    $hostAbove = 0; $transferAlloc = 0
+    $pwshExe = [Environment]::ProcessPath
+    $pwshArgs = @(if ([IO.Path]::GetFileNameWithoutExtension($pwshExe) -eq 'dotnet') { "$PSHOME/pwsh.dll" })
+    $idleScript = 'Get-Content /proc/self/status | Where-Object { $_ -like "VmHWM:*" }'
+    $idleLine = & $pwshExe @pwshArgs -NoProfile -NonInteractive -Command $idleScript
+    $idleKb = [long](($idleLine -split '\s+')[1])
+    $img = New-Copy mem
+    $memScript = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$ModulePath'
+`$d = Open-GuestDisk -Path '$img' -Writable -Format qcow2
+Mount-GuestFs -Disk `$d -Device /dev/sda1 -MountPoint /
+`$a0 = [GC]::GetTotalAllocatedBytes(`$true)
+Copy-GuestItem -Disk `$d -LocalPath '$big' -Destination /big.bin -ProgressAction SilentlyContinue
+Copy-GuestItem -Disk `$d /big.bin -Destination '$work/mem-big.out' -ProgressAction SilentlyContinue
+`$a1 = [GC]::GetTotalAllocatedBytes(`$true)
+Copy-GuestItem -Disk `$d -LocalPath '$tree' -Destination / -Recurse -ProgressAction SilentlyContinue
+`$null = Get-GuestChildItem -Disk `$d /tree -Recurse
+Close-GuestDisk -Disk `$d
+`$hwm = Get-Content /proc/self/status | Where-Object { `$_ -like 'VmHWM:*' }
+"`$hwm`n`$(`$a1 - `$a0)"
+"@
+    $memOut = & $pwshExe @pwshArgs -NoProfile -NonInteractive -Command $memScript
+    $sessionKb = [long](($memOut[0] -split '\s+')[1])
+    $transferAlloc = [long]$memOut[1]
+    Remove-Item "$work/mem-big.out" -ErrorAction SilentlyContinue
+    $rss['GuestFs: idle pwsh (fresh process)'] = $idleKb * 1KB
+    $rss['GuestFs: pwsh with one session after the transfer and tree workloads'] = $sessionKb * 1KB
+    $hostAbove = ($sessionKb - $idleKb) * 1KB
+    Write-Host ('host process above idle pwsh: {0:N0} MB; managed allocation for uploading and downloading {1} MiB: {2:N1} MB' -f ($hostAbove / 1MB), $TransferMB, ($transferAlloc / 1MB))
+
+    # ---------------- report
+    function Median([double[]] $v) { $s = $v | Sort-Object; if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+    $rows = foreach ($w in $results.Keys) {
+        $gf = $results[$w]['guestfish']
+        foreach ($side in 'GuestFs engine', 'GuestFs cmdlets') {
+            $v = $results[$w][$side]
+            $ratios = for ($i = 0; $i -lt $v.Count; $i++) { $v[$i] / [math]::Max($gf[$i], 0.0001) }
+            [pscustomobject]@{
+                Workload = $w; Side = $side
+                'GuestFs median (s)' = '{0:0.000}' -f (Median $v); 'GuestFs min/max' = '{0:0.000}/{1:0.000}' -f ($v | Measure-Object -Minimum).Minimum, ($v | Measure-Object -Maximum).Maximum
+                'guestfish median (s)' = '{0:0.000}' -f (Median $gf); 'guestfish min/max' = '{0:0.000}/{1:0.000}' -f ($gf | Measure-Object -Minimum).Minimum, ($gf | Measure-Object -Maximum).Maximum
+                'ratio per round' = ($ratios | ForEach-Object { '{0:0.00}' -f $_ }) -join ' '
+                'median ratio' = '{0:0.00}' -f (Median $ratios)
+            }
+        }
+    }
+    $rows | Format-Table -AutoSize | Out-Host
+    $rss.GetEnumerator() | Sort-Object Name | ForEach-Object { '{0}: {1:N0} MB' -f $_.Name, ($_.Value / 1MB) } | Out-Host
+
+    $md = [System.Text.StringBuilder]::new()
+    $null = $md.AppendLine('# Performance').AppendLine()
+    $null = $md.AppendLine('Generated by `./build.ps1 -Task Bench` (bench/run.ps1): the same work through guestfish (libguestfs 1.48.6, direct backend, TCG forced) and through GuestFs (engine API and cmdlets), alternating in each round, after one warm-up round. Ratios are GuestFs / guestfish per round; below 1 means GuestFs is faster.').AppendLine()
+    $null = $md.AppendLine("- Machine: $(nproc) cores, $([math]::Round((Get-Content /proc/meminfo | Select-Object -First 1).Split(' ', [StringSplitOptions]::RemoveEmptyEntries)[1] / 1MB)) GiB, $((Get-Content /etc/os-release | Where-Object { $_ -like 'PRETTY_NAME=*' }) -replace 'PRETTY_NAME=|""','')")
+    $null = $md.AppendLine("- qemu: $((& qemu-system-x86_64 --version | Select-Object -First 1)); guestfish: $((& guestfish --version)); GuestFs $((Get-Module GuestFs).Version); PowerShell $($PSVersionTable.PSVersion)")
+    $null = $md.AppendLine("- Date: $(Get-Date -Format 'yyyy-MM-dd HH:mm'); rounds: $Rounds; command: ``./build.ps1 -Task Bench``").AppendLine()
+    $null = $md.AppendLine('| Workload | Side | GuestFs median (s) | min/max | guestfish median (s) | min/max | ratio per round | median ratio |')
+    $null = $md.AppendLine('|---|---|---|---|---|---|---|---|')
+    foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Workload) | $($r.Side) | $($r.'GuestFs median (s)') | $($r.'GuestFs min/max') | $($r.'guestfish median (s)') | $($r.'guestfish min/max') | $($r.'ratio per round') | $($r.'median ratio') |") }
+    $null = $md.AppendLine().AppendLine('Peak resident memory (VmHWM):').AppendLine()
+    foreach ($e in $rss.GetEnumerator() | Sort-Object Name) { $null = $md.AppendLine(('- {0}: {1:N0} MB' -f $e.Name, ($e.Value / 1MB))) }
+    $null = $md.AppendLine(('- GuestFs host process above an idle pwsh: **{0:N0} MB** (target: at most 150 MB)' -f ($hostAbove / 1MB)))
+    $null = $md.AppendLine(('- Managed memory allocated while uploading and downloading {0} MiB through Copy-GuestItem: {1:N1} MB (transfers stream through fixed, reused buffers; this figure stays flat as the transfer size grows)' -f $TransferMB, ($transferAlloc / 1MB)))
+    $null = $md.AppendLine().AppendLine('Notes: guestfish''s small calls are timed inside one guestfish run (`! date` right before the first and after the last call); its "recursive listing" is `find` (names only, one call), while GuestFs lists with lstat data and link targets. The copy workloads use guestfish `copy-in`/`copy-out` against `Copy-GuestItem -Recurse` and the engine''s CopyIn/CopyOut. The measurements behind the launch defaults are in docs/defaults.md.')
+    Set-Content -Path $Report -Value $md.ToString()
+    Write-Host "report written to $Report"
+}
+finally {
+    New-Item "$work/stop-sampler" -ItemType File -Force | Out-Null
+    $sampler | Wait-Job -Timeout 10 | Out-Null
+    $sampler | Remove-Job -Force
+    Get-GuestDisk | Close-GuestDisk
+    Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
+}
