@@ -8,7 +8,9 @@ param(
     [int] $SmallCalls = 2000,
     [int] $TransferMB = 256,
     [int] $TreeFiles = 2000,
-    [string] $Report = (Join-Path $PSScriptRoot '../docs/performance.md')
+    [string] $Report = (Join-Path $PSScriptRoot '../docs/performance.md'),
+    # BenchmarkDotNet micro-benchmarks of the appliance-free hot paths (bench/Micro).
+    [switch] $SkipMicro
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
@@ -255,6 +257,22 @@ Close-GuestDisk -Disk `$d
     $null = $md.AppendLine(('- GuestFs host process above an idle pwsh: **{0:N0} MB** (target: at most 150 MB)' -f ($hostAbove / 1MB)))
     $null = $md.AppendLine(('- Managed memory allocated while uploading and downloading {0} MiB through Copy-GuestItem: {1:N1} MB (transfers stream through fixed, reused buffers; this figure stays flat as the transfer size grows)' -f $TransferMB, ($transferAlloc / 1MB)))
     $null = $md.AppendLine().AppendLine('Notes: guestfish''s small calls are timed inside one guestfish run (`! date` right before the first and after the last call); its "recursive listing" is `find` (names only, one call), while GuestFs lists with lstat data and link targets. The copy workloads use guestfish `copy-in`/`copy-out` against `Copy-GuestItem -Recurse` and the engine''s CopyIn/CopyOut. The measurements behind the launch defaults are in docs/defaults.md.')
+    if (-not $SkipMicro) {
+        Write-Host '## micro-benchmarks (BenchmarkDotNet, no appliance)'
+        $micro = Join-Path $PSScriptRoot 'Micro'
+        $artifacts = Join-Path $work 'bdn'
+        & dotnet build -c Release $micro -nologo -v quiet | Out-Null
+        if ($LASTEXITCODE) { throw 'building bench/Micro failed' }
+        & dotnet (Join-Path $micro 'bin/Release/net10.0/GuestFs.Micro.dll') --filter '*' --job short --artifacts $artifacts | Out-Host
+        $null = $md.AppendLine().AppendLine('## Micro-benchmarks (no appliance)').AppendLine()
+        $null = $md.AppendLine('BenchmarkDotNet (`bench/Micro`, short job): XDR encoding/decoding, one call round trip and chunked transfers over a unix socket against a lean in-process daemon. "Allocated" is managed memory per operation; it must not grow with the transfer size.').AppendLine()
+        foreach ($f in Get-ChildItem "$artifacts/results/*-report-github.md" | Sort-Object Name) {
+            $table = (Get-Content $f) | Where-Object { $_ -like '|*' }
+            $null = $md.AppendLine("**$($f.Name -replace '^GuestFs\.Micro\.|-report-github\.md$','')**").AppendLine()
+            foreach ($line in $table) { $null = $md.AppendLine([Net.WebUtility]::HtmlDecode($line)) }
+            $null = $md.AppendLine()
+        }
+    }
     Set-Content -Path $Report -Value $md.ToString()
     Write-Host "report written to $Report"
 }
