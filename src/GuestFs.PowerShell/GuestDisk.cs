@@ -47,6 +47,24 @@ public sealed class GuestDisk
     /// <summary>How long the launch took.</summary>
     public TimeSpan? LaunchTime => Session.LastLaunch?.Total;
 
+    /// <summary>"warm" (the saved appliance was restored and the disks hot-plugged) or "cold" (booted).</summary>
+    public string? LaunchMode => Session.LaunchMode;
+
+    /// <summary>Why the launch booted cold instead of restoring the saved appliance.</summary>
+    public string? WarmFallbackReason => Session.WarmFallbackReason;
+
+    /// <summary>Seconds per launch stage (appliance, accelerator, warm-save, warm-restore, warm-first-reply, warm-hotplug, boot …).</summary>
+    public System.Collections.Specialized.OrderedDictionary LaunchStages
+    {
+        get
+        {
+            var d = new System.Collections.Specialized.OrderedDictionary();
+            if (Session.LastLaunch is { } l)
+                foreach (var kv in l.Extra) d[kv.Key] = Math.Round(kv.Value.TotalSeconds, 3);
+            return d;
+        }
+    }
+
     public DateTime? LaunchedAt => Session.LaunchedAt;
 
     public int MemoryMB => Session.Options.MemoryMB;

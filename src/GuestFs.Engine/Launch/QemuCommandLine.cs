@@ -24,6 +24,16 @@ internal sealed record QemuLaunchPlan
     public string? Append { get; init; }
     public string? LoopsPerJiffy { get; init; }
     public string? ApplianceOverlay { get; init; }
+
+    // Warm relaunch (docs/warm.md): guest RAM in a file, a QMP socket, and for a
+    // restore, start paused waiting for the migration stream.
+    /// <summary>Guest RAM backed by this file (memory-backend-file), or null for anonymous RAM.</summary>
+    public string? RamFile { get; init; }
+    /// <summary>Map the RAM file shared (the VM being saved) or private copy-on-write (a restore).</summary>
+    public bool RamShared { get; init; }
+    public string? QmpSocket { get; init; }
+    /// <summary>Start paused with -incoming defer (a restore).</summary>
+    public bool Incoming { get; init; }
 }
 
 /// <summary>
@@ -42,10 +52,17 @@ internal static class QemuCommandLine
             "-global", "virtio-blk-pci.scsi=off",
             "-no-user-config", "-nodefaults",
             "-display", "none",
-            "-machine", plan.UseKvm ? "accel=kvm" : "accel=tcg",
+            "-machine", (plan.UseKvm ? "accel=kvm" : "accel=tcg") + (plan.RamFile is null ? "" : ",memory-backend=mem"),
             "-cpu", plan.UseKvm ? "host" : "max,la57=off",
             "-m", plan.MemoryMB.ToString(CultureInfo.InvariantCulture),
         };
+        if (plan.RamFile is not null)
+        {
+            a.Add("-object");
+            a.Add($"memory-backend-file,id=mem,size={plan.MemoryMB}M,mem-path={Escape(plan.RamFile)},share={(plan.RamShared ? "on" : "off")}");
+        }
+        if (plan.QmpSocket is not null) { a.Add("-qmp"); a.Add($"unix:{Escape(plan.QmpSocket)},server=on,wait=off"); }
+        if (plan.Incoming) { a.Add("-S"); a.Add("-incoming"); a.Add("defer"); }
         if (plan.Smp > 1) { a.Add("-smp"); a.Add(plan.Smp.ToString(CultureInfo.InvariantCulture)); }
         a.AddRange(new[]
         {

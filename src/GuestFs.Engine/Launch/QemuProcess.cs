@@ -60,7 +60,7 @@ internal sealed class QemuProcess : IDisposable
 
     /// <param name="cleanupDirectory">A private temp dir the watchdog removes if this process dies.</param>
     public static QemuProcess Start(string qemu, IReadOnlyList<string> args, Action<string>? onConsole,
-        IDictionary<string, string>? environment = null, string? cleanupDirectory = null)
+        IDictionary<string, string>? environment = null, string? cleanupDirectory = null, string? workingDirectory = null)
     {
         // setsid keeps qemu out of the terminal's process group. It execs qemu in
         // place (our child is never a group leader), so the pid is qemu's own.
@@ -72,6 +72,7 @@ internal sealed class QemuProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
         if (setsid is not null) psi.ArgumentList.Add(qemu);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["LC_ALL"] = "C";

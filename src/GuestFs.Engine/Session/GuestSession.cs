@@ -253,10 +253,6 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             var drives = await PrepareDrivesAsync(cancellationToken).ConfigureAwait(false);
 
             string socketPath = Path.Combine(_tempDir, "guestfsd.sock");
-            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            _listener.Listen(1);
-
             var plan = new QemuLaunchPlan
             {
                 Appliance = appliance,
@@ -269,6 +265,37 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 Append = Options.Append,
                 LoopsPerJiffy = accel.UseKvm ? null : LoopsPerJiffy.Get(),
             };
+
+            LaunchMode = null;
+            WarmFallbackReason = null;
+            string? coldReason = Options.ColdStart ? "cold start requested (-ColdStart or GUESTFS_COLD_START)" : null;
+            if (coldReason is null)
+            {
+                try
+                {
+                    await LaunchWarmAsync(qemu, plan, drives, sw, timings, cancellationToken).ConfigureAwait(false);
+                    LaunchMode = "warm";
+                }
+                catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                {
+                    coldReason = "warm relaunch failed, booting cold: " + OneLine(e.Message);
+                    await AbandonWarmAsync().ConfigureAwait(false);
+                    drives = await PrepareDrivesAsync(cancellationToken).ConfigureAwait(false);
+                    plan = plan with { Drives = drives };
+                }
+            }
+            if (LaunchMode == "warm")
+            {
+                FinishLaunch(sw, timings);
+                return;
+            }
+            WarmFallbackReason = coldReason;
+            Say(MessageLevel.Verbose, coldReason!);
+            LaunchMode = "cold";
+
+            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            _listener.Listen(1);
             var args = QemuCommandLine.Build(plan);
             Say(MessageLevel.Debug, "qemu command line: " + qemu + " " + string.Join(" ", args.Select(QuoteForLog)));
 
@@ -320,20 +347,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             }
             timings["boot"] = sw.Elapsed - t0;
             _ = bootMarker;
-
-            LaunchedAt = DateTime.Now;
-            LastLaunch = new LaunchTimings
-            {
-                Appliance = timings["appliance"],
-                AcceleratorProbe = timings["accelerator"],
-                QemuStart = timings["qemu-start"],
-                Boot = timings["boot"],
-                Total = sw.Elapsed,
-                Extra = timings,
-            };
-            SetState(GuestSessionState.Ready, "launch flag received");
-            _ = MonitorQemuAsync(_qemu);
-            ReportLaunch(LaunchStage.Ready, $"appliance ready in {sw.Elapsed.TotalSeconds:0.00} s", sw);
+            FinishLaunch(sw, timings);
         }
         catch (Exception e)
         {
@@ -346,6 +360,191 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             if (e is MissingDependencyException or ArgumentException or UnauthorizedAccessException or FileNotFoundException) throw;
             throw new GuestFsLaunchException($"launch failed: {e.Message}", tail, e);
         }
+    }
+
+    private void FinishLaunch(Stopwatch sw, Dictionary<string, TimeSpan> timings)
+    {
+        LaunchedAt = DateTime.Now;
+        LastLaunch = new LaunchTimings
+        {
+            Mode = LaunchMode ?? "cold",
+            Appliance = timings.GetValueOrDefault("appliance"),
+            AcceleratorProbe = timings.GetValueOrDefault("accelerator"),
+            QemuStart = timings.GetValueOrDefault("qemu-start"),
+            Boot = timings.GetValueOrDefault("boot"),
+            Total = sw.Elapsed,
+            Extra = timings,
+        };
+        SetState(GuestSessionState.Ready, LaunchMode == "warm" ? "saved appliance restored" : "launch flag received");
+        _ = MonitorQemuAsync(_qemu!);
+        ReportLaunch(LaunchStage.Ready, $"appliance ready in {sw.Elapsed.TotalSeconds:0.00} s ({LaunchMode})", sw);
+    }
+
+    private static string OneLine(string s) => s.Replace("\r", "").Replace('\n', ' ').Trim();
+
+    /// <summary>How the last launch got its appliance: "warm" (restored saved appliance) or "cold" (booted).</summary>
+    public string? LaunchMode { get; private set; }
+
+    /// <summary>Why the last launch booted cold instead of restoring the saved appliance, or null.</summary>
+    public string? WarmFallbackReason { get; private set; }
+
+    /// <summary>
+    /// Warm relaunch (docs/warm.md): restore a fresh private copy of the saved
+    /// appliance (saving it first if there is none), answer-check the daemon,
+    /// set the guest clock, and hot-plug this session's drives. Any failure is
+    /// thrown to the caller, which falls back to a cold launch.
+    /// </summary>
+    private async Task LaunchWarmAsync(string qemu, QemuLaunchPlan coldPlan, List<QemuDrive> drives, Stopwatch sw,
+        Dictionary<string, TimeSpan> timings, CancellationToken ct)
+    {
+        string qemuImg = ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
+        string cacheDir = ApplianceLocator.CacheDirectory(Options.CacheDirectory);
+
+        ReportLaunch(LaunchStage.StartingQemu, "warm: looking for the saved appliance", sw);
+        var t0 = sw.Elapsed;
+        var image = await WarmAppliance.EnsureAsync(coldPlan, qemu, qemuImg, cacheDir, Options.LaunchTimeout,
+            m => Say(MessageLevel.Verbose, m), ct).ConfigureAwait(false);
+        timings["warm-save"] = sw.Elapsed - t0;
+
+        // Everything after the save must be quick; a guest that does not answer in
+        // time is abandoned for a cold boot.
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(WarmDeadline);
+        var token = cts.Token;
+        bool restored = false;
+        try
+        {
+            t0 = sw.Elapsed;
+            string overlay = Path.Combine(_tempDir!, "appliance.qcow2");
+            var r = await ExternalCommand.RunAsync(qemuImg, new[]
+            {
+                "create", "-q", "-f", "qcow2", "-o", $"backing_file={QemuCommandLine.Escape(image.SavedRoot)},backing_fmt=qcow2", overlay,
+            }, token, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            if (!r.Success) throw new IOException("could not create the appliance overlay: " + r.Combined);
+
+            string socketPath = Path.Combine(_tempDir!, "guestfsd.sock");
+            string qmpPath = Path.Combine(_tempDir!, "qmp.sock");
+            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            _listener.Listen(1);
+            var plan = coldPlan with
+            {
+                SocketPath = socketPath, ApplianceOverlay = overlay, RamFile = image.Ram, RamShared = false,
+                QmpSocket = qmpPath, Incoming = true, Drives = Array.Empty<QemuDrive>(),
+            };
+            var args = QemuCommandLine.Build(plan);
+            Say(MessageLevel.Debug, "qemu command line (warm): " + qemu + " " + string.Join(" ", args.Select(QuoteForLog)));
+            ReportLaunch(LaunchStage.StartingQemu, "warm: restoring the saved appliance", sw);
+            _qemu = QemuProcess.Start(qemu, args, OnConsole, cleanupDirectory: _tempDir, workingDirectory: image.Directory);
+            Say(MessageLevel.Verbose, $"qemu started, pid {_qemu.Pid} (restoring {image.Directory})");
+
+            var acceptTask = _listener.AcceptAsync(token).AsTask();
+            if (await Task.WhenAny(acceptTask, _qemu.Exited).ConfigureAwait(false) != acceptTask)
+                throw new IOException($"qemu exited before connecting (status {_qemu.ExitCode}): {LastConsoleLine()}");
+            var accepted = await acceptTask.ConfigureAwait(false);
+            _listener.Dispose();
+            _listener = null;
+            try { System.IO.File.Delete(socketPath); } catch { }
+
+            using (var qmp = await QmpClient.ConnectAsync(qmpPath, _qemu.Exited, TimeSpan.FromSeconds(10), token).ConfigureAwait(false))
+            {
+                await WarmAppliance.SetIgnoreSharedAsync(qmp, token).ConfigureAwait(false);
+                // Fixed relative name in qemu's working directory (the saved image's).
+                await qmp.ExecuteAsync("migrate-incoming", new System.Text.Json.Nodes.JsonObject { ["uri"] = "exec:cat state" }, token).ConfigureAwait(false);
+                await qmp.WaitForMigrationAsync(TimeSpan.FromSeconds(30), token).ConfigureAwait(false);
+                await qmp.ExecuteAsync("cont", null, token).ConfigureAwait(false);
+                timings["warm-restore"] = sw.Elapsed - t0;
+
+                t0 = sw.Elapsed;
+                ReportLaunch(LaunchStage.WaitingForDaemon, "warm: waiting for the daemon's first reply", sw);
+                _channel = new DaemonChannel(new NetworkStream(accepted, ownsSocket: true));
+                _channel.Progress += OnDaemonProgress;
+                var none = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
+                if (none.Length != 0) throw new IOException("the restored appliance already lists devices: " + string.Join(", ", none));
+                restored = true;
+                timings["warm-first-reply"] = sw.Elapsed - t0;
+
+                // The guest clock resumes from the moment the appliance was saved:
+                // set it to now, or new files would get old timestamps. The daemon
+                // runs the program directly (no shell) with these fixed arguments.
+                long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                try
+                {
+                    await WarmCallAsync(new RpcRequest(76, "debug", 0, w =>
+                    {
+                        w.WriteString("sh");
+                        w.WriteStringArray(new[] { "date", "-u", "-s", "@" + now.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                    }), XdrDecoders.String, token).ConfigureAwait(false);
+                }
+                catch (GuestFsException e) when (e is not GuestFsProtocolException)
+                {
+                    throw new IOException("could not set the restored appliance's clock: " + e.Message, e);
+                }
+
+                t0 = sw.Elapsed;
+                ReportLaunch(LaunchStage.WaitingForDaemon, $"warm: attaching {drives.Count} disk(s)", sw);
+                foreach (var d in drives)
+                    await WarmAppliance.HotPlugAsync(qmp, d, token).ConfigureAwait(false);
+                while (true)
+                {
+                    var seen = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
+                    if (seen.Length == drives.Count) break;
+                    if (seen.Length > drives.Count) throw new IOException($"the restored appliance lists {seen.Length} devices for {drives.Count} drives");
+                    await Task.Delay(20, token).ConfigureAwait(false);
+                }
+                timings["warm-hotplug"] = sw.Elapsed - t0;
+            }
+            timings["qemu-start"] = TimeSpan.Zero;
+            timings["boot"] = timings["warm-restore"] + timings["warm-first-reply"];
+            Say(MessageLevel.Verbose, $"warm: restored in {timings["warm-restore"].TotalSeconds:0.00} s, first reply after {timings["warm-first-reply"].TotalSeconds:0.00} s, disks attached in {timings["warm-hotplug"].TotalSeconds:0.00} s");
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            if (!restored)
+            {
+                // The saved image itself is suspect: drop it so the next launch saves a new one.
+                Say(MessageLevel.Verbose, $"warm: discarding the saved appliance {image.Directory}");
+                WarmAppliance.Discard(image);
+            }
+            if (e is OperationCanceledException)
+                throw new TimeoutException($"the restored appliance did not become ready within {WarmDeadline.TotalSeconds:0} s", e);
+            throw;
+        }
+    }
+
+    /// <summary>Deadline for restore + first reply + hot-plug, after the saved image exists.</summary>
+    internal static TimeSpan WarmDeadline { get; set; } = TimeSpan.FromSeconds(30);
+
+    private async Task<T> WarmCallAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, CancellationToken ct)
+    {
+        var call = _channel!.CallAsync(request, decoder);
+        var done = await Task.WhenAny(call, _qemu!.Exited, Task.Delay(Timeout.Infinite, ct)).ConfigureAwait(false);
+        if (done == call) return await call.ConfigureAwait(false);
+        _channel.Break(request.Name, "abandoned");
+        ct.ThrowIfCancellationRequested();
+        throw new IOException($"qemu exited during the restore (status {_qemu.ExitCode}): {LastConsoleLine()}");
+    }
+
+    private string LastConsoleLine() =>
+        (_qemu?.ConsoleTail ?? "").Replace("\r", "").TrimEnd().Split('\n').LastOrDefault() ?? "";
+
+    /// <summary>Stops what a failed warm attempt started; the temp dir stays for the cold launch.</summary>
+    private async Task AbandonWarmAsync()
+    {
+        var ch = _channel; _channel = null;
+        try { ch?.Dispose(); } catch { }
+        var q = _qemu; _qemu = null;
+        if (q is not null)
+        {
+            q.Kill();
+            await Task.WhenAny(q.Exited, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
+            q.Dispose();
+        }
+        try { _listener?.Dispose(); } catch { }
+        _listener = null;
+        if (_tempDir is not null)
+            foreach (var f in new[] { "appliance.qcow2", "guestfsd.sock", "qmp.sock" })
+                try { System.IO.File.Delete(Path.Combine(_tempDir, f)); } catch { }
     }
 
     private GuestFsLaunchException LaunchFailed(string what)

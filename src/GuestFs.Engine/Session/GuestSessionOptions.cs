@@ -44,6 +44,12 @@ public sealed record GuestSessionOptions
     /// <summary>How long to wait for the daemon's launch flag before giving up.</summary>
     public TimeSpan LaunchTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Always boot a fresh appliance instead of restoring the saved one (warm
+    /// relaunch, docs/warm.md); as GUESTFS_COLD_START=1.
+    /// </summary>
+    public bool ColdStart { get; init; }
+
     /// <summary>Unparsed LIBGUESTFS_BACKEND_SETTINGS entries (name or name=value).</summary>
     public IReadOnlyList<string> BackendSettings { get; init; } = Array.Empty<string>();
 
@@ -109,6 +115,8 @@ public sealed record GuestSessionOptions
             if (tcg) o = o with { Accelerator = AcceleratorKind.Tcg };
             if (kvm) o = o with { Accelerator = AcceleratorKind.Kvm };
         }
+        if (!string.IsNullOrEmpty(v = get("GUESTFS_COLD_START")))
+            o = o with { ColdStart = ParseBool("GUESTFS_COLD_START", v) };
         if (!string.IsNullOrEmpty(v = get("GUESTFS_ACCELERATOR")))
         {
             if (!Enum.TryParse<AcceleratorKind>(v, true, out var acc))

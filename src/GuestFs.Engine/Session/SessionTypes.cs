@@ -124,6 +124,8 @@ public sealed class StateChangedEventArgs : EventArgs
 /// <summary>Timings of one launch, for the session object and the benchmark report.</summary>
 public sealed record LaunchTimings
 {
+    /// <summary>"warm" (a saved appliance restored, disks hot-plugged) or "cold" (booted).</summary>
+    public string Mode { get; init; } = "cold";
     public TimeSpan Appliance { get; init; }
     public TimeSpan AcceleratorProbe { get; init; }
     public TimeSpan QemuStart { get; init; }

@@ -33,6 +33,10 @@ public sealed class OpenGuestDiskCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter Writable { get; set; }
 
+    /// <summary>Boot a fresh appliance instead of restoring the saved one (warm relaunch).</summary>
+    [Parameter]
+    public SwitchParameter ColdStart { get; set; }
+
     /// <summary>A name for the session, shown by Get-GuestDisk.</summary>
     [Parameter]
     public string? Label { get; set; }
@@ -99,6 +103,7 @@ public sealed class OpenGuestDiskCommand : GuestCmdlet
         if (Smp > 0) options = options with { Smp = Smp };
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Accelerator))) options = options with { Accelerator = Accelerator };
         if (MyInvocation.BoundParameters.ContainsKey("Debug")) options = options with { Debug = true };
+        if (ColdStart.IsPresent) options = options with { ColdStart = true };
 
         var session = new GuestSession(options);
         try
