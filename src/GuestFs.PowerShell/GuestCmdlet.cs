@@ -199,11 +199,14 @@ public abstract class GuestCmdlet : PSCmdlet
     {
         if (!disk.ReadOnly) return true;
         if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) && w is SwitchParameter { IsPresent: true }) return true;
-        WriteError(new ErrorRecord(new InvalidOperationException(
-            $"GuestDisk {disk.Id} is read-only, so '{target}' cannot be changed. Close it and open it again with Open-GuestDisk -Writable to make changes."),
-            "GuestDiskReadOnly", ErrorCategory.InvalidOperation, target));
+        WriteError(ReadOnlyError(disk, target));
         return false;
     }
+
+    /// <summary>The refusal of a change on a read-only session (the cmdlets' and the provider's).</summary>
+    internal static ErrorRecord ReadOnlyError(GuestDisk disk, object? target) => new(new InvalidOperationException(
+            $"GuestDisk {disk.Id} is read-only, so '{target}' cannot be changed. Close it and open it again with Open-GuestDisk -Writable to make changes."),
+            "GuestDiskReadOnly", ErrorCategory.InvalidOperation, target);
 
     // ------------------------------------------------------------ guest paths
 

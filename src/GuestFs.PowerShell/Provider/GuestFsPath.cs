@@ -8,12 +8,13 @@ namespace GuestFs.PowerShell.Provider;
 /// The GuestFs provider's own path syntax, kept apart from the provider so it
 /// can be tested without PowerShell.
 ///
-/// A provider path names the drive and the absolute guest path:
-/// <c>vm:/etc/hosts</c>. The drive is part of the path because PowerShell
-/// hands provider-qualified paths (the PSPath of every item,
-/// <c>GuestFs\GuestFs::vm:/etc/hosts</c>) to the provider without a drive,
-/// and several drives may sit on different disks. A drive's Root is in the
-/// same form (<c>vm:/</c>, or <c>boot:/boot</c> for a drive rooted at /boot).
+/// A provider path is the drive-qualified path the user sees, <c>vm:/etc/hosts</c>;
+/// every drive's Root is <c>name:/</c>. The drive is part of the path because
+/// PowerShell hands provider-qualified paths (the PSPath of every item,
+/// <c>GuestFs\GuestFs::vm:/etc/hosts</c>) to the provider without a drive, and
+/// several drives may sit on different disks. The drive supplies the disk and
+/// the guest directory its root stands for, so on a drive rooted at /boot,
+/// <c>boot:/grub</c> is the guest path /boot/grub.
 ///
 /// PowerShell also passes drive-relative paths (<c>etc/hosts</c>, no drive,
 /// no leading separator) to MakePath, GetParentPath and GetChildName, and on
@@ -54,17 +55,32 @@ internal static class GuestFsPath
         return false;
     }
 
-    /// <summary>The provider path of a guest path on a drive: <c>vm:/etc</c>.</summary>
-    public static string Qualify(string drive, string guestPath) => drive + ":" + GuestPath.Normalize(guestPath);
-
     /// <summary>
-    /// The absolute guest path in a provider path (drive removed, '.' and '..'
-    /// resolved lexically, never above '/').
+    /// The path inside the drive that a provider path names: always rooted,
+    /// '.' and '..' resolved lexically and never above the drive's root.
     /// </summary>
-    public static string ToGuestPath(string providerPath)
+    public static string ToRootedPath(string providerPath)
     {
         TrySplitDrive(Normalize(providerPath), out _, out var rest);
         return GuestPath.Normalize(rest.StartsWith('/') ? rest : "/" + rest);
+    }
+
+    /// <summary>The guest path of a rooted drive path on a drive whose root is the guest directory <paramref name="guestRoot"/>.</summary>
+    public static string ToGuestPath(string guestRoot, string rootedPath)
+    {
+        if (guestRoot == "/") return rootedPath;
+        return rootedPath == "/" ? guestRoot : guestRoot + rootedPath;
+    }
+
+    /// <summary>
+    /// The provider path of a guest path on a drive: <c>vm:/etc</c>; null when
+    /// the guest path is outside the drive's root.
+    /// </summary>
+    public static string? FromGuestPath(string drive, string guestRoot, string guestPath)
+    {
+        if (!IsAtOrBelow(guestPath, guestRoot)) return null;
+        string rooted = guestRoot == "/" ? guestPath : guestPath.Length == guestRoot.Length ? "/" : guestPath.Substring(guestRoot.Length);
+        return drive + ":" + rooted;
     }
 
     /// <summary>True for the forms that name a root: "", "/", "vm:", "vm:/".</summary>
@@ -123,6 +139,36 @@ internal static class GuestFsPath
         TrySplitDrive(n, out _, out var rest);
         int i = rest.LastIndexOf('/');
         return i < 0 ? rest : rest.Substring(i + 1);
+    }
+
+    /// <summary>
+    /// <paramref name="path"/> relative to <paramref name="basePath"/> (both
+    /// provider paths on the same drive): <c>etc/hosts</c> below it,
+    /// <c>../x</c> beside it, <c>../name</c> for the base itself — what
+    /// Resolve-Path -Relative and relative tab completion show. A path on
+    /// another drive comes back unchanged.
+    /// </summary>
+    public static string MakeRelative(string path, string basePath)
+    {
+        string p = Normalize(path), b = Normalize(basePath);
+        bool trailing = p.Length > 1 && p.EndsWith('/') && !IsRoot(p);
+        bool pd = TrySplitDrive(p, out var pDrive, out _), bd = TrySplitDrive(b, out var bDrive, out _);
+        if (pd && bd && !string.Equals(pDrive, bDrive, StringComparison.OrdinalIgnoreCase)) return path;
+        var ps = ToRootedPath(p).Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var bs = ToRootedPath(b).Split('/', StringSplitOptions.RemoveEmptyEntries);
+        int common = 0;
+        while (common < ps.Length && common < bs.Length && ps[common] == bs[common]) common++;
+        string result;
+        if (common == ps.Length && common == bs.Length)
+            result = ps.Length == 0 ? "" : "../" + ps[ps.Length - 1];
+        else
+        {
+            var parts = new System.Collections.Generic.List<string>();
+            for (int i = common; i < bs.Length; i++) parts.Add("..");
+            for (int i = common; i < ps.Length; i++) parts.Add(ps[i]);
+            result = string.Join("/", parts);
+        }
+        return trailing && result.Length > 0 ? result + "/" : result;
     }
 
     /// <summary>Whether <paramref name="guestPath"/> is <paramref name="root"/> or below it.</summary>

@@ -19,7 +19,7 @@ public sealed class ProviderPathTests
     [InlineData("vm:", "etc", "vm:/etc")]
     [InlineData("vm:/etc", "hosts", "vm:/etc/hosts")]
     [InlineData("vm:/etc/", "/hosts", "vm:/etc/hosts")]
-    [InlineData("boot:/boot", "grub/x", "boot:/boot/grub/x")]
+    [InlineData("boot:/grub", "x", "boot:/grub/x")]
     [InlineData("", "etc/hosts", "etc/hosts")]
     [InlineData("etc", "hosts", "etc/hosts")]
     [InlineData("vm:/etc", "", "vm:/etc/")]
@@ -38,9 +38,8 @@ public sealed class ProviderPathTests
     [InlineData("vm:/", "vm:", "")]
     [InlineData("vm:", null, "")]
     [InlineData("vm:/etc", null, "vm:/")]
-    [InlineData("boot:/boot/grub", "boot:/boot", "boot:/boot")]
-    [InlineData("boot:/boot", "boot:/boot", "")]
-    [InlineData("boot:/boot/", "boot:/boot", "")]
+    [InlineData("boot:/grub", "boot:/", "boot:/")]
+    [InlineData("boot:/", "boot:/", "")]
     [InlineData("etc/hosts", "vm:/", "etc")]
     [InlineData("etc", "vm:/", "")]
     [InlineData("/etc", "", "/")]
@@ -67,7 +66,7 @@ public sealed class ProviderPathTests
     {
         // PowerShell's globber loops on GetChildName/GetParentPath and throws if
         // the parent of a path with a child name is the path itself.
-        foreach (var p in new[] { "vm:/a/b/c", "vm:/a", "a/b", "boot:/boot/x/y" })
+        foreach (var p in new[] { "vm:/a/b/c", "vm:/a", "a/b", "boot:/x/y" })
         {
             string child = GuestFsPath.GetChildName(p), parent = GuestFsPath.GetParentPath(p, null);
             Assert.NotEqual(p, parent);
@@ -93,10 +92,28 @@ public sealed class ProviderPathTests
     [InlineData("vm:/etc/../x/./y/", "/x/y")]
     [InlineData("vm:/../..", "/")]
     [InlineData("vm:", "/")]
+    [InlineData("etc/hosts", "/etc/hosts")]
     [InlineData(@"vm:\data\space name.txt", "/data/space name.txt")]
     [InlineData("/etc", "/etc")]
-    public void ToGuestPath_gives_the_absolute_guest_path(string providerPath, string expected) =>
-        Assert.Equal(expected, GuestFsPath.ToGuestPath(providerPath));
+    public void ToRootedPath_gives_the_path_inside_the_drive(string providerPath, string expected) =>
+        Assert.Equal(expected, GuestFsPath.ToRootedPath(providerPath));
+
+    [Theory]
+    [InlineData("/", "/etc", "/etc")]
+    [InlineData("/boot", "/", "/boot")]
+    [InlineData("/boot", "/grub/x", "/boot/grub/x")]
+    public void ToGuestPath_puts_the_drive_root_in_front(string root, string rooted, string expected) =>
+        Assert.Equal(expected, GuestFsPath.ToGuestPath(root, rooted));
+
+    [Theory]
+    [InlineData("/", "/etc/hosts", "vm:/etc/hosts")]
+    [InlineData("/", "/", "vm:/")]
+    [InlineData("/boot", "/boot", "vm:/")]
+    [InlineData("/boot", "/boot/grub", "vm:/grub")]
+    [InlineData("/boot", "/bootx", null)]
+    [InlineData("/boot", "/etc", null)]
+    public void FromGuestPath_is_the_inverse(string root, string guestPath, string? expected) =>
+        Assert.Equal(expected, GuestFsPath.FromGuestPath("vm", root, guestPath));
 
     [Theory]
     [InlineData("/boot/grub", "/boot", true)]
@@ -105,4 +122,15 @@ public sealed class ProviderPathTests
     [InlineData("/etc", "/", true)]
     public void IsAtOrBelow_compares_whole_elements(string path, string root, bool expected) =>
         Assert.Equal(expected, GuestFsPath.IsAtOrBelow(path, root));
+
+    [Theory]
+    [InlineData("vm:/etc/hosts", "vm:/", "etc/hosts")]
+    [InlineData("vm:/etc/hosts", "vm:/etc", "hosts")]
+    [InlineData("vm:/etc/hosts", "vm:/data/small", "../../etc/hosts")]
+    [InlineData("vm:/etc", "vm:/etc", "../etc")]
+    [InlineData("vm:/etc/", "vm:/", "etc/")]
+    [InlineData("vm:/", "vm:/etc", "..")]
+    [InlineData("other:/etc", "vm:/", "other:/etc")]
+    public void MakeRelative_walks_up_and_down(string path, string basePath, string expected) =>
+        Assert.Equal(expected, GuestFsPath.MakeRelative(path, basePath));
 }
