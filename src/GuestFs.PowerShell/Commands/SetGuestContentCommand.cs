@@ -50,13 +50,13 @@ public abstract class WriteGuestContentCommandBase : GuestCmdlet
 
     protected override void EndProcessing()
     {
-        var disk = ResolveDisk(Disk);
         byte[] content;
         try { content = Encode(); }
         catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "InvalidContent", ErrorCategory.InvalidArgument, null)); return; }
         foreach (var raw in ParameterSetName == "LiteralPath" ? LiteralPath : Path)
         {
-            string path = GuestPath.Normalize(raw);
+            var disk = ResolveLocation(raw, Disk, literal: true, out var given);
+            string path = GuestPath.Normalize(given);
             if (!RequireWritable(disk, path)) continue;
             if (!ShouldProcess(path, Append ? "Add content to guest file" : "Set content of guest file")) continue;
             try
