@@ -331,6 +331,17 @@ Describe 'GuestFs provider' -Tag 'Appliance' {
             (Get-GuestDisk).Id | Should -Contain $ro.Id
             Get-Content ro:/etc/hostname | Should -Be 'testhost'
         }
+        It 'New-PSDrive -Root / names the guest root even while the location is on another disk''s drive' {
+            # PowerShell resolves -Root against the current location first ("/" becomes "vm:/").
+            Set-Location vm:/etc
+            New-PSDrive -Name ro2 -PSProvider GuestFs -Root / -Disk $ro -Scope Global | Out-Null
+            (Get-PSDrive ro2).Disk.Id | Should -Be $ro.Id
+            (Get-PSDrive ro2).GuestRoot | Should -Be '/'
+            Remove-PSDrive ro2
+            New-PSDrive -Name here -PSProvider GuestFs -Root ../data -Scope Global -Disk $disk | Out-Null
+            (Get-PSDrive here).GuestRoot | Should -Be '/data'
+            Remove-PSDrive here
+        }
         It 'with two disks open, New-PSDrive needs -Disk' {
             $err = Get-CommandError { New-PSDrive -Name amb -PSProvider GuestFs -Root / -Scope Global }
             $err[0].FullyQualifiedErrorId | Should -BeLike 'AmbiguousGuestDisk,*'

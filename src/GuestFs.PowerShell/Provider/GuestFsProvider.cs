@@ -69,26 +69,31 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
 
         var p = DynamicParameters as GuestFsDriveParameters;
         GuestDisk? disk = p?.Disk;
+        bool opening = p?.ImagePath is { Length: > 0 };
         string rootText = string.IsNullOrEmpty(drive.Root) ? "/" : drive.Root;
         string guestRoot;
         if (GuestFsPath.TrySplitDrive(GuestFsPath.Normalize(rootText), out var viaName, out _))
         {
-            // A root given as a path on another GuestFs drive (or resolved to one by
-            // PowerShell because the current location is on one): that drive's disk.
+            // A root that is a path on a GuestFs drive: given so, or made so by
+            // PowerShell, which resolves -Root against the current location when
+            // that is on a drive of the same provider (a plain "/" typed on vm:
+            // arrives as "vm:/").
             if (FindDriveOrNull(viaName) is not { } via)
             {
                 WriteError(new ErrorRecord(new ArgumentException($"The root '{rootText}' is not a guest directory. Give a guest path such as / or /boot, or a path on another GuestFs drive."),
                     "GuestFsRootInvalid", ErrorCategory.InvalidArgument, rootText));
                 return null;
             }
-            if (disk is not null && disk != via.Disk)
+            if (!opening && (disk is null || disk == via.Disk))
             {
-                WriteError(new ErrorRecord(new ArgumentException($"The root '{rootText}' is on drive '{via.Name}' (GuestDisk {via.Disk.Id}), but -Disk names GuestDisk {disk.Id}. Give the root as a plain guest path."),
-                    "GuestFsRootOnOtherDisk", ErrorCategory.InvalidArgument, rootText));
-                return null;
+                disk = via.Disk;
+                guestRoot = GuestFsPath.ToGuestPath(via.GuestRoot, GuestFsPath.ToRootedPath(rootText));
             }
-            disk = via.Disk;
-            guestRoot = GuestFsPath.ToGuestPath(via.GuestRoot, GuestFsPath.ToRootedPath(rootText));
+            else
+            {
+                // Another disk: the path is meant as a guest path there.
+                guestRoot = GuestFsPath.ToRootedPath(rootText);
+            }
         }
         else
         {
@@ -96,15 +101,15 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
         }
 
         bool owns = false;
-        if (p?.ImagePath is { Length: > 0 })
+        if (opening)
         {
-            if (disk is not null)
+            if (p!.Disk is not null)
             {
                 WriteError(new ErrorRecord(new ArgumentException("Give either -Disk (an open disk) or -ImagePath (images to open for this drive), not both."),
                     "GuestFsDiskAndImagePath", ErrorCategory.InvalidArgument, drive.Name));
                 return null;
             }
-            disk = OpenImages(p, drive.Name);
+            disk = OpenImages(p!, drive.Name);
             if (disk is null) return null;
             owns = true;
         }
@@ -212,7 +217,8 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             session.LaunchProgress += onStage;
             try
             {
-                Pump(session, ct => Done(session.LaunchAsync(ct)),
+                // The launch does real work before its first await: off this thread, so progress shows.
+                Pump(session, ct => Task.Run(() => Done(session.LaunchAsync(ct)), ct),
                     () => { while (stages.TryDequeue(out var s)) WriteProgress(new ProgressRecord(activityId, activity, s.Description) { PercentComplete = s.PercentComplete }); });
             }
             finally
@@ -356,8 +362,8 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             or InvalidOperationException or ArgumentException or UnauthorizedAccessException or OperationCanceledException;
 
     /// <summary>
-    /// Runs engine work on the thread pool while this (pipeline) thread writes
-    /// the session's warnings and verbose messages, and cancels it on Ctrl+C.
+    /// Waits for engine work while this (pipeline) thread writes the session's
+    /// warnings and verbose messages, and cancels it on Ctrl+C.
     /// </summary>
     private T Call<T>(GuestDisk disk, Func<CancellationToken, Task<T>> work) => Pump(disk.Session, work, null);
 
@@ -378,7 +384,10 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
         }
         try
         {
-            var task = Task.Run(() => work(cts.Token));
+            // The engine is asynchronous all the way down (no blocking, no captured
+            // context), so the work starts here; an answer from the item cache is
+            // then already complete and costs no thread switch.
+            var task = work(cts.Token);
             while (!((IAsyncResult)task).AsyncWaitHandle.WaitOne(50))
             {
                 Flush();
