@@ -31,6 +31,44 @@ internal static class ContentEncoding
             throw new ArgumentException($"'{name}' is not a known encoding; use one of {string.Join(", ", Names)} or a code page name");
         }
     }
+
+    /// <summary>
+    /// The bytes Set-/Add-GuestContent (and the provider's content writer) write
+    /// for pipeline values: bytes as they are with <paramref name="asBytes"/>,
+    /// else each value's text followed by \n unless <paramref name="noNewline"/>,
+    /// with the encoding's byte-order mark first when <paramref name="withPreamble"/>.
+    /// </summary>
+    public static byte[] Encode(IEnumerable<object> values, bool asBytes, string? encoding, bool noNewline, bool withPreamble)
+    {
+        if (asBytes)
+        {
+            var ms = new MemoryStream();
+            foreach (var v in values)
+            {
+                switch (v)
+                {
+                    case byte b: ms.WriteByte(b); break;
+                    case byte[] a: ms.Write(a); break;
+                    case object[] arr: foreach (var x in arr) ms.WriteByte(LanguagePrimitives.ConvertTo<byte>(x)); break;
+                    default: ms.WriteByte(LanguagePrimitives.ConvertTo<byte>(v)); break;
+                }
+            }
+            return ms.ToArray();
+        }
+        var enc = Resolve(encoding);
+        var sb = new StringBuilder();
+        foreach (var v in values)
+        {
+            sb.Append(v is string s ? s : LanguagePrimitives.ConvertTo<string>(v));
+            if (!noNewline) sb.Append('\n');
+        }
+        var body = enc.GetBytes(sb.ToString());
+        var pre = withPreamble ? enc.GetPreamble() : Array.Empty<byte>();
+        if (pre.Length == 0) return body;
+        var all = new byte[pre.Length + body.Length];
+        pre.CopyTo(all, 0); body.CopyTo(all, pre.Length);
+        return all;
+    }
 }
 
 /// <summary>Completes -Encoding values.</summary>

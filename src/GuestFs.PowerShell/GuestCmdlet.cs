@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.IO;
 using System.Management.Automation;
 using System.Threading;
@@ -203,13 +204,150 @@ public abstract class GuestCmdlet : PSCmdlet
     {
         if (!disk.ReadOnly) return true;
         if (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) && w is SwitchParameter { IsPresent: true }) return true;
-        WriteError(new ErrorRecord(new InvalidOperationException(
-            $"GuestDisk {disk.Id} is read-only, so '{target}' cannot be changed. Close it and open it again with Open-GuestDisk -Writable to make changes."),
-            "GuestDiskReadOnly", ErrorCategory.InvalidOperation, target));
+        WriteError(ReadOnlyError(disk, target));
         return false;
     }
 
+    /// <summary>The refusal of a change on a read-only session (the cmdlets' and the provider's).</summary>
+    internal static ErrorRecord ReadOnlyError(GuestDisk disk, object? target) => new(new InvalidOperationException(
+            $"GuestDisk {disk.Id} is read-only, so '{target}' cannot be changed. Close it and open it again with Open-GuestDisk -Writable to make changes."),
+            "GuestDiskReadOnly", ErrorCategory.InvalidOperation, target);
+
     // ------------------------------------------------------------ guest paths
+
+    /// <summary>
+    /// Whether a path value is on a GuestFs drive: <c>vm:/etc/hosts</c>, the
+    /// PSPath of a drive item (<c>GuestFs\GuestFs::vm:/etc/hosts</c>), or a
+    /// relative path while the current location is on a GuestFs drive. Gives
+    /// the drive and the absolute guest path (wildcards kept unless literal).
+    /// A drive of another provider is an error: it cannot be a guest path.
+    /// </summary>
+    protected bool TryDrivePath(string value, bool literal, out Provider.GuestFsDriveInfo drive, out string guestPath) =>
+        TryDrivePath(value, literal, out drive, out guestPath, out _);
+
+    private bool TryDrivePath(string value, bool literal, out Provider.GuestFsDriveInfo drive, out string guestPath, out bool fromLocation)
+    {
+        drive = null!;
+        guestPath = "";
+        fromLocation = false;
+        string v = value;
+        int pq = v.IndexOf("::", StringComparison.Ordinal);
+        if (pq > 0)
+        {
+            string provider = v.Substring(0, pq);
+            if (!string.Equals(provider, Provider.GuestFsProvider.ProviderName, StringComparison.OrdinalIgnoreCase) &&
+                !provider.EndsWith("\\" + Provider.GuestFsProvider.ProviderName, StringComparison.OrdinalIgnoreCase))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{value}' is a path of the {provider} provider, not a guest path."),
+                    "NotAGuestPath", ErrorCategory.InvalidArgument, value));
+            v = v.Substring(pq + 2);
+        }
+        string rooted;
+        if (Provider.GuestFsPath.TrySplitDrive(v, out var name, out _))
+        {
+            PSDriveInfo? found = null;
+            try { found = SessionState.Drive.Get(name); }
+            catch (System.Management.Automation.DriveNotFoundException) { }
+            if (found is null)
+            {
+                // "name:" that is no drive at all: a guest path (with a colon) as before.
+                if (pq < 0) return false;
+                ThrowTerminatingError(new ErrorRecord(new System.Management.Automation.DriveNotFoundException($"There is no GuestFs drive named '{name}' (in '{value}')."),
+                    "GuestFsDriveNotFound", ErrorCategory.ObjectNotFound, value));
+            }
+            if (found is not Provider.GuestFsDriveInfo g)
+            {
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{value}' is on drive {found!.Name}: of the {found.Provider.Name} provider, not on a guest disk. Give a guest path, or a path on a GuestFs drive."),
+                    "NotAGuestPath", ErrorCategory.InvalidArgument, value));
+                return false;
+            }
+            drive = g;
+            rooted = Provider.GuestFsPath.ToRootedPath(v);
+        }
+        else if (pq < 0 && !v.StartsWith('/') && !v.StartsWith('\\') && SessionState.Path.CurrentLocation.Drive is Provider.GuestFsDriveInfo here)
+        {
+            // Relative to the current location on a GuestFs drive.
+            drive = here;
+            fromLocation = true;
+            rooted = GuestPath.Normalize(v, Provider.GuestFsPath.ToRootedPath(SessionState.Path.CurrentLocation.ProviderPath));
+        }
+        else if (pq > 0)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{value}' does not say which GuestFs drive it is on; write it as GuestFs::<drive>:/path."),
+                "GuestFsPathWithoutDrive", ErrorCategory.InvalidArgument, value));
+            return false;
+        }
+        else return false;
+        if (drive.Disk.State != GuestSessionState.Ready) ThrowTerminatingError(Provider.GuestFsProvider.ClosedDriveError(drive));
+        string root = drive.GuestRoot;
+        // The root is literal text: escape it when the rest is a pattern.
+        if (!literal && root != "/" && GuestPathResolver.HasWildcards(rooted)) root = WildcardPattern.Escape(root);
+        guestPath = Provider.GuestFsPath.ToGuestPath(root, rooted);
+        return true;
+    }
+
+    /// <summary>
+    /// Whether a path value names something on a GuestFs drive (without failing
+    /// for other providers' paths, which Copy-GuestItem takes as host paths).
+    /// </summary>
+    protected bool IsGuestFsPath(string value)
+    {
+        int pq = value.IndexOf("::", StringComparison.Ordinal);
+        if (pq > 0)
+        {
+            string provider = value.Substring(0, pq);
+            return string.Equals(provider, Provider.GuestFsProvider.ProviderName, StringComparison.OrdinalIgnoreCase) ||
+                   provider.EndsWith("\\" + Provider.GuestFsProvider.ProviderName, StringComparison.OrdinalIgnoreCase);
+        }
+        if (Provider.GuestFsPath.TrySplitDrive(value, out var name, out _))
+        {
+            try { return SessionState.Drive.Get(name) is Provider.GuestFsDriveInfo; }
+            catch (System.Management.Automation.DriveNotFoundException) { return false; }
+        }
+        return !value.StartsWith('/') && !value.StartsWith('\\') && SessionState.Path.CurrentLocation.Drive is Provider.GuestFsDriveInfo;
+    }
+
+    /// <summary>
+    /// The disk and guest path a path parameter value names: a GuestFs drive
+    /// path supplies its own disk (and must agree with -Disk when both are
+    /// given); anything else is a guest path on <see cref="ResolveDisk"/>.
+    /// </summary>
+    protected GuestDisk ResolveLocation(string value, GuestDisk? disk, bool literal, out string guestPath)
+    {
+        if (TryDrivePath(value, literal, out var drive, out guestPath, out bool fromLocation) && !(fromLocation && disk is not null && disk != drive.Disk))
+        {
+            if (disk is not null && disk != drive.Disk)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{value}' is on drive {drive.Name}: (GuestDisk {drive.Disk.Id}), but -Disk names GuestDisk {disk.Id}. Leave out -Disk, or give a plain guest path."),
+                    "DiskDoesNotMatchDrive", ErrorCategory.InvalidArgument, value));
+            return drive.Disk;
+        }
+        guestPath = value;
+        return ResolveDisk(disk);
+    }
+
+    /// <summary>
+    /// A second path of a command (a destination): a GuestFs drive path brings
+    /// its own disk, anything else is a guest path on <paramref name="sameDisk"/>.
+    /// </summary>
+    protected GuestDisk ResolveLocationBeside(string value, GuestDisk sameDisk, bool literal, out string guestPath)
+    {
+        if (TryDrivePath(value, literal, out var drive, out guestPath, out bool fromLocation) && !(fromLocation && drive.Disk != sameDisk))
+            return drive.Disk;
+        guestPath = value;
+        return sameDisk;
+    }
+
+    /// <summary>
+    /// Each path value with its disk and the guest paths it stands for
+    /// (drive paths resolved, wildcards expanded; errors already written).
+    /// </summary>
+    protected IEnumerable<(string Given, GuestDisk Disk, string[] Paths)> ExpandGivenPaths(IEnumerable<string> values, GuestDisk? disk, bool literal, bool reading, bool errorWhenNoMatch)
+    {
+        foreach (var value in values)
+        {
+            var d = ResolveLocation(value, disk, literal, out var path);
+            yield return (value, d, ExpandGuestPath(d, path, literal, reading, errorWhenNoMatch));
+        }
+    }
 
     /// <summary>
     /// The guest paths one -Path/-LiteralPath value stands for: itself (normalised)

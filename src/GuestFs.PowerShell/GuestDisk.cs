@@ -22,6 +22,9 @@ public sealed class GuestDisk
 
     internal GuestSession Session { get; }
 
+    /// <summary>What GuestFs drives on this disk have recently listed (see GuestItemCache).</summary>
+    internal Provider.GuestItemCache Cache { get; } = new();
+
     /// <summary>Session number, unique in this PowerShell process.</summary>
     public int Id => Session.Id;
 

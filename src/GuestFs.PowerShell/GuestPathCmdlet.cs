@@ -23,11 +23,14 @@ public abstract class GuestPathCmdlet : GuestCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public GuestDisk? Disk { get; set; }
 
-    /// <summary>Each value given, with the guest paths it stands for (errors already written).</summary>
-    protected IEnumerable<(string Given, string[] Paths)> ResolveGivenPaths(GuestDisk disk, bool reading, bool errorWhenNoMatch)
+    /// <summary>
+    /// Each value given, with its disk (a GuestFs drive path brings its own;
+    /// otherwise -Disk or the only open one) and the guest paths it stands for
+    /// (errors already written).
+    /// </summary>
+    protected IEnumerable<(string Given, GuestDisk Disk, string[] Paths)> ResolveGivenPaths(bool reading, bool errorWhenNoMatch)
     {
         bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
-            yield return (p, ExpandGuestPath(disk, p, literal, reading, errorWhenNoMatch));
+        return ExpandGivenPaths(literal ? LiteralPath : Path, Disk, literal, reading, errorWhenNoMatch);
     }
 }

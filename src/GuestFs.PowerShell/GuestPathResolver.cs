@@ -82,9 +82,12 @@ public sealed class GuestPathCompleter : IArgumentCompleter
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters)
     {
+        string word = (wordToComplete ?? "").Trim('\'', '"');
+        // A GuestFs drive path (or a relative path while the current location is on a
+        // GuestFs drive) completes through the provider, like any provider path.
+        if (IsGuestFsDrivePath(word)) return CompletionCompleters.CompleteFilename(wordToComplete ?? "");
         var disk = CompletionSession.Find(fakeBoundParameters);
         if (disk is null) return Array.Empty<CompletionResult>();
-        string word = (wordToComplete ?? "").Trim('\'', '"');
         if (word.Length == 0) word = "/";
         if (!word.StartsWith('/')) word = "/" + word;
         int slash = word.LastIndexOf('/');
@@ -108,6 +111,26 @@ public sealed class GuestPathCompleter : IArgumentCompleter
         catch (Exception)
         {
             return Array.Empty<CompletionResult>();
+        }
+    }
+
+    private static bool IsGuestFsDrivePath(string word)
+    {
+        try
+        {
+            // Completers get no session state; ask the runspace they run in for it.
+            if (System.Management.Automation.Runspaces.Runspace.DefaultRunspace is null) return false;
+            if (ScriptBlock.Create("$ExecutionContext.SessionState").Invoke() is not { Count: 1 } r || r[0]?.BaseObject is not SessionState state) return false;
+            if (word.Contains("::", StringComparison.Ordinal))
+                return word.StartsWith(Provider.GuestFsProvider.ProviderName + "::", StringComparison.OrdinalIgnoreCase) ||
+                       word.Contains("\\" + Provider.GuestFsProvider.ProviderName + "::", StringComparison.OrdinalIgnoreCase);
+            if (Provider.GuestFsPath.TrySplitDrive(word, out var name, out _))
+                return state.Drive.Get(name) is Provider.GuestFsDriveInfo;
+            return word.Length > 0 && !word.StartsWith('/') && state.Path.CurrentLocation.Drive is Provider.GuestFsDriveInfo;
+        }
+        catch (Exception)
+        {
+            return false;
         }
     }
 }

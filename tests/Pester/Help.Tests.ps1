@@ -40,3 +40,12 @@ Describe 'about_GuestFs' -Tag 'Module' {
         ($about | Out-String) | Should -Match 'LIBGUESTFS_'
     }
 }
+
+Describe 'about_GuestFs_Provider' -Tag 'Module' {
+    It 'is installed with the module and covers the drive parameters' {
+        $about = Get-Help about_GuestFs_Provider | Out-String
+        $about | Should -Match 'New-PSDrive'
+        $about | Should -Match '-ImagePath'
+        $about | Should -Match 'GuestDiskClosed'
+    }
+}

@@ -59,6 +59,14 @@ public sealed class GuestFileInfo
 
     public bool IsDirectory => ItemType == GuestItemType.Directory;
 
+    /// <summary>
+    /// The same as <see cref="IsDirectory"/>, under the name PowerShell gives it on
+    /// file system items (Where-Object PSIsContainer). A real property rather than
+    /// type data, because the GuestFs provider sets its own PSIsContainer on the
+    /// items it writes, and PowerShell refuses that for a member from type data.
+    /// </summary>
+    public bool PSIsContainer => IsDirectory;
+
     public override string ToString() => FullName;
 
     public static GuestItemType TypeFromMode(long mode) => (mode & 0xF000) switch

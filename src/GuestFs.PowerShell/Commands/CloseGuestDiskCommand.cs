@@ -39,7 +39,22 @@ public sealed class CloseGuestDiskCommand : GuestCmdlet
             finally
             {
                 GuestDiskRegistry.Remove(d);
+                RemoveDrives(d);
             }
+        }
+    }
+
+    /// <summary>GuestFs drives on a closed disk can do nothing more: they go with it.</summary>
+    private void RemoveDrives(GuestDisk d)
+    {
+        try
+        {
+            foreach (var name in Provider.GuestFsDrives.RemoveDrivesOf(SessionState, d))
+                WriteVerbose($"removed drive {name}: (it was on GuestDisk {d.Id})");
+        }
+        catch (Exception e)
+        {
+            WriteError(new ErrorRecord(e, "RemoveDriveFailed", ErrorCategory.InvalidOperation, d));
         }
     }
 }

@@ -90,16 +90,32 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
 
     protected override void BeginProcessing() => _clock.Start();
 
+    /// <summary>
+    /// Each source goes where the destination is: a host path (guest → host),
+    /// or a guest path — plain (on the source's disk, or -Disk for host
+    /// sources) or on a GuestFs drive (vm:/tmp, or relative while the current
+    /// location is on one). Guest sources may be drive paths too, also when they
+    /// arrive as -LocalPath (the PSPath of items from a GuestFs drive).
+    /// </summary>
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
         try
         {
-            switch (ParameterSetName)
+            if (ParameterSetName == "ToGuest")
             {
-                case "ToGuest": ToGuest(disk); break;
-                case "WithinGuest": WithinGuestCopy(disk); break;
-                default: FromGuest(disk); break;
+                foreach (var lp in LocalPath)
+                {
+                    if (IsGuestFsPath(lp))
+                        foreach (var (_, disk, sources) in ExpandGivenPaths(new[] { lp }, Disk, literal: false, reading: true, errorWhenNoMatch: true))
+                            foreach (var src in sources) CopyGuestSource(disk, src);
+                    else
+                        CopyHostSources(lp);
+                }
+            }
+            else
+            {
+                foreach (var (_, disk, sources) in ExpandGivenPaths(Path, Disk, literal: false, reading: true, errorWhenNoMatch: true))
+                    foreach (var src in sources) CopyGuestSource(disk, src);
             }
         }
         finally
@@ -108,145 +124,159 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
         }
     }
 
+    /// <summary>
+    /// Where -Destination points for a source on <paramref name="sourceDisk"/>
+    /// (null for a host source): a guest disk and path, or (null, host path).
+    /// </summary>
+    private (GuestDisk? Disk, string Path) DestinationFor(GuestDisk? sourceDisk)
+    {
+        if (IsGuestFsPath(Destination))
+        {
+            var d = ResolveLocation(Destination, null, literal: true, out var guestPath);
+            return (d, GuestPath.Normalize(guestPath));
+        }
+        if (sourceDisk is null) return (ResolveDisk(Disk), GuestPath.Normalize(Destination));
+        if (ParameterSetName == "WithinGuest") return (sourceDisk, GuestPath.Normalize(Destination));
+        // A guest source (also a drive item piped in by its PSPath) goes to the host.
+        return (null, GetUnresolvedProviderPathFromPSPath(Destination));
+    }
+
+    private void CopyGuestSource(GuestDisk disk, string src)
+    {
+        var (destDisk, dest) = DestinationFor(disk);
+        if (destDisk is null) CopyOut(disk, src, dest);
+        else if (destDisk == disk) CopyWithin(disk, src, dest);
+        else WriteError(new ErrorRecord(new InvalidOperationException($"'{src}' is on GuestDisk {disk.Id} and '{Destination}' on GuestDisk {destDisk.Id}; Copy-GuestItem copies between the host and a guest, or within one guest. Copy to a host directory first, then from there."),
+            "CrossDiskCopyNotSupported", ErrorCategory.InvalidOperation, src));
+    }
+
+    private void CopyHostSources(string lp)
+    {
+        IEnumerable<string> sources;
+        try { sources = GetResolvedProviderPathFromPSPath(lp, out _); }
+        catch (ItemNotFoundException e)
+        {
+            WriteError(new ErrorRecord(e, "PathNotFound", ErrorCategory.ObjectNotFound, lp));
+            return;
+        }
+        var (destDisk, dest) = DestinationFor(null);
+        foreach (var src in sources)
+            if (!CopyIn(destDisk!, src, dest)) return;
+    }
+
     // ------------------------------------------------------------ guest → host
 
-    private void FromGuest(GuestDisk disk)
+    private void CopyOut(GuestDisk disk, string src, string dest)
     {
         var s = disk.Session;
-        string dest = GetUnresolvedProviderPathFromPSPath(Destination);
-        foreach (var p in Path)
+        GuestFileInfo? item;
+        try { item = Run(ct => s.GetItemAsync(src, ct), s); }
+        catch (Exception e) { WriteError(ToErrorRecord(e, "CopyItemFailed", src, reading: true)); return; }
+        if (item is null) { WriteError(GuestPathNotFound(src)); return; }
+        bool destIsDir = Directory.Exists(dest);
+        string target = destIsDir ? System.IO.Path.Combine(dest, item.Name == "/" ? "root" : item.Name) : dest;
+        if (SecondCopyToSameName(target, destIsDir)) return;
+        if (item.IsDirectory && !Recurse.IsPresent)
         {
-            foreach (var src in ExpandGuestPath(disk, p, literal: false, reading: true, errorWhenNoMatch: true))
-            {
-                GuestFileInfo? item;
-                try { item = Run(ct => s.GetItemAsync(src, ct), s); }
-                catch (Exception e) { WriteError(ToErrorRecord(e, "CopyItemFailed", src, reading: true)); continue; }
-                if (item is null) { WriteError(GuestPathNotFound(src)); continue; }
-                bool destIsDir = Directory.Exists(dest);
-                string target = destIsDir ? System.IO.Path.Combine(dest, item.Name == "/" ? "root" : item.Name) : dest;
-                if (SecondCopyToSameName(target, destIsDir)) continue;
-                if (item.IsDirectory && !Recurse.IsPresent)
-                {
-                    if (!ShouldProcess($"Item: {src} Destination: {target}", "Copy guest directory (without contents)")) continue;
-                    Directory.CreateDirectory(target);
-                    if (PassThru.IsPresent) WriteHostItem(target);
-                    continue;
-                }
-                if (!ShouldProcess($"Item: {src} Destination: {target}", item.IsDirectory ? "Copy guest directory tree" : "Copy guest file")) continue;
-                if (!item.IsDirectory && File.Exists(target) && (File.GetAttributes(target) & FileAttributes.ReadOnly) != 0 && !Force.IsPresent)
-                {
-                    WriteError(new ErrorRecord(new IOException($"'{target}' is read-only; use -Force to replace it"), "DestinationReadOnly", ErrorCategory.PermissionDenied, target));
-                    continue;
-                }
-                try
-                {
-                    var progress = MakeProgress(item.IsDirectory ? $"{src} → {target}" : src);
-                    Run(ct => s.CopyOutToAsync(src, target, overwrite: true, progress,
-                        (name, why) => Post(() => WriteWarning($"{name}: {why}")), ct), s);
-                    if (PassThru.IsPresent) WriteHostItem(target);
-                }
-                catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
-                {
-                    throw new PipelineStoppedException();
-                }
-                catch (Exception e)
-                {
-                    WriteError(ToErrorRecord(e, "CopyItemFailed", src, reading: true));
-                }
-            }
+            if (!ShouldProcess($"Item: {src} Destination: {target}", "Copy guest directory (without contents)")) return;
+            Directory.CreateDirectory(target);
+            if (PassThru.IsPresent) WriteHostItem(target);
+            return;
+        }
+        if (!ShouldProcess($"Item: {src} Destination: {target}", item.IsDirectory ? "Copy guest directory tree" : "Copy guest file")) return;
+        if (!item.IsDirectory && File.Exists(target) && (File.GetAttributes(target) & FileAttributes.ReadOnly) != 0 && !Force.IsPresent)
+        {
+            WriteError(new ErrorRecord(new IOException($"'{target}' is read-only; use -Force to replace it"), "DestinationReadOnly", ErrorCategory.PermissionDenied, target));
+            return;
+        }
+        try
+        {
+            var progress = MakeProgress(item.IsDirectory ? $"{src} → {target}" : src);
+            Run(ct => s.CopyOutToAsync(src, target, overwrite: true, progress,
+                (name, why) => Post(() => WriteWarning($"{name}: {why}")), ct), s);
+            if (PassThru.IsPresent) WriteHostItem(target);
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (Exception e)
+        {
+            WriteError(ToErrorRecord(e, "CopyItemFailed", src, reading: true));
         }
     }
 
     // ------------------------------------------------------------ host → guest
 
-    private void ToGuest(GuestDisk disk)
+    /// <summary>One host file or tree into the guest; false after a read-only refusal (nothing more is tried).</summary>
+    private bool CopyIn(GuestDisk disk, string src, string dest)
     {
         var s = disk.Session;
-        string dest = GuestPath.Normalize(Destination);
-        foreach (var lp in LocalPath)
+        if (!RequireWritable(disk, dest)) return false;
+        bool isDir = Directory.Exists(src);
+        try
         {
-            IEnumerable<string> sources;
-            try { sources = GetResolvedProviderPathFromPSPath(lp, out _); }
-            catch (ItemNotFoundException e)
+            var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
+            string parent, name;
+            if (destItem is { IsDirectory: true }) { parent = dest; name = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(src)); }
+            else { parent = GuestPath.GetDirectoryName(dest); name = GuestPath.GetFileName(dest); }
+            string target = GuestPath.Combine(parent, name);
+            if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) return true;
+            if (isDir && !Recurse.IsPresent)
             {
-                WriteError(new ErrorRecord(e, "PathNotFound", ErrorCategory.ObjectNotFound, lp));
-                continue;
+                if (!ShouldProcess($"Item: {src} Destination: {target}", "Create guest directory (without contents)")) return true;
+                Run(ct => s.MkdirPAsync(target, ct), s);
+                if (PassThru.IsPresent) WriteObject(Run(ct => s.GetItemAsync(target, ct), s));
+                return true;
             }
-            foreach (var src in sources)
+            if (!ShouldProcess($"Item: {src} Destination: {target}", isDir ? "Copy directory tree into guest" : "Copy file into guest")) return true;
+            if (Force.IsPresent) Run(ct => s.MkdirPAsync(parent, ct), s);
+            var progress = MakeProgress(src);
+            if (isDir) Run(ct => s.CopyInAsync(src, parent, progress, ct, targetName: name), s);
+            else Run(ct => s.UploadFileAsync(src, target, progress, ct), s);
+            if (PassThru.IsPresent)
             {
-                if (!RequireWritable(disk, dest)) return;
-                bool isDir = Directory.Exists(src);
-                try
-                {
-                    var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
-                    string parent, name;
-                    if (destItem is { IsDirectory: true }) { parent = dest; name = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(src)); }
-                    else { parent = GuestPath.GetDirectoryName(dest); name = GuestPath.GetFileName(dest); }
-                    string target = GuestPath.Combine(parent, name);
-                    if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) continue;
-                    if (isDir && !Recurse.IsPresent)
-                    {
-                        if (!ShouldProcess($"Item: {src} Destination: {target}", "Create guest directory (without contents)")) continue;
-                        Run(ct => s.MkdirPAsync(target, ct), s);
-                        if (PassThru.IsPresent) WriteObject(Run(ct => s.GetItemAsync(target, ct), s));
-                        continue;
-                    }
-                    if (!ShouldProcess($"Item: {src} Destination: {target}", isDir ? "Copy directory tree into guest" : "Copy file into guest")) continue;
-                    if (Force.IsPresent) Run(ct => s.MkdirPAsync(parent, ct), s);
-                    var progress = MakeProgress(src);
-                    if (isDir) Run(ct => s.CopyInAsync(src, parent, progress, ct, targetName: name), s);
-                    else Run(ct => s.UploadFileAsync(src, target, progress, ct), s);
-                    if (PassThru.IsPresent)
-                    {
-                        var after = Run(ct => s.GetItemAsync(target, ct), s);
-                        if (after is not null) WriteObject(after);
-                    }
-                }
-                catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
-                {
-                    throw new PipelineStoppedException();
-                }
-                catch (Exception e)
-                {
-                    WriteError(ToErrorRecord(e, "CopyItemFailed", src));
-                }
+                var after = Run(ct => s.GetItemAsync(target, ct), s);
+                if (after is not null) WriteObject(after);
             }
         }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (Exception e)
+        {
+            WriteError(ToErrorRecord(e, "CopyItemFailed", src));
+        }
+        return true;
     }
 
     // ------------------------------------------------------------ within guest
 
-    private void WithinGuestCopy(GuestDisk disk)
+    private void CopyWithin(GuestDisk disk, string src, string dest)
     {
         var s = disk.Session;
-        string dest = GuestPath.Normalize(Destination);
-        foreach (var p in Path)
+        if (!RequireWritable(disk, dest)) return;
+        try
         {
-            foreach (var src in ExpandGuestPath(disk, p, literal: false, reading: true, errorWhenNoMatch: true))
+            var item = Run(ct => s.GetItemAsync(src, ct), s);
+            if (item is null) { WriteError(GuestPathNotFound(src)); return; }
+            var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
+            string target = destItem is { IsDirectory: true } ? GuestPath.Combine(dest, item.Name) : dest;
+            if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) return;
+            if (!ShouldProcess($"Item: {src} Destination: {target}", "Copy guest item")) return;
+            if (item.IsDirectory && !Recurse.IsPresent) Run(ct => s.MkdirPAsync(target, ct), s);
+            else if (item.IsDirectory) Run(ct => s.CpAAsync(src, target, ct), s);
+            else Run(ct => s.CpAsync(src, target, ct), s);
+            if (PassThru.IsPresent)
             {
-                if (!RequireWritable(disk, dest)) return;
-                try
-                {
-                    var item = Run(ct => s.GetItemAsync(src, ct), s);
-                    if (item is null) { WriteError(GuestPathNotFound(src)); continue; }
-                    var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
-                    string target = destItem is { IsDirectory: true } ? GuestPath.Combine(dest, item.Name) : dest;
-                    if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) continue;
-                    if (!ShouldProcess($"Item: {src} Destination: {target}", "Copy guest item")) continue;
-                    if (item.IsDirectory && !Recurse.IsPresent) Run(ct => s.MkdirPAsync(target, ct), s);
-                    else if (item.IsDirectory) Run(ct => s.CpAAsync(src, target, ct), s);
-                    else Run(ct => s.CpAsync(src, target, ct), s);
-                    if (PassThru.IsPresent)
-                    {
-                        var after = Run(ct => s.GetItemAsync(target, ct), s);
-                        if (after is not null) WriteObject(after);
-                    }
-                }
-                catch (Exception e)
-                {
-                    WriteError(ToErrorRecord(e, "CopyItemFailed", src));
-                }
+                var after = Run(ct => s.GetItemAsync(target, ct), s);
+                if (after is not null) WriteObject(after);
             }
+        }
+        catch (Exception e)
+        {
+            WriteError(ToErrorRecord(e, "CopyItemFailed", src));
         }
     }
 

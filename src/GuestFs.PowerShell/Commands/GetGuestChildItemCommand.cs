@@ -63,15 +63,11 @@ public sealed class GetGuestChildItemCommand : GuestCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
         bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
-        {
-            var targets = ExpandGuestPath(disk, p, literal, reading: true, errorWhenNoMatch: false);
-            // A literal path always comes back (ListOne reports it missing); a pattern
-            // that matches nothing lists nothing, as Get-ChildItem does.
+        // A literal path always comes back (ListOne reports it missing); a pattern
+        // that matches nothing lists nothing, as Get-ChildItem does.
+        foreach (var (p, disk, targets) in ExpandGivenPaths(literal ? LiteralPath : Path, Disk, literal, reading: true, errorWhenNoMatch: false))
             foreach (var t in targets) ListOne(disk, t, p);
-        }
     }
 
     private void ListOne(GuestDisk disk, string path, string original)

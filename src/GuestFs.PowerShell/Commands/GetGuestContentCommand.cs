@@ -32,11 +32,10 @@ public sealed class GetGuestContentCommand : GuestPathCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
         Encoding enc;
         try { enc = ContentEncoding.Resolve(Encoding); }
         catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "UnknownEncoding", ErrorCategory.InvalidArgument, Encoding)); return; }
-        foreach (var (_, targets) in ResolveGivenPaths(disk, reading: true, errorWhenNoMatch: true))
+        foreach (var (_, disk, targets) in ResolveGivenPaths(reading: true, errorWhenNoMatch: true))
         {
             foreach (var t in targets) ReadOne(disk, t, enc);
         }

@@ -11,10 +11,9 @@ public sealed class GetGuestItemCommand : GuestPathCmdlet
 {
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
         // As with Get-Item, a wildcard that matches nothing returns nothing; a literal
         // path that does not exist is a PathNotFound error.
-        foreach (var (given, paths) in ResolveGivenPaths(disk, reading: true, errorWhenNoMatch: false))
+        foreach (var (given, disk, paths) in ResolveGivenPaths(reading: true, errorWhenNoMatch: false))
         {
             foreach (var path in paths)
             {

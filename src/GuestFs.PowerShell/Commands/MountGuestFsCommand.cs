@@ -34,6 +34,11 @@ public sealed class MountGuestFsCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Also create a GuestFs drive of this name (global scope) rooted at the mount point.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PSDrive { get; set; }
+
     protected override void ProcessRecord()
     {
         var disk = ResolveDisk(Disk);
@@ -44,7 +49,7 @@ public sealed class MountGuestFsCommand : GuestCmdlet
                 "MountPointNotAbsolute", ErrorCategory.InvalidArgument, mp));
             return;
         }
-        if (!ShouldProcess($"{Device} on {mp}", "Mount guest filesystem")) return;
+        if (!ShouldProcess($"{Device} on {mp}", PSDrive is null ? "Mount guest filesystem" : $"Mount guest filesystem and create drive {PSDrive}:")) return;
         // On a read-only session the disk is behind an overlay, so a read-write
         // mount is harmless; -ReadOnly asks the kernel for a read-only mount too.
         bool ro = ReadOnly.IsPresent;
@@ -64,8 +69,29 @@ public sealed class MountGuestFsCommand : GuestCmdlet
             WriteError(rec);
             return;
         }
+        if (PSDrive is not null) NewDrive(disk, mp);
         if (PassThru.IsPresent)
             WriteObject(new GuestMountInfo { Device = Device, MountPoint = mp });
+    }
+
+    /// <summary>
+    /// The -PSDrive drive: global, so it outlives this command (and the script
+    /// that ran it); it does not own the disk, so removing it closes nothing.
+    /// </summary>
+    private void NewDrive(GuestDisk disk, string mountPoint)
+    {
+        try
+        {
+            var provider = SessionState.Provider.GetOne(Provider.GuestFsProvider.ProviderName);
+            var drive = new Provider.GuestFsDriveInfo(PSDrive!, provider, disk, mountPoint,
+                $"{Device} on {mountPoint} (GuestDisk {disk.Id})", null, ownsDisk: false);
+            SessionState.Drive.New(drive, "global");
+            WriteVerbose($"drive {PSDrive}: is {mountPoint} on GuestDisk {disk.Id}");
+        }
+        catch (Exception e) when (e is SessionStateException or ArgumentException or ProviderInvocationException or PSInvalidOperationException)
+        {
+            WriteError(new ErrorRecord(e, "NewDriveFailed", e is SessionStateException { ErrorRecord.CategoryInfo.Category: ErrorCategory.ResourceExists } ? ErrorCategory.ResourceExists : ErrorCategory.InvalidArgument, PSDrive));
+        }
     }
 
     private static bool ContainsOption(string opts, string o) =>

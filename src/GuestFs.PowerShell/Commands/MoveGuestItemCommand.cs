@@ -22,16 +22,22 @@ public sealed class MoveGuestItemCommand : GuestPathCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
-        var s = disk.Session;
-        foreach (var (_, sources) in ResolveGivenPaths(disk, reading: false, errorWhenNoMatch: false))
+        foreach (var (_, disk, sources) in ResolveGivenPaths(reading: false, errorWhenNoMatch: false))
         {
+            var s = disk.Session;
+            var destDisk = ResolveLocationBeside(Destination, disk, literal: true, out var destination);
+            if (destDisk != disk)
+            {
+                WriteError(new ErrorRecord(new InvalidOperationException($"'{Destination}' is on GuestDisk {destDisk.Id}, but the items are on GuestDisk {disk.Id}; Move-GuestItem moves within one disk."),
+                    "CrossDiskMoveNotSupported", ErrorCategory.InvalidOperation, Destination));
+                continue;
+            }
             foreach (var src in sources)
             {
                 if (!RequireWritable(disk, src)) continue;
                 try
                 {
-                    string dest = GuestPath.Normalize(Destination);
+                    string dest = GuestPath.Normalize(destination);
                     var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
                     if (destItem is { IsDirectory: true }) dest = GuestPath.Combine(dest, GuestPath.GetFileName(src));
                     var existing = destItem is { IsDirectory: true } ? Run(ct => s.GetItemAsync(dest, ct), s) : destItem;

@@ -37,11 +37,11 @@ public sealed class NewGuestItemCommand : GuestCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
-        var s = disk.Session;
         foreach (var raw in Path)
         {
-            string path = GuestPath.Normalize(raw);
+            var disk = ResolveLocation(raw, Disk, literal: true, out var given);
+            var s = disk.Session;
+            string path = GuestPath.Normalize(given);
             if (!RequireWritable(disk, path)) continue;
             if (!ShouldProcess(path, $"Create guest {ItemType}")) continue;
             try

@@ -14,10 +14,9 @@ public sealed class RemoveGuestItemCommand : GuestPathCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
-        var s = disk.Session;
-        foreach (var (_, targets) in ResolveGivenPaths(disk, reading: false, errorWhenNoMatch: false))
+        foreach (var (_, disk, targets) in ResolveGivenPaths(reading: false, errorWhenNoMatch: false))
         {
+            var s = disk.Session;
             foreach (var path in targets)
             {
                 if (path == "/")

@@ -29,9 +29,9 @@ public sealed class RenameGuestItemCommand : GuestCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
+        var disk = ResolveLocation(Path, Disk, literal: true, out var given);
         var s = disk.Session;
-        string src = GuestPath.Normalize(Path);
+        string src = GuestPath.Normalize(given);
         if (NewName.Contains('/') || NewName is "." or ".." || NewName.Length == 0)
         {
             WriteError(new ErrorRecord(new ArgumentException($"'{NewName}' is not a plain name. Rename-GuestItem only renames within the directory; use Move-GuestItem to move."),

@@ -50,13 +50,13 @@ public abstract class WriteGuestContentCommandBase : GuestCmdlet
 
     protected override void EndProcessing()
     {
-        var disk = ResolveDisk(Disk);
         byte[] content;
         try { content = Encode(); }
         catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "InvalidContent", ErrorCategory.InvalidArgument, null)); return; }
         foreach (var raw in ParameterSetName == "LiteralPath" ? LiteralPath : Path)
         {
-            string path = GuestPath.Normalize(raw);
+            var disk = ResolveLocation(raw, Disk, literal: true, out var given);
+            string path = GuestPath.Normalize(given);
             if (!RequireWritable(disk, path)) continue;
             if (!ShouldProcess(path, Append ? "Add content to guest file" : "Set content of guest file")) continue;
             try
@@ -71,37 +71,8 @@ public abstract class WriteGuestContentCommandBase : GuestCmdlet
         }
     }
 
-    private byte[] Encode()
-    {
-        if (AsByteStream.IsPresent)
-        {
-            var ms = new MemoryStream();
-            foreach (var v in _values)
-            {
-                switch (v)
-                {
-                    case byte b: ms.WriteByte(b); break;
-                    case byte[] a: ms.Write(a); break;
-                    case object[] arr: foreach (var x in arr) ms.WriteByte(LanguagePrimitives.ConvertTo<byte>(x)); break;
-                    default: ms.WriteByte(LanguagePrimitives.ConvertTo<byte>(v)); break;
-                }
-            }
-            return ms.ToArray();
-        }
-        var enc = ContentEncoding.Resolve(Encoding);
-        var sb = new StringBuilder();
-        foreach (var v in _values)
-        {
-            sb.Append(v is string s ? s : LanguagePrimitives.ConvertTo<string>(v));
-            if (!NoNewline.IsPresent) sb.Append('\n');
-        }
-        var body = enc.GetBytes(sb.ToString());
-        var pre = Append ? Array.Empty<byte>() : enc.GetPreamble();
-        if (pre.Length == 0) return body;
-        var all = new byte[pre.Length + body.Length];
-        pre.CopyTo(all, 0); body.CopyTo(all, pre.Length);
-        return all;
-    }
+    private byte[] Encode() =>
+        ContentEncoding.Encode(_values, AsByteStream.IsPresent, Encoding, NoNewline.IsPresent, withPreamble: !Append);
 }
 
 /// <summary>Replaces the content of guest files.</summary>

@@ -55,10 +55,9 @@ public sealed class SetGuestItemCommand : GuestPathCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
-        var s = disk.Session;
-        foreach (var (_, targets) in ResolveGivenPaths(disk, reading: false, errorWhenNoMatch: false))
+        foreach (var (_, disk, targets) in ResolveGivenPaths(reading: false, errorWhenNoMatch: false))
         {
+            var s = disk.Session;
             foreach (var path in targets)
             {
                 if (!RequireWritable(disk, path)) continue;

@@ -17,8 +17,7 @@ public sealed class TestGuestPathCommand : GuestPathCmdlet
 
     protected override void ProcessRecord()
     {
-        var disk = ResolveDisk(Disk);
-        foreach (var (given, paths) in ResolveGivenPaths(disk, reading: true, errorWhenNoMatch: false))
+        foreach (var (given, disk, paths) in ResolveGivenPaths(reading: true, errorWhenNoMatch: false))
         {
             try
             {
