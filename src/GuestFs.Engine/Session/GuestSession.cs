@@ -253,18 +253,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             var drives = await PrepareDrivesAsync(cancellationToken).ConfigureAwait(false);
 
             string socketPath = Path.Combine(_tempDir, "guestfsd.sock");
-            var plan = new QemuLaunchPlan
-            {
-                Appliance = appliance,
-                SocketPath = socketPath,
-                Drives = drives,
-                MemoryMB = Options.MemoryMB,
-                Smp = Options.Smp,
-                UseKvm = accel.UseKvm,
-                Verbose = Options.Debug,
-                Append = Options.Append,
-                LoopsPerJiffy = accel.UseKvm ? null : LoopsPerJiffy.Get(),
-            };
+            var plan = CreatePlan(Options, appliance, accel.UseKvm, drives, socketPath);
 
             LaunchMode = null;
             WarmFallbackReason = null;
@@ -361,6 +350,42 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             throw new GuestFsLaunchException($"launch failed: {e.Message}", tail, e);
         }
     }
+
+    private static QemuLaunchPlan CreatePlan(GuestSessionOptions o, ApplianceFiles appliance, bool useKvm, IReadOnlyList<QemuDrive> drives, string socketPath) => new()
+    {
+        Appliance = appliance,
+        SocketPath = socketPath,
+        Drives = drives,
+        MemoryMB = o.MemoryMB,
+        Smp = o.Smp,
+        UseKvm = useKvm,
+        Verbose = o.Debug,
+        Append = o.Append,
+        LoopsPerJiffy = useKvm ? null : LoopsPerJiffy.Get(),
+    };
+
+    /// <summary>
+    /// Makes sure the saved appliance for these options exists (booting and saving
+    /// it if needed), so the next launch is warm; returns its directory. Used by
+    /// build.ps1 -Task Bootstrap. Throws if it cannot be saved.
+    /// </summary>
+    public static async Task<string> PrepareSavedApplianceAsync(GuestSessionOptions? options = null, Action<string>? say = null,
+        CancellationToken cancellationToken = default)
+    {
+        var o = options ?? GuestSessionOptions.FromEnvironment();
+        say ??= _ => { };
+        string qemu = o.QemuPath ?? ExternalCommand.Find("qemu-system-x86_64")
+            ?? throw new MissingDependencyException("The program 'qemu-system-x86_64'", "qemu-system-x86");
+        string qemuImg = ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
+        var appliance = await ApplianceLocator.LocateAsync(o.AppliancePath, o.CacheDirectory, o.Debug, say, cancellationToken).ConfigureAwait(false);
+        string cacheDir = ApplianceLocator.CacheDirectory(o.CacheDirectory);
+        var accel = await AcceleratorProbe.ChooseAsync(o.Accelerator, qemu, appliance.Kernel, cacheDir, say, cancellationToken).ConfigureAwait(false);
+        var plan = CreatePlan(o, appliance, accel.UseKvm, Array.Empty<QemuDrive>(), "@daemon");
+        var image = await WarmAppliance.EnsureAsync(plan, qemu, qemuImg, cacheDir, o.LaunchTimeout, say, cancellationToken).ConfigureAwait(false);
+        return image.Directory;
+    }
+
+    public static string PrepareSavedAppliance() => PrepareSavedApplianceAsync().GetAwaiter().GetResult();
 
     private void FinishLaunch(Stopwatch sw, Dictionary<string, TimeSpan> timings)
     {
