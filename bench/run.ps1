@@ -80,6 +80,7 @@ try {
         $results[$Workload][$Side].Add($Seconds)
     }
     $rss = @{}
+    $stageRows = [System.Collections.Generic.List[object]]::new()
     function Note-Rss([string] $Key, [long] $Bytes) { if (-not $rss[$Key] -or $rss[$Key] -lt $Bytes) { $rss[$Key] = $Bytes } }
 
     function New-Copy([string] $Name) {
@@ -97,6 +98,8 @@ try {
         $sw = [Diagnostics.Stopwatch]::StartNew()
         & guestfish --ro -a $base run | Out-Null
         $gfLaunch = $sw.Elapsed.TotalSeconds
+        "run`nmount-ro /dev/sda1 /`nls /`n" | Set-Content "$work/first.gf"
+        $sw.Restart(); & guestfish --ro -a $base -f "$work/first.gf" | Out-Null; $gfFirst = $sw.Elapsed.TotalSeconds
         $img = New-Copy gf
         # The calls are timed inside one guestfish run: `! date` (a child process) stamps the
         # wall clock into files right before the first and after the last call.
@@ -116,6 +119,8 @@ try {
         $peaks = Get-Peaks
         if ($record) {
             Add-Result 'launch + close' guestfish $gfLaunch
+            Add-Result 'launch + close, cold boot forced' guestfish $gfLaunch
+            Add-Result 'open, mount, first listing, close' guestfish $gfFirst
             Add-Result "$SmallCalls small calls (exists, stat)" guestfish $gfCalls
             Add-Result "upload $TransferMB MiB" guestfish $times[0]
             Add-Result "download $TransferMB MiB" guestfish $times[1]
@@ -134,6 +139,13 @@ try {
         $null = $s.AddDrive($base, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'raw' })
         $s.Launch(); $s.Dispose()
         $engLaunch = $sw.Elapsed.TotalSeconds
+        $sw.Restart()
+        $env:GUESTFS_COLD_START = '1'
+        try { $coldOptions = [GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment() } finally { Remove-Item Env:GUESTFS_COLD_START }
+        $s = [GuestFs.Engine.Session.GuestSession]::new($coldOptions)
+        $null = $s.AddDrive($base, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'raw' })
+        $s.Launch(); $s.Dispose()
+        $engCold = $sw.Elapsed.TotalSeconds
         $img = New-Copy eng
         $s = [GuestFs.Engine.Session.GuestSession]::new([GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment())
         $null = $s.AddDrive($img, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'qcow2'; ReadOnly = $false })
@@ -150,6 +162,7 @@ try {
         $s.Dispose()
         if ($record) {
             Add-Result 'launch + close' 'GuestFs engine' $engLaunch
+            Add-Result 'launch + close, cold boot forced' 'GuestFs engine' $engCold
             Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs engine' $engCalls
             Add-Result "upload $TransferMB MiB" 'GuestFs engine' $engUp
             Add-Result "download $TransferMB MiB" 'GuestFs engine' $engDown
@@ -164,6 +177,19 @@ try {
         $sw.Restart()
         $d = Open-GuestDisk -Path $base; Close-GuestDisk -Disk $d
         $cmdLaunch = $sw.Elapsed.TotalSeconds
+        $sw.Restart(); $d = Open-GuestDisk -Path $base -ColdStart; Close-GuestDisk -Disk $d; $cmdCold = $sw.Elapsed.TotalSeconds
+        $sw.Restart()
+        $d = Open-GuestDisk -Path $base
+        $tOpen = $sw.Elapsed.TotalSeconds
+        Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+        $tMount = $sw.Elapsed.TotalSeconds - $tOpen
+        $null = Get-GuestChildItem -Disk $d /
+        $stages = $d.LaunchStages
+        Close-GuestDisk -Disk $d
+        $cmdFirst = $sw.Elapsed.TotalSeconds
+        if ($record) {
+            $stageRows.Add([pscustomobject]@{ Round = $round; Mode = $d.LaunchMode; Restore = $stages['warm-restore']; FirstReply = $stages['warm-first-reply']; HotPlug = $stages['warm-hotplug']; Mount = [math]::Round($tMount, 3); Total = [math]::Round($cmdFirst, 3) })
+        }
         $img = New-Copy cmd
         $d = Open-GuestDisk -Path $img -Writable -Format qcow2
         Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
@@ -180,6 +206,8 @@ try {
         Close-GuestDisk -Disk $d
         if ($record) {
             Add-Result 'launch + close' 'GuestFs cmdlets' $cmdLaunch
+            Add-Result 'launch + close, cold boot forced' 'GuestFs cmdlets' $cmdCold
+            Add-Result 'open, mount, first listing, close' 'GuestFs cmdlets' $cmdFirst
             Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs cmdlets' $cmdCalls
             Add-Result "upload $TransferMB MiB" 'GuestFs cmdlets' $cmdUp
             Add-Result "download $TransferMB MiB" 'GuestFs cmdlets' $cmdDown
@@ -230,6 +258,7 @@ Close-GuestDisk -Disk `$d
         $gf = $results[$w]['guestfish']
         foreach ($side in 'GuestFs engine', 'GuestFs cmdlets') {
             $v = $results[$w][$side]
+            if (-not $v) { continue }
             $ratios = for ($i = 0; $i -lt $v.Count; $i++) { $v[$i] / [math]::Max($gf[$i], 0.0001) }
             [pscustomobject]@{
                 Workload = $w; Side = $side
@@ -241,6 +270,7 @@ Close-GuestDisk -Disk `$d
         }
     }
     $rows | Format-Table -AutoSize | Out-Host
+    $stageRows | Format-Table -AutoSize | Out-Host
     $rss.GetEnumerator() | Sort-Object Name | ForEach-Object { '{0}: {1:N0} MB' -f $_.Name, ($_.Value / 1MB) } | Out-Host
 
     $md = [System.Text.StringBuilder]::new()
@@ -252,6 +282,9 @@ Close-GuestDisk -Disk `$d
     $null = $md.AppendLine('| Workload | Side | GuestFs median (s) | min/max | guestfish median (s) | min/max | ratio per round | median ratio |')
     $null = $md.AppendLine('|---|---|---|---|---|---|---|---|')
     foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Workload) | $($r.Side) | $($r.'GuestFs median (s)') | $($r.'GuestFs min/max') | $($r.'guestfish median (s)') | $($r.'guestfish min/max') | $($r.'ratio per round') | $($r.'median ratio') |") }
+    $null = $md.AppendLine().AppendLine('Warm open-to-first-listing, stage by stage (seconds; docs/warm.md):').AppendLine()
+    $null = $md.AppendLine('| round | launch | restore | first reply | hot-plug | mount | open → listing → close |').AppendLine('|---|---|---|---|---|---|---|')
+    foreach ($r in $stageRows) { $null = $md.AppendLine("| $($r.Round) | $($r.Mode) | $($r.Restore) | $($r.FirstReply) | $($r.HotPlug) | $($r.Mount) | $($r.Total) |") }
     $null = $md.AppendLine().AppendLine('Peak resident memory (VmHWM):').AppendLine()
     foreach ($e in $rss.GetEnumerator() | Sort-Object Name) { $null = $md.AppendLine(('- {0}: {1:N0} MB' -f $e.Name, ($e.Value / 1MB))) }
     $null = $md.AppendLine(('- GuestFs host process above an idle pwsh: **{0:N0} MB** (target: at most 150 MB)' -f ($hostAbove / 1MB)))
