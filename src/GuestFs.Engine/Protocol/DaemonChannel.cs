@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO;
@@ -45,6 +46,9 @@ public sealed class DaemonChannel : IDisposable
 
     // ---------------------------------------------------------------- reading
 
+    // The async methods below run once per message or chunk: pooled builders, so they
+    // do not allocate when they complete asynchronously.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FillAsync(int count, string procedure)
     {
         if (_rend - _rstart >= count) return;
@@ -71,6 +75,7 @@ public sealed class DaemonChannel : IDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<uint> ReadWordAsync(string procedure)
     {
         await FillAsync(4, procedure).ConfigureAwait(false);
@@ -94,6 +99,7 @@ public sealed class DaemonChannel : IDisposable
         public void Dispose() { if (Rented) ArrayPool<byte>.Shared.Return(Array); }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Frame> ReadBodyAsync(uint length, string procedure)
     {
         if (length > ProtocolConstants.MessageMax)
@@ -135,6 +141,7 @@ public sealed class DaemonChannel : IDisposable
         return new Frame(big, 0, len, true);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadProgressAsync(string procedure)
     {
         await FillAsync(ProtocolConstants.ProgressSize, procedure).ConfigureAwait(false);
@@ -150,6 +157,7 @@ public sealed class DaemonChannel : IDisposable
     /// and (when <paramref name="skipCancelFlags"/>) stray cancel flags.
     /// Returns null when a cancel flag was seen and not skipped.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Frame?> ReadMessageAsync(string procedure, bool skipCancelFlags, Action? onCancelFlag = null)
     {
         while (true)
@@ -183,6 +191,7 @@ public sealed class DaemonChannel : IDisposable
 
     // ---------------------------------------------------------------- writing
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteRawAsync(ReadOnlyMemory<byte> bytes, string procedure)
     {
         try
@@ -196,6 +205,7 @@ public sealed class DaemonChannel : IDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<uint> SendRequestAsync(RpcRequest request, ulong progressHint)
     {
         uint serial = _serial++;
@@ -300,6 +310,7 @@ public sealed class DaemonChannel : IDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<T> ReceiveReplyAsync<T>(RpcRequest request, uint serial, ReplyDecoder<T> decoder, Action? onCancelFlag = null)
     {
         using var frame = (await ReadMessageAsync(request.Name, skipCancelFlags: true, onCancelFlag).ConfigureAwait(false))!.Value;
@@ -404,6 +415,7 @@ public sealed class DaemonChannel : IDisposable
         return result;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<int> ReadFullAsync(Stream s, Memory<byte> buffer)
     {
         int total = 0;
