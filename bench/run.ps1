@@ -282,6 +282,33 @@ Close-GuestDisk -Disk `$d
     $null = $md.AppendLine('| Workload | Side | GuestFs median (s) | min/max | guestfish median (s) | min/max | ratio per round | median ratio |')
     $null = $md.AppendLine('|---|---|---|---|---|---|---|---|')
     foreach ($r in $rows) { $null = $md.AppendLine("| $($r.Workload) | $($r.Side) | $($r.'GuestFs median (s)') | $($r.'GuestFs min/max') | $($r.'guestfish median (s)') | $($r.'guestfish min/max') | $($r.'ratio per round') | $($r.'median ratio') |") }
+    # Targets of the benchmark issue, evaluated from the medians above.
+    function RatioOf([string] $w, [string] $side) { ($rows | Where-Object { $_.Workload -eq $w -and $_.Side -eq $side } | Select-Object -First 1).'median ratio' }
+    $targets = [System.Collections.Generic.List[object]]::new()
+    foreach ($side in 'GuestFs engine', 'GuestFs cmdlets') {
+        $r = RatioOf 'launch + close' $side
+        $targets.Add([pscustomobject]@{ Target = "launch + close <= 0.8 x guestfish ($side, warm by default)"; Measured = $r; Met = [double]$r -le 0.8 })
+    }
+    $r = RatioOf 'open, mount, first listing, close' 'GuestFs cmdlets'
+    $targets.Add([pscustomobject]@{ Target = 'open -> mount -> first listing -> close <= 0.15 x guestfish (warm)'; Measured = $r; Met = [double]$r -le 0.15 })
+    foreach ($w in $results.Keys | Where-Object { $_ -notlike 'launch*' -and $_ -notlike 'open*' }) {
+        foreach ($side in 'GuestFs engine', 'GuestFs cmdlets') {
+            $r = RatioOf $w $side
+            if ($r) { $targets.Add([pscustomobject]@{ Target = "$w <= 1.0 x guestfish ($side)"; Measured = $r; Met = [double]$r -le 1.0 }) }
+        }
+    }
+    $callsKey = $results.Keys | Where-Object { $_ -like '*small calls*' } | Select-Object -First 1
+    $perCall = @{}
+    foreach ($side in 'guestfish', 'GuestFs engine', 'GuestFs cmdlets') { $perCall[$side] = 1000 * (Median $results[$callsKey][$side]) / $SmallCalls }
+    $targets.Add([pscustomobject]@{ Target = 'small calls: <= 0.3 ms per call above guestfish''s per-call time (engine)'; Measured = ('{0:0.000} ms (guestfish {1:0.000}, engine {2:0.000}, cmdlets {3:0.000} ms/call)' -f ($perCall['GuestFs engine'] - $perCall['guestfish']), $perCall['guestfish'], $perCall['GuestFs engine'], $perCall['GuestFs cmdlets']); Met = ($perCall['GuestFs engine'] - $perCall['guestfish']) -le 0.3 })
+    $targets.Add([pscustomobject]@{ Target = 'host process <= 150 MB above an idle pwsh'; Measured = ('{0:N0} MB' -f ($hostAbove / 1MB)); Met = $hostAbove -le 150MB })
+    $null = $md.AppendLine().AppendLine('## Targets').AppendLine()
+    $null = $md.AppendLine('| target | median measured | met |').AppendLine('|---|---|---|')
+    foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target) | $($t.Measured) | $(if ($t.Met) { 'yes' } else { '**no**' }) |") }
+    $targets | Format-Table -AutoSize | Out-Host
+    $notes = Join-Path $PSScriptRoot 'analysis.md'
+    if (Test-Path $notes) { $null = $md.AppendLine().AppendLine((Get-Content $notes -Raw)) }
+
     $null = $md.AppendLine().AppendLine('Warm open-to-first-listing, stage by stage (seconds; docs/warm.md):').AppendLine()
     $null = $md.AppendLine('| round | launch | restore | first reply | hot-plug | mount | open → listing → close |').AppendLine('|---|---|---|---|---|---|---|')
     foreach ($r in $stageRows) { $null = $md.AppendLine("| $($r.Round) | $($r.Mode) | $($r.Restore) | $($r.FirstReply) | $($r.HotPlug) | $($r.Mount) | $($r.Total) |") }

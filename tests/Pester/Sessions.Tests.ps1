@@ -102,7 +102,7 @@ Describe 'Stopping Open-GuestDisk (Ctrl+C)' -Tag 'Appliance' {
         $qemuBefore = Get-QemuProcessIds
         $tmpBefore = @(Get-ChildItem /tmp -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue).Name
         $ps = [powershell]::Create()
-        $null = $ps.AddScript("Import-Module '$script:ModulePath'; Open-GuestDisk -Path '$base'")
+        $null = $ps.AddScript("Import-Module '$script:ModulePath'; Open-GuestDisk -Path '$base' -ColdStart")  # a boot, to stop in the middle (warm launches: Warm.Tests.ps1)
         $handle = $ps.BeginInvoke()
         $deadline = [DateTime]::UtcNow.AddSeconds(60)
         while (-not ($ps.Streams.Progress | Where-Object StatusDescription -like 'booting*') -and -not $handle.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
