@@ -24,7 +24,7 @@ public sealed partial class GuestSession
     {
         await using var fs = new FileStream(hostPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
         long total = fs.Length;
-        string tmp = GuestPath.Combine(GuestPath.GetDirectoryName(guestPath), "." + GuestPath.GetFileName(guestPath) + ".guestfs-partial");
+        string tmp = GuestPath.Combine(GuestPath.GetDirectoryName(guestPath), PartialName.For(GuestPath.GetFileName(guestPath), random: false));
         var transfer = FileTransfer.Upload(fs, total, n => progress?.Report(new CopyProgress(hostPath, n, total, n, total, 0, 1)));
         try
         {
@@ -72,7 +72,7 @@ public sealed partial class GuestSession
         long total = 0;
         try { total = await FilesizeAsync(guestPath, cancellationToken).ConfigureAwait(false); }
         catch (GuestFsException e) when (e is not GuestFsProtocolException && e.ErrnoName != "ENOENT") { }
-        string tmp = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".guestfs-partial-" + Guid.NewGuid().ToString("N").Substring(0, 8));
+        string tmp = Path.Combine(Path.GetDirectoryName(full)!, PartialName.For(Path.GetFileName(full)));
         try
         {
             await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))

@@ -189,7 +189,7 @@ public sealed class SafeTarExtractor
         if (!PrepareTarget(dest)) { return; }
         FileStarted?.Invoke(entry.Name);
         string dir = Path.GetDirectoryName(dest)!;
-        string tmp = Path.Combine(dir, "." + Path.GetFileName(dest) + ".guestfs-partial-" + Guid.NewGuid().ToString("N").Substring(0, 8));
+        string tmp = Path.Combine(dir, PartialName.For(Path.GetFileName(dest)));
         try
         {
             await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, useAsync: true))

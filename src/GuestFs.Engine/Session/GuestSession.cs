@@ -136,6 +136,8 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         try
         {
             using var probe = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            if (probe.Length == 0 && !full.StartsWith("/dev/", StringComparison.Ordinal))
+                throw new ArgumentException($"The disk image '{full}' is empty (0 bytes), so it holds no disk; check the path, or create an image with New-GuestDiskImage", nameof(path));
         }
         catch (UnauthorizedAccessException e)
         {
@@ -265,7 +267,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                     await LaunchWarmAsync(qemu, plan, drives, sw, timings, cancellationToken).ConfigureAwait(false);
                     LaunchMode = "warm";
                 }
-                catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested) && e is not DriveInUseException)
                 {
                     coldReason = "warm relaunch failed, booting cold: " + OneLine(e.Message);
                     await AbandonWarmAsync().ConfigureAwait(false);
@@ -345,7 +347,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             SetState(GuestSessionState.Config, "launch failed");
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
                 throw new OperationCanceledException("launch cancelled; qemu was stopped and its temp files removed", e, cancellationToken);
-            if (e is GuestFsLaunchException) throw;
+            if (e is GuestFsLaunchException || e is DriveInUseException) throw;
             if (e is MissingDependencyException or ArgumentException or UnauthorizedAccessException or FileNotFoundException) throw;
             throw new GuestFsLaunchException($"launch failed: {e.Message}", tail, e);
         }
@@ -509,7 +511,16 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 t0 = sw.Elapsed;
                 ReportLaunch(LaunchStage.WaitingForDaemon, $"warm: attaching {drives.Count} disk(s)", sw);
                 foreach (var d in drives)
-                    await WarmAppliance.HotPlugAsync(qmp, d, token).ConfigureAwait(false);
+                {
+                    try
+                    {
+                        await WarmAppliance.HotPlugAsync(qmp, d, token).ConfigureAwait(false);
+                    }
+                    catch (QmpException e) when (IsLockError(e.Message))
+                    {
+                        throw DriveInUse(Drives[d.Index].Path);
+                    }
+                }
                 while (true)
                 {
                     var seen = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
@@ -572,9 +583,22 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 try { System.IO.File.Delete(Path.Combine(_tempDir, f)); } catch { }
     }
 
+    private static bool IsLockError(string text) =>
+        text.Contains("Failed to get \"write\" lock", StringComparison.Ordinal) ||
+        text.Contains("Failed to get shared \"write\" lock", StringComparison.Ordinal);
+
+    private static DriveInUseException DriveInUse(string path) =>
+        new($"The disk image '{path}' is in use: another process (a running virtual machine, or another writable session) holds its write lock. " +
+            "Stop that process or close that session first (qemu's image locking refuses even a read-only session while another process writes to the image).");
+
     private GuestFsLaunchException LaunchFailed(string what)
     {
         string tail = _qemu?.ConsoleTail ?? "";
+        if (IsLockError(tail))
+        {
+            var m = Regex.Match(tail, @"Is another process using the image \[([^\]]+)\]");
+            return new GuestFsLaunchException(DriveInUse(m.Success ? m.Groups[1].Value : string.Join(", ", Drives.Select(x => x.Path))).Message, tail);
+        }
         string exit = _qemu is { HasExited: true } q ? $" (qemu exit status {q.ExitCode})" : "";
         return new GuestFsLaunchException($"launch failed: {what}{exit}. " +
             "Run with -Debug or LIBGUESTFS_DEBUG=1 to see the whole appliance console.", tail);
@@ -656,6 +680,14 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         string? qemuImg = null;
         foreach (var d in Drives)
         {
+            if (d.Options.Format == "raw" && !d.Path.StartsWith("/dev/", StringComparison.Ordinal))
+            {
+                // Opening a qcow2 (or other container) as raw would show its metadata as
+                // the disk, and writing would destroy the image: refuse a raw that is not.
+                string detected = await DiskImage.DetectFormatAsync(d.Path, ct).ConfigureAwait(false);
+                if (detected != "raw")
+                    throw new ArgumentException($"The disk image '{d.Path}' is a {detected} image, not raw; use -Format {detected}, or leave -Format out to detect it");
+            }
             if (!d.Options.ReadOnly)
             {
                 // Name the format explicitly: qemu's own probing warns, and for raw
@@ -917,6 +949,12 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     }
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}
+
+/// <summary>A disk image is locked by another writer (qemu's image locking).</summary>
+public sealed class DriveInUseException : IOException
+{
+    public DriveInUseException(string message) : base(message) { }
 }
 
 /// <summary>The appliance could not be started. <see cref="ConsoleTail"/> holds the end of its console.</summary>

@@ -124,7 +124,7 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
                     else
                     {
                         downloadTarget = full;
-                        downloadTemp = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".guestfs-partial-" + Guid.NewGuid().ToString("N")[..8]);
+                        downloadTemp = Path.Combine(Path.GetDirectoryName(full)!, GuestFs.Engine.Library.PartialName.For(Path.GetFileName(full)));
                         s = new FileStream(downloadTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
                     }
                     opened.Add(s);
