@@ -30,7 +30,7 @@ Describe 'Warm relaunch gives what a cold launch gives' -Tag 'Appliance' {
             Set-GuestContent -Disk $d /written.txt -Value 'round trip'
             $r.readback = Get-GuestContent -Disk $d /written.txt -Raw
             $r.checksum = Invoke-GuestFsApi -Disk $d checksum -csumtype sha256 -path /data/big.bin
-            $r.errno = try { Invoke-GuestFsApi -Disk $d cat -Arguments @{ path = '/nope' } -ErrorAction Stop } catch { "$($_.CategoryInfo.Category): $($_.Exception.Message)" }
+            $r.errno = try { Invoke-GuestFsApi -Disk $d statns -Arguments @{ path = '/nope' } -ErrorAction Stop } catch { "$($_.CategoryInfo.Category): $($_.Exception.Message)" }
             $r | ConvertTo-Json -Depth 4
         }
     }

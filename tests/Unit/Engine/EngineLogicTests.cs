@@ -237,6 +237,9 @@ public sealed class SessionConfigTests
         var f = System.IO.Path.GetTempFileName();
         try
         {
+            var empty = Assert.Throws<ArgumentException>(() => s.AddDrive(f));
+            Assert.Contains("empty", empty.Message);
+            System.IO.File.WriteAllBytes(f, new byte[512]);
             Assert.Throws<ArgumentException>(() => s.AddDrive(f, new DriveOptions { Format = "raw;rm" }));
             Assert.Throws<ArgumentException>(() => s.AddDrive(f, new DriveOptions { Label = "bad label" }));
             Assert.Throws<ArgumentException>(() => s.AddDrive(f, new DriveOptions { CacheMode = "none" }));
