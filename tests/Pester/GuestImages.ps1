@@ -1,4 +1,4 @@
-# Test images beyond the base image, and a guestfish driver for differential tests.
+# Test images beyond the base image.
 # Dot-source after TestSupport.ps1. Every image is built once through the appliance
 # with GuestFs's own cmdlets (part_init/part_add, LVM, LUKS, mkfs, tar_in …) and
 # cached under the test image cache with a versioned name; bump a version when
@@ -213,50 +213,4 @@ function Get-GuestFsDebianImage([switch] $Second) {
         Move-Item $tmp $img -Force
     }
     if ($Second) { $img2 } else { $img }
-}
-
-# ------------------------------------------------------------------ guestfish (the reference; tests only)
-
-# Starts "guestfish --listen" on the given images (read-only unless -Writable) and returns a
-# handle for Invoke-Guestfish. Its stderr (where the server prints "libguestfs: error: …")
-# goes to a file that Invoke-Guestfish reads after each command.
-function Start-Guestfish([string[]] $Images, [switch] $Writable, [string] $Format = 'qcow2', [string] $Directory) {
-    $env:LIBGUESTFS_BACKEND = 'direct'
-    if (-not $env:LIBGUESTFS_BACKEND_SETTINGS) { $env:LIBGUESTFS_BACKEND_SETTINGS = 'force_tcg' }
-    $err = Join-Path $Directory "guestfish-$([guid]::NewGuid().ToString('N')).err"
-    $fishArgs = @('--listen', "--format=$Format")
-    if (-not $Writable) { $fishArgs += '--ro' }
-    foreach ($i in $Images) { $fishArgs += @('-a', $i) }
-    $env:GF_ERR = $err
-    $line = & bash -c 'exec guestfish "$@" 2>"$GF_ERR"' guestfish @fishArgs 2>$null | Out-String
-    $env:GF_ERR = $null
-    if ($line -notmatch 'GUESTFISH_PID=(\d+)') { throw "guestfish --listen did not start: $line $(Get-Content $err -Raw -ErrorAction SilentlyContinue)" }
-    $h = [pscustomobject]@{ Pid = [int]$Matches[1]; ErrorFile = $err; ErrorOffset = 0L }
-    $r = Invoke-Guestfish $h 'run'
-    if (-not $r.Ok) { Stop-Guestfish $h; throw "guestfish run failed: $($r.Error)" }
-    $h
-}
-
-# Runs one guestfish command on the server; never stops on error (the "-" prefix).
-# Returns Ok, Output (stdout text) and Error (the "libguestfs: error: " lines it printed).
-function Invoke-Guestfish($Handle, [string] $Command, [string[]] $Arguments = @()) {
-    $out = & guestfish "--remote=$($Handle.Pid)" -- "-$Command" @Arguments 2>&1 | Out-String
-    $errText = ''
-    if (Test-Path $Handle.ErrorFile) {
-        $fs = [IO.File]::Open($Handle.ErrorFile, 'Open', 'Read', 'ReadWrite')
-        try {
-            $fs.Position = $Handle.ErrorOffset
-            $errText = [IO.StreamReader]::new($fs).ReadToEnd()
-            $Handle.ErrorOffset = $fs.Length
-        }
-        finally { $fs.Dispose() }
-    }
-    $errors = @($errText -split "`n" | Where-Object { $_ -match '^libguestfs: error: ' } | ForEach-Object { $_.Substring(19).Trim() })
-    [pscustomobject]@{ Ok = ($errors.Count -eq 0); Output = $out; Error = ($errors -join "`n") }
-}
-
-function Stop-Guestfish($Handle) {
-    if (-not $Handle) { return }
-    & guestfish "--remote=$($Handle.Pid)" -- exit 2>$null | Out-Null
-    Remove-Item $Handle.ErrorFile -ErrorAction SilentlyContinue
 }
