@@ -17,7 +17,7 @@
         'Get-GuestChildItem', 'Get-GuestItem', 'Test-GuestPath',
         'Get-GuestContent', 'Set-GuestContent', 'Add-GuestContent',
         'Copy-GuestItem', 'New-GuestItem', 'Remove-GuestItem', 'Move-GuestItem', 'Rename-GuestItem', 'Set-GuestItem',
-        'Invoke-GuestFsApi', 'Get-GuestFsApi'
+        'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -38,6 +38,13 @@ public sealed class XdrWriter : IDisposable
         return _buffer.AsMemory(0, _pos);
     }
 
+    /// <summary>
+    /// Set by an argument writer that puts a secret (a LUKS passphrase) into the
+    /// message: every buffer this writer used is wiped before it goes back to the
+    /// shared pool, so the secret does not linger in memory other code rents.
+    /// </summary>
+    public bool Sensitive { get; set; }
+
     /// <summary>Forget everything written, keeping the buffer.</summary>
     public void Reset() => _pos = 4;
 
@@ -50,7 +57,7 @@ public sealed class XdrWriter : IDisposable
             int size = Math.Max(_buffer.Length * 2, _pos + count);
             var bigger = ArrayPool<byte>.Shared.Rent(size);
             Buffer.BlockCopy(_buffer, 0, bigger, 0, _pos);
-            ArrayPool<byte>.Shared.Return(_buffer);
+            ArrayPool<byte>.Shared.Return(_buffer, clearArray: Sensitive);
             _buffer = bigger;
         }
         var span = _buffer.AsSpan(_pos, count);
@@ -80,6 +87,15 @@ public sealed class XdrWriter : IDisposable
         var span = Grow(padded);
         bytes.CopyTo(span);
         span.Slice(bytes.Length).Clear();
+    }
+
+    /// <summary>A secret as <c>string&lt;&gt;</c> (UTF-8 bytes given by the caller); marks the writer <see cref="Sensitive"/>.</summary>
+    public void WriteSecretString(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.IndexOf((byte)0) >= 0)
+            throw new ArgumentException("a secret sent to the daemon cannot contain NUL characters");
+        Sensitive = true;
+        WriteOpaque(utf8);
     }
 
     /// <summary><c>string&lt;&gt;</c> as UTF-8. A string holding NUL cannot be passed to the daemon.</summary>
@@ -121,6 +137,6 @@ public sealed class XdrWriter : IDisposable
     {
         var b = _buffer;
         _buffer = Array.Empty<byte>();
-        if (b.Length > 0) ArrayPool<byte>.Shared.Return(b);
+        if (b.Length > 0) ArrayPool<byte>.Shared.Return(b, clearArray: Sensitive);
     }
 }

@@ -28,6 +28,10 @@ public sealed class MountGuestFsCommand : GuestCmdlet
     [Parameter]
     public string? Options { get; set; }
 
+    /// <summary>Unlock the (LUKS/BitLocker) device with this passphrase first and mount the decrypted device.</summary>
+    [Parameter]
+    public System.Security.SecureString? Passphrase { get; set; }
+
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public GuestDisk? Disk { get; set; }
 
@@ -55,9 +59,29 @@ public sealed class MountGuestFsCommand : GuestCmdlet
         bool ro = ReadOnly.IsPresent;
         string opts = Options ?? "";
         if (ro && !ContainsOption(opts, "ro")) opts = opts.Length == 0 ? "ro" : "ro," + opts;
+        string device = Device;
+        if (Passphrase is not null)
+        {
+            try
+            {
+                device = Run(ct => disk.Session.UnlockAsync(Device, Passphrase, ct), disk.Session);
+                WriteVerbose($"unlocked {Device} as {device}");
+            }
+            catch (Exception e)
+            {
+                var rec = ToErrorRecord(e, "UnlockFailed", Device);
+                if (e is Engine.Protocol.GuestFsException { ErrnoName: not "EPIPE" })
+                    rec = new ErrorRecord(e, "UnlockFailed", ErrorCategory.AuthenticationError, Device)
+                    {
+                        ErrorDetails = new ErrorDetails($"Cannot unlock {Device}: {e.Message}. Check the passphrase and that the device is encrypted (Get-GuestFileSystem -All shows crypto_LUKS)."),
+                    };
+                WriteError(rec);
+                return;
+            }
+        }
         try
         {
-            Run(ct => disk.Session.MountOptionsAsync(opts, Device, mp, ct), disk.Session);
+            Run(ct => disk.Session.MountOptionsAsync(opts, device, mp, ct), disk.Session);
         }
         catch (Exception e)
         {
@@ -71,7 +95,7 @@ public sealed class MountGuestFsCommand : GuestCmdlet
         }
         if (PSDrive is not null) NewDrive(disk, mp);
         if (PassThru.IsPresent)
-            WriteObject(new GuestMountInfo { Device = Device, MountPoint = mp });
+            WriteObject(new GuestMountInfo { Device = device, MountPoint = mp });
     }
 
     /// <summary>

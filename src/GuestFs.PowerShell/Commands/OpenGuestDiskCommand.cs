@@ -10,7 +10,7 @@ namespace GuestFs.PowerShell.Commands;
 /// <summary>Opens disk images in a new appliance session (read-only unless -Writable).</summary>
 [Cmdlet(VerbsCommon.Open, "GuestDisk", DefaultParameterSetName = "Path")]
 [OutputType(typeof(GuestDisk))]
-public sealed class OpenGuestDiskCommand : GuestCmdlet
+public sealed partial class OpenGuestDiskCommand : GuestCmdlet
 {
     private readonly List<string> _paths = new();
 
@@ -139,6 +139,7 @@ public sealed class OpenGuestDiskCommand : GuestCmdlet
             WriteProgress(new ProgressRecord(activityId, activity, "done") { RecordType = ProgressRecordType.Completed });
         }
         var disk = new GuestDisk(session, _paths.ToArray(), !Writable.IsPresent, Label);
+        AfterLaunch(disk); // -Passphrase, -Inspect (OpenGuestDiskCommand.Inspect.cs); closes the session on failure
         GuestDiskRegistry.Add(disk);
         WriteVerbose($"GuestDisk {disk.Id}: {disk.Accelerator} ({disk.AcceleratorReason}), launched in {disk.LaunchTime?.TotalSeconds:0.00} s, {(disk.ReadOnly ? "read-only" : "writable")}");
         WriteObject(disk);

@@ -1,0 +1,57 @@
+using System;
+using System.Management.Automation;
+using GuestFs.Engine.Library;
+
+namespace GuestFs.PowerShell.Commands;
+
+/// <summary>Inspects a session's disks for installed operating systems (what virt-inspector reports).</summary>
+[Cmdlet(VerbsCommon.Get, "GuestOSInfo")]
+[OutputType(typeof(GuestOSInfo))]
+public sealed class GetGuestOSInfoCommand : GuestCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    public GuestDisk? Disk { get; set; }
+
+    /// <summary>Also read each system's package database (deb and rpm).</summary>
+    [Parameter]
+    public SwitchParameter IncludeApplications { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var disk = ResolveDisk(Disk);
+        GuestOSInfo[] systems;
+        try
+        {
+            systems = Run(ct => disk.Session.GetOperatingSystemsAsync(IncludeApplications.IsPresent,
+                (os, e) => Post(() => WriteError(ApplicationsError(os, e))), ct), disk.Session);
+        }
+        catch (Exception e)
+        {
+            WriteError(ToErrorRecord(e, "InspectionFailed", disk, reading: true));
+            return;
+        }
+        if (systems.Length == 0)
+        {
+            WriteError(new ErrorRecord(new InvalidOperationException(
+                $"No operating system was found on the disks of GuestDisk {disk.Id}. Inspection looks for an installed system's root filesystem (for Linux /etc with /bin, /usr …); " +
+                "if the disks are encrypted, open them with Open-GuestDisk -Passphrase."),
+                "NoOperatingSystem", ErrorCategory.ObjectNotFound, disk));
+            return;
+        }
+        foreach (var os in systems)
+        {
+            var o = PSObject.AsPSObject(os);
+            o.Properties.Add(new PSNoteProperty("Disk", disk));
+            WriteObject(o);
+        }
+    }
+
+    private static ErrorRecord ApplicationsError(GuestOSInfo os, Exception e)
+    {
+        if (e is NotSupportedException)
+            return new ErrorRecord(e, "ApplicationsNotImplemented", ErrorCategory.NotImplemented, os.Root);
+        var rec = ToErrorRecord(e, "ListApplicationsFailed", os.Root, reading: true);
+        rec.ErrorDetails = new ErrorDetails($"The applications of {os.ProductName} ({os.Root}) could not be listed: {e.Message}");
+        return rec;
+    }
+}
