@@ -78,6 +78,20 @@ BeforeDiscovery {
     Step @{ Name = 'case_sensitive_path'; Fish = @('case-sensitive-path', '/ETC/HOSTNAME'); Api = 'case_sensitive_path'; Arguments = @{ path = '/ETC/HOSTNAME' }; Kind = 'string' }
     Step @{ Name = 'utsname (utsname struct)'; Fish = @('utsname'); Api = 'utsname'; Arguments = @{}; Kind = 'struct' }
 
+    # --- library-side calls by name (GuestFs rebuilds them from daemon calls, as libguestfs does)
+    Step @{ Name = 'cat by name (library side)'; Fish = @('cat', '/etc/app.conf'); Api = 'cat'; Arguments = @{ path = '/etc/app.conf' }; Kind = 'string' }
+    Step @{ Name = 'read_lines (library side)'; Fish = @('read-lines', '/etc/app.conf'); Api = 'read_lines'; Arguments = @{ path = '/etc/app.conf' }; Kind = 'lines' }
+    Step @{ Name = 'ls by name (library side)'; Fish = @('ls', '/data'); Api = 'ls'; Arguments = @{ directory = '/data' }; Kind = 'lines' }
+    Step @{ Name = 'find by name (library side)'; Fish = @('find', '/data/small'); Api = 'find'; Arguments = @{ directory = '/data/small' }; Kind = 'relpaths'; Sorted = $true }
+    Step @{ Name = 'lstatnslist (library side)'; Fish = @('lstatnslist', '/data/links', 'rel abs'); Api = 'lstatnslist'; Arguments = @{ path = '/data/links'; names = @('rel', 'abs') }; Kind = 'structlist'; Ignore = $atime }
+    Step @{ Name = 'readlinklist (library side)'; Fish = @('readlinklist', '/data/links', 'rel abs'); Api = 'readlinklist'; Arguments = @{ path = '/data/links'; names = @('rel', 'abs') }; Kind = 'lines' }
+    Step @{ Name = 'stat, deprecated (library side)'; Fish = @('stat', '/etc/hostname'); Api = 'stat'; Arguments = @{ path = '/etc/hostname' }; Kind = 'struct'; Ignore = @('atime') }
+    Step @{ Name = 'canonical_device_name (library side)'; Fish = @('canonical-device-name', '/dev/vda1'); Api = 'canonical_device_name'; Arguments = @{ device = '/dev/vda1' }; Kind = 'string' }
+    Step @{ Name = 'device_index (library side)'; Fish = @('device-index', '/dev/sda'); Api = 'device_index'; Arguments = @{ device = '/dev/sda' }; Kind = 'int' }
+    Step @{ Name = 'mountable_device (library side)'; Fish = @('mountable-device', '/dev/sda1'); Api = 'mountable_device'; Arguments = @{ mountable = '/dev/sda1' }; Kind = 'string' }
+    Step @{ Name = 'feature_available (library side)'; Fish = @('feature-available', 'xfs'); Api = 'feature_available'; Arguments = @{ groups = @('xfs') }; Kind = 'bool' }
+    Step @{ Name = 'version (library side)'; Fish = @('version'); Api = 'version'; Arguments = @{}; Kind = 'struct'; Ignore = @('extra') }
+
     # --- changing
     Step @{ Name = 'mkdir'; Fish = @('mkdir', '/new'); Api = 'mkdir'; Arguments = @{ path = '/new' }; Kind = 'void' }
     Step @{ Name = 'mkdir_p'; Fish = @('mkdir-p', '/new/a/b/c'); Api = 'mkdir_p'; Arguments = @{ path = '/new/a/b/c' }; Kind = 'void' }

@@ -133,6 +133,25 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             (Get-GuestFsApi -Deprecated).Count | Should -BeGreaterThan 40
             (Get-GuestFsApi).Count | Should -BeGreaterThan 400
         }
+        It 'reaches the library-side calls by name, with host paths resolved like FileSystem paths' {
+            $lib = Get-GuestFsApi -Side library
+            $lib.Name | Should -Contain 'copy_out'
+            $lib | ForEach-Object { $_.Number | Should -Be 0 }
+            (Get-GuestFsApi cat).Side | Should -Be 'library'
+            Invoke-GuestFsApi cat /etc/hostname | Should -Be "testhost`n"
+            Invoke-GuestFsApi canonical_device_name /dev/vda1 | Should -Be '/dev/sda1'
+            Invoke-GuestFsApi disk_format -filename (Get-GuestFsBaseImage) | Should -Be 'raw'
+            Invoke-GuestFsApi disk_virtual_size -filename (Get-GuestFsBaseImage) | Should -Be (Get-Item (Get-GuestFsBaseImage)).Length
+            Push-Location $TestDrive
+            try {
+                New-Item -ItemType Directory -Path out | Out-Null
+                Invoke-GuestFsApi copy_out -remotepath /data/small -localdir out
+                (Get-ChildItem out/small).Count | Should -Be (Get-GuestChildItem /data/small).Count
+            }
+            finally { Pop-Location }
+            $line = 'Invoke-GuestFsApi canonical_dev'
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain 'canonical_device_name'
+        }
     }
 
     Context 'tab completion' {

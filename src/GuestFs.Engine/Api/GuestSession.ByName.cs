@@ -23,22 +23,46 @@ public sealed partial class GuestSession
     /// </summary>
     public async Task<object?> InvokeByNameAsync(string name, IReadOnlyDictionary<string, object?> arguments, CancellationToken cancellationToken = default)
     {
-        var p = ProcedureCatalog.Find(name) ?? throw UnknownProcedure(name);
+        var p = ProcedureCatalog.Find(name);
+        if (p is null)
+        {
+            var lib = LibraryCatalog.Find(name) ?? throw UnknownProcedure(name);
+            var handler = LibraryCatalog.HandlerFor(name)!;
+            return await handler(this, CheckLibraryArguments(lib, arguments), cancellationToken).ConfigureAwait(false);
+        }
         var (request, transfer) = BuildRequest(p, arguments);
         var decoder = DecoderFor(p);
         return await InvokeAsync(request, decoder, transfer, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The same checks as <see cref="BuildRequest"/> for a library-side call; returns the converted values.</summary>
+    public static IReadOnlyDictionary<string, object?> CheckLibraryArguments(ProcedureInfo p, IReadOnlyDictionary<string, object?> arguments)
+    {
+        var given = new Dictionary<string, object?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var kv in arguments) given[kv.Key] = kv.Value;
+        foreach (var key in given.Keys)
+            if (!p.Arguments.Any(a => string.Equals(a.Name, key, StringComparison.OrdinalIgnoreCase)))
+                throw new ArgumentException($"{p.Name} has no argument '{key}'; its arguments are: {Describe(p)}");
+        var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var a in p.Arguments)
+        {
+            if (!given.TryGetValue(a.Name, out var v) || v is null)
+                throw new ArgumentException($"{p.Name} needs the argument '{a.Name}' ({a.Type}); its arguments are: {Describe(p)}");
+            values[a.Name] = Convert(p.Name, a.Name, a.Type, v);
+        }
+        return values;
     }
 
     private static ArgumentException UnknownProcedure(string name)
     {
         static string Squash(string s) => s.Replace("_", "").Replace("-", "").ToLowerInvariant();
         string want = Squash(name);
-        var close = ProcedureCatalog.All.Select(p => p.Name)
+        var close = ProcedureCatalog.AllWithLibrary.Select(p => p.Name)
             .Select(n => (Name: n, Distance: want.Length >= 3 && Squash(n).Contains(want) ? 0 : EditDistance(Squash(n), want)))
             .Where(x => x.Distance <= Math.Max(1, want.Length / 4))
             .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
             .Take(8).Select(x => x.Name).ToArray();
-        return new ArgumentException($"'{name}' is not a guestfsd procedure" +
+        return new ArgumentException($"'{name}' is not a guestfsd procedure or library call" +
             (close.Length > 0 ? $"; did you mean {string.Join(", ", close)}?" : "; Get-GuestFsApi lists them all"), nameof(name));
     }
 

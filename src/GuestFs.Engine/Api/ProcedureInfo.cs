@@ -18,8 +18,10 @@ public sealed record OptionalArgumentInfo(string Name, string Type, int Bit);
 public sealed class ProcedureInfo
 {
     public ProcedureInfo(int number, string name, string returnType, ArgumentInfo[] arguments, OptionalArgumentInfo[] optionalArguments,
-        bool deprecated, string? deprecatedBy, bool isInternal, bool isDebug, bool progress, string? group, string summary = "")
+        bool deprecated, string? deprecatedBy, bool isInternal, bool isDebug, bool progress, string? group, string summary = "",
+        bool isLibrary = false)
     {
+        IsLibrary = isLibrary;
         IsDebug = isDebug;
         Summary = summary;
         Number = number; Name = name; ReturnType = returnType; Arguments = arguments; OptionalArguments = optionalArguments;
@@ -44,6 +46,14 @@ public sealed class ProcedureInfo
     /// <summary>One line on what the call does (ours, from summaries.table).</summary>
     public string Summary { get; }
 
+    /// <summary>
+    /// Answered by the library (GuestFs's engine, as libguestfs does) from
+    /// daemon calls or qemu-img, not a guestfsd procedure; its number is 0.
+    /// </summary>
+    public bool IsLibrary { get; }
+    /// <summary>"daemon" or "library".</summary>
+    public string Side => IsLibrary ? "library" : "daemon";
+
     public bool FileIn => Arguments.Any(a => a.IsFileIn);
     public bool FileOut => Arguments.Any(a => a.IsFileOut);
 
@@ -60,4 +70,14 @@ public static partial class ProcedureCatalog
     public static IReadOnlyList<ProcedureInfo> All => s_all.Value;
 
     public static ProcedureInfo? Find(string name) => s_byName.Value.TryGetValue(name, out var p) ? p : null;
+
+    /// <summary>A daemon procedure or, failing that, a library-side call (<see cref="LibraryCatalog"/>).</summary>
+    public static ProcedureInfo? FindAny(string name) => Find(name) ?? LibraryCatalog.Find(name);
+
+    /// <summary>Daemon procedures and library-side calls together, sorted by name.</summary>
+    public static IReadOnlyList<ProcedureInfo> AllWithLibrary =>
+        s_allWithLibrary.Value;
+
+    private static readonly Lazy<ProcedureInfo[]> s_allWithLibrary =
+        new(() => s_all.Value.Concat(LibraryCatalog.All).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray());
 }

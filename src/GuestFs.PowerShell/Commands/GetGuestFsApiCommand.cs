@@ -5,7 +5,7 @@ using GuestFs.Engine.Api;
 
 namespace GuestFs.PowerShell.Commands;
 
-/// <summary>Describes guestfsd procedures: number, arguments, optional arguments, return, summary.</summary>
+/// <summary>Describes guestfsd procedures and the library-side calls: number, side, arguments, optional arguments, return, summary.</summary>
 [Cmdlet(VerbsCommon.Get, "GuestFsApi")]
 [OutputType(typeof(ProcedureInfo))]
 public sealed class GetGuestFsApiCommand : PSCmdlet
@@ -19,6 +19,11 @@ public sealed class GetGuestFsApiCommand : PSCmdlet
     [Parameter]
     public SwitchParameter IncludeInternal { get; set; }
 
+    /// <summary>Only the calls answered on this side: daemon (guestfsd procedures) or library (rebuilt in the engine).</summary>
+    [Parameter]
+    [ValidateSet("daemon", "library")]
+    public string? Side { get; set; }
+
     /// <summary>Only deprecated procedures.</summary>
     [Parameter]
     public SwitchParameter Deprecated { get; set; }
@@ -29,16 +34,17 @@ public sealed class GetGuestFsApiCommand : PSCmdlet
         {
             var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
             bool any = false;
-            foreach (var p in ProcedureCatalog.All.OrderBy(p => p.Name, StringComparer.Ordinal))
+            foreach (var p in ProcedureCatalog.AllWithLibrary)
             {
                 if (!pattern.IsMatch(p.Name)) continue;
                 if ((p.IsInternal || p.IsDebug) && !IncludeInternal.IsPresent && WildcardPattern.ContainsWildcardCharacters(n)) continue;
                 if (Deprecated.IsPresent && !p.Deprecated) continue;
+                if (Side is not null && !string.Equals(p.Side, Side, StringComparison.OrdinalIgnoreCase)) continue;
                 any = true;
                 WriteObject(p);
             }
             if (!any && !WildcardPattern.ContainsWildcardCharacters(n))
-                WriteError(new ErrorRecord(new ItemNotFoundException($"'{n}' is not a guestfsd procedure; try Get-GuestFsApi *{n}*"),
+                WriteError(new ErrorRecord(new ItemNotFoundException($"'{n}' is not a guestfsd procedure or library call; try Get-GuestFsApi *{n}*"),
                     "UnknownProcedure", ErrorCategory.ObjectNotFound, n));
         }
     }

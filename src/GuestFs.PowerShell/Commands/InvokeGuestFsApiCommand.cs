@@ -45,7 +45,7 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
 
     public object? GetDynamicParameters()
     {
-        var p = ProcedureCatalog.Find(Name ?? "");
+        var p = ProcedureCatalog.FindAny(Name ?? "");
         if (p is null) return null;
         _dynamic = new RuntimeDefinedParameterDictionary();
         _dynamicToArg.Clear();
@@ -78,10 +78,10 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
 
     protected override void ProcessRecord()
     {
-        var p = ProcedureCatalog.Find(Name);
+        var p = ProcedureCatalog.FindAny(Name);
         if (p is null)
         {
-            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{Name}' is not a guestfsd procedure; Get-GuestFsApi lists them (Get-GuestFsApi *{Name}*)."),
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{Name}' is not a guestfsd procedure or library call; Get-GuestFsApi lists them (Get-GuestFsApi *{Name}*)."),
                 "UnknownProcedure", ErrorCategory.InvalidArgument, Name));
             return;
         }
@@ -106,8 +106,12 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
             if (args[k] is object[] arr) args[k] = arr.Select(x => x is PSObject po ? po.BaseObject : x).ToArray();
 
         if (p.Deprecated)
-            WriteWarning($"guestfsd deprecates {p.Name}" + (p.DeprecatedBy is null ? "." : $"; use {p.DeprecatedBy} instead."));
-        if (!ShouldProcess($"GuestDisk {disk.Id}", $"Call guestfsd {p.Name}")) return;
+            WriteWarning($"libguestfs deprecates {p.Name}" + (p.DeprecatedBy is null ? "." : $"; use {p.DeprecatedBy} instead."));
+        if (!ShouldProcess($"GuestDisk {disk.Id}", p.IsLibrary ? $"Call {p.Name} (library side)" : $"Call guestfsd {p.Name}")) return;
+        // Host paths of library-side calls (copy_in, disk_format …) are resolved like any provider path.
+        foreach (var a in p.Arguments.Where(a => a.Type == "String(HostPath)"))
+            if (args.TryGetValue(a.Name, out var hp) && hp is string hostPathArg)
+                args[a.Name] = GetUnresolvedProviderPathFromPSPath(hostPathArg);
 
         // File arguments: host paths, opened here (downloads through a temporary name).
         var opened = new List<Stream>();
@@ -165,14 +169,14 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
     }
 }
 
-/// <summary>Completes guestfsd procedure names.</summary>
+/// <summary>Completes guestfsd procedure names and library-side call names.</summary>
 public sealed class ProcedureNameCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         System.Management.Automation.Language.CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         string w = (wordToComplete ?? "").Trim('\'', '"');
-        foreach (var p in ProcedureCatalog.All.Where(p => p.Name.StartsWith(w, StringComparison.OrdinalIgnoreCase) && !p.IsInternal && !p.IsDebug).OrderBy(p => p.Name, StringComparer.Ordinal))
+        foreach (var p in ProcedureCatalog.AllWithLibrary.Where(p => p.Name.StartsWith(w, StringComparison.OrdinalIgnoreCase) && !p.IsInternal && !p.IsDebug).OrderBy(p => p.Name, StringComparer.Ordinal))
             yield return new CompletionResult(p.Name, p.Name, CompletionResultType.ParameterValue, p.Summary.Length > 0 ? p.Summary : p.Name);
     }
 }
