@@ -50,9 +50,8 @@ public sealed partial class GuestSession
     {
         ArgumentNullException.ThrowIfNull(passphrase);
         var results = new List<GuestUnlockResult>();
-        foreach (var (device, type) in await ListFilesystemsAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var (device, _) in await ListEncryptedDevicesAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (type is not ("crypto_LUKS" or "BitLocker")) continue;
             string mapper = "/dev/mapper/" + MapNameFor(device);
             try
             {
@@ -66,6 +65,30 @@ public sealed partial class GuestSession
         }
         if (results.Any(r => r.Unlocked)) await ActivateVolumeGroupsAsync(cancellationToken).ConfigureAwait(false);
         return results.ToArray();
+    }
+
+    /// <summary>
+    /// The whole disks, partitions and logical volumes holding an encrypted
+    /// volume (vfs_type crypto_LUKS or BitLocker), with that type. The
+    /// daemon's list_filesystems leaves them out, so they are probed one by one
+    /// as guestfish's key handling does.
+    /// </summary>
+    public async Task<IReadOnlyList<KeyValuePair<string, string>>> ListEncryptedDevicesAsync(CancellationToken cancellationToken = default)
+    {
+        var candidates = new List<string>();
+        candidates.AddRange(await ListDevicesAsync(cancellationToken).ConfigureAwait(false));
+        candidates.AddRange(await ListPartitionsAsync(cancellationToken).ConfigureAwait(false));
+        if (await InternalFeatureAvailableAsync("lvm2", cancellationToken).ConfigureAwait(false) == 0)
+            candidates.AddRange(await LvsAsync(cancellationToken).ConfigureAwait(false));
+        var found = new List<KeyValuePair<string, string>>();
+        foreach (var dev in candidates)
+        {
+            string type;
+            try { type = await VfsTypeAsync(dev, cancellationToken).ConfigureAwait(false); }
+            catch (GuestFsException e) when (e is not GuestFsProtocolException) { continue; }
+            if (type is "crypto_LUKS" or "BitLocker") found.Add(new KeyValuePair<string, string>(dev, type));
+        }
+        return found;
     }
 
     /// <summary>Rescans LVM and activates every volume group (after unlocking, LVs may have appeared).</summary>

@@ -13,11 +13,20 @@ public sealed partial class GuestSession
     /// <summary>
     /// Every filesystem the daemon can see (list_filesystems) with its label,
     /// UUID and size. Entries without a mountable filesystem ("unknown", swap)
-    /// are included with their type so callers can filter.
+    /// are included with their type so callers can filter. With
+    /// <paramref name="includeEncrypted"/>, partitions and whole disks that
+    /// list_filesystems leaves out because they hold an encrypted volume
+    /// (crypto_LUKS, BitLocker) are added too, so that callers can see what
+    /// there is to unlock.
     /// </summary>
-    public async Task<GuestFileSystemInfo[]> GetFileSystemsAsync(CancellationToken cancellationToken = default)
+    public async Task<GuestFileSystemInfo[]> GetFileSystemsAsync(CancellationToken cancellationToken = default, bool includeEncrypted = false)
     {
-        var list = await ListFilesystemsAsync(cancellationToken).ConfigureAwait(false);
+        var list = (await ListFilesystemsAsync(cancellationToken).ConfigureAwait(false)).ToList();
+        if (includeEncrypted)
+        {
+            var listed = new HashSet<string>(list.Select(kv => kv.Key), StringComparer.Ordinal);
+            list.AddRange((await ListEncryptedDevicesAsync(cancellationToken).ConfigureAwait(false)).Where(kv => !listed.Contains(kv.Key)));
+        }
         var result = new List<GuestFileSystemInfo>(list.Count);
         foreach (var (device, type) in list)
         {

@@ -17,7 +17,7 @@ public sealed class GetGuestFileSystemCommand : GuestCmdlet
     [SupportsWildcards]
     public string[]? Type { get; set; }
 
-    /// <summary>Include entries with no mountable filesystem (type "unknown", swap).</summary>
+    /// <summary>Include entries with no mountable filesystem (type "unknown", swap) and encrypted devices (crypto_LUKS, BitLocker).</summary>
     [Parameter]
     public SwitchParameter All { get; set; }
 
@@ -27,7 +27,7 @@ public sealed class GetGuestFileSystemCommand : GuestCmdlet
         GuestFileSystemInfo[] list;
         try
         {
-            list = Run(ct => disk.Session.GetFileSystemsAsync(ct), disk.Session);
+            list = Run(ct => disk.Session.GetFileSystemsAsync(ct, includeEncrypted: All.IsPresent), disk.Session);
         }
         catch (Exception e)
         {
