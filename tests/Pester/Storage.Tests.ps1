@@ -200,6 +200,18 @@ Describe 'Every struct the daemon returns decodes as guestfish prints it (real r
         Mount-GuestFs -Device /dev/sda4 -MountPoint /
         Assert-Struct (Invoke-Both @('xfs-info', '/') xfs_info @{ pathordevice = '/' })
     }
+    It 'mdstat (md_stat of a RAID1 built on two new logical volumes, on both sides)' {
+        foreach ($lv in 'md1', 'md2') {
+            (Invoke-Guestfish $fish 'lvcreate' @($lv, 'gfsvg', '16')).Ok | Should -BeTrue
+            Invoke-GuestFsApi lvcreate -logvol $lv -volgroup gfsvg -mbytes 16
+        }
+        (Invoke-Guestfish $fish 'md-create' @('md127', '/dev/gfsvg/md1 /dev/gfsvg/md2', 'level:raid1')).Ok | Should -BeTrue
+        Invoke-GuestFsApi md_create -Arguments @{ name = 'md127'; devices = @('/dev/gfsvg/md1', '/dev/gfsvg/md2'); level = 'raid1' }
+        $r = Invoke-Both @('md-stat', '/dev/md127') md_stat @{ md = '/dev/md127' }
+        Assert-StructList $r
+        @($r.Ours) | ForEach-Object { $_.MdstatDevice | Should -Match '^/dev/dm-\d+$' }
+        @($r.Ours).Count | Should -Be 2
+    }
     It 'inotify_event (inotify_read after creating a file)' -Skip:('xfs' -notin $madeNames) {
         foreach ($side in 'fish', 'ours') {
             if ($side -eq 'fish') {
