@@ -140,9 +140,16 @@ public abstract class GuestCmdlet : PSCmdlet
 
     private bool _debugRelaxed;
 
+    // Every verbose, debug and warning record of a GuestFs cmdlet goes through these,
+    // so -Debug never turns them into prompts (see RelaxDebugPrompt).
+    protected new void WriteVerbose(string text) { RelaxDebugPrompt(); base.WriteVerbose(text); }
+    protected new void WriteDebug(string text) { RelaxDebugPrompt(); base.WriteDebug(text); }
+    protected new void WriteWarning(string text) { RelaxDebugPrompt(); base.WriteWarning(text); }
+
     /// <summary>
-    /// For compiled cmdlets pwsh turns -Debug into "Inquire", so every engine
-    /// debug line would stop and ask (and fail in non-interactive scripts).
+    /// For compiled cmdlets pwsh turns -Debug into "Inquire" for debug, verbose
+    /// and warning records, so every engine line would stop and ask (and fail
+    /// in non-interactive scripts).
     /// GuestFs's debug lines are a log, not breakpoints: when -Debug is given
     /// they are shown without prompting. If a future pwsh lacks the field this
     /// relies on, PowerShell's own behaviour stays.
@@ -158,10 +165,16 @@ public abstract class GuestCmdlet : PSCmdlet
             var t = rt.GetType();
             var pref = t.GetField("_debugPreference", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
             var set = t.GetField("_isDebugPreferenceSet", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
-            if (pref?.FieldType == typeof(ActionPreference) && set?.FieldType == typeof(bool))
+            var flag = t.GetField("_debugFlag", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+            if (pref?.FieldType == typeof(ActionPreference) && set?.FieldType == typeof(bool) && flag?.FieldType == typeof(bool))
             {
                 pref.SetValue(rt, ActionPreference.Continue);
                 set.SetValue(rt, true);
+                // With the -Debug flag up, compiled cmdlets also ask before every verbose
+                // and warning record (and fail when non-interactive); with the preference
+                // pinned above, the flag is not needed: verbose and warnings then follow
+                // -Verbose, -WarningAction and the preference variables as usual.
+                flag.SetValue(rt, false);
             }
         }
         catch (Exception) { }

@@ -144,3 +144,27 @@ Describe 'Choosing the accelerator' -Tag 'Appliance' {
         (Get-QemuProcessIds | Where-Object { $_ -notin $qemuBefore }) | Should -BeNullOrEmpty
     }
 }
+
+Describe '-Debug in a non-interactive script' -Tag 'Appliance' {
+    BeforeAll { . $PSScriptRoot/TestSupport.ps1 }
+
+    It 'logs debug, verbose and warning records without asking "Continue with this operation?"' {
+        # Compiled cmdlets turn -Debug into a prompt before each debug, verbose and warning
+        # record; with no console input that is an error. GuestFs's records are a log.
+        $script = Join-Path $TestDrive 'debug.ps1'
+        Set-Content -Path $script -Value @"
+Import-Module '$((Get-Module GuestFs).Path)'
+`$pw = ConvertTo-SecureString 'not-used' -AsPlainText -Force
+`$d = Open-GuestDisk -Path '$(Get-GuestFsBaseImage)' -Passphrase `$pw -Debug -ErrorAction Stop
+Get-GuestFileSystem -Disk `$d -Debug | Out-Null
+Close-GuestDisk -Disk `$d -Debug
+'finished'
+"@
+        $pwshArgs = @(if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') { "$PSHOME/pwsh.dll" })
+        $out = '' | & ([Environment]::ProcessPath) @pwshArgs -NoProfile -NonInteractive -File $script 2>&1 | Out-String
+        $LASTEXITCODE | Should -Be 0 -Because $out
+        $out | Should -Match 'finished'
+        $out | Should -Match 'no encrypted'
+        $out | Should -Not -Match 'NonInteractive mode'
+    }
+}
