@@ -262,7 +262,7 @@ public static class Generator
             sb.Append(doc).Append(obsolete);
             string syncRet = ret.Length == 0 ? "void" : ret;
             sb.Append($"    public {syncRet} {Pascal(p.Name)}({string.Join(", ", ps)})\n");
-            sb.Append($"        => {Pascal(p.Name)}Async({string.Join(", ", names)}).GetAwaiter().GetResult();\n\n");
+            sb.Append($"        => RunBlocking(() => {Pascal(p.Name)}Async({string.Join(", ", names)}));\n\n");
         }
         sb.Length -= 1;
         sb.Append("}\n");

@@ -24,7 +24,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount</c> (procedure 1).</summary>
     public void Mount(string mountable, string mountpoint)
-        => MountAsync(mountable, mountpoint).GetAwaiter().GetResult();
+        => RunBlocking(() => MountAsync(mountable, mountpoint));
 
     /// <summary>guestfsd <c>sync</c> (procedure 2).</summary>
     public Task SyncAsync(CancellationToken cancellationToken = default)
@@ -32,7 +32,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sync</c> (procedure 2).</summary>
     public void Sync()
-        => SyncAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => SyncAsync());
 
     /// <summary>guestfsd <c>touch</c> (procedure 3).</summary>
     public Task TouchAsync(string path, CancellationToken cancellationToken = default)
@@ -40,7 +40,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>touch</c> (procedure 3).</summary>
     public void Touch(string path)
-        => TouchAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => TouchAsync(path));
 
     /// <summary>guestfsd <c>ll</c> (procedure 5).</summary>
     public Task<string> LlAsync(string directory, CancellationToken cancellationToken = default)
@@ -48,7 +48,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ll</c> (procedure 5).</summary>
     public string Ll(string directory)
-        => LlAsync(directory).GetAwaiter().GetResult();
+        => RunBlocking(() => LlAsync(directory));
 
     /// <summary>guestfsd <c>list_devices</c> (procedure 7).</summary>
     public Task<string[]> ListDevicesAsync(CancellationToken cancellationToken = default)
@@ -56,7 +56,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_devices</c> (procedure 7).</summary>
     public string[] ListDevices()
-        => ListDevicesAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListDevicesAsync());
 
     /// <summary>guestfsd <c>list_partitions</c> (procedure 8).</summary>
     public Task<string[]> ListPartitionsAsync(CancellationToken cancellationToken = default)
@@ -64,7 +64,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_partitions</c> (procedure 8).</summary>
     public string[] ListPartitions()
-        => ListPartitionsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListPartitionsAsync());
 
     /// <summary>guestfsd <c>pvs</c> (procedure 9); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<string[]> PvsAsync(CancellationToken cancellationToken = default)
@@ -72,7 +72,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvs</c> (procedure 9); needs the optional feature group <c>lvm2</c>.</summary>
     public string[] Pvs()
-        => PvsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => PvsAsync());
 
     /// <summary>guestfsd <c>vgs</c> (procedure 10); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<string[]> VgsAsync(CancellationToken cancellationToken = default)
@@ -80,7 +80,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgs</c> (procedure 10); needs the optional feature group <c>lvm2</c>.</summary>
     public string[] Vgs()
-        => VgsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => VgsAsync());
 
     /// <summary>guestfsd <c>lvs</c> (procedure 11); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<string[]> LvsAsync(CancellationToken cancellationToken = default)
@@ -88,7 +88,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvs</c> (procedure 11); needs the optional feature group <c>lvm2</c>.</summary>
     public string[] Lvs()
-        => LvsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => LvsAsync());
 
     /// <summary>guestfsd <c>pvs_full</c> (procedure 12); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<GuestLvmPv[]> PvsFullAsync(CancellationToken cancellationToken = default)
@@ -96,7 +96,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvs_full</c> (procedure 12); needs the optional feature group <c>lvm2</c>.</summary>
     public GuestLvmPv[] PvsFull()
-        => PvsFullAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => PvsFullAsync());
 
     /// <summary>guestfsd <c>vgs_full</c> (procedure 13); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<GuestLvmVg[]> VgsFullAsync(CancellationToken cancellationToken = default)
@@ -104,7 +104,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgs_full</c> (procedure 13); needs the optional feature group <c>lvm2</c>.</summary>
     public GuestLvmVg[] VgsFull()
-        => VgsFullAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => VgsFullAsync());
 
     /// <summary>guestfsd <c>lvs_full</c> (procedure 14); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<GuestLvmLv[]> LvsFullAsync(CancellationToken cancellationToken = default)
@@ -112,7 +112,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvs_full</c> (procedure 14); needs the optional feature group <c>lvm2</c>.</summary>
     public GuestLvmLv[] LvsFull()
-        => LvsFullAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => LvsFullAsync());
 
     /// <summary>guestfsd <c>aug_init</c> (procedure 16).</summary>
     public Task AugInitAsync(string root, int flags, CancellationToken cancellationToken = default)
@@ -120,7 +120,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_init</c> (procedure 16).</summary>
     public void AugInit(string root, int flags)
-        => AugInitAsync(root, flags).GetAwaiter().GetResult();
+        => RunBlocking(() => AugInitAsync(root, flags));
 
     /// <summary>guestfsd <c>aug_defvar</c> (procedure 17).</summary>
     public Task<int> AugDefvarAsync(string name, string? expr, CancellationToken cancellationToken = default)
@@ -128,7 +128,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_defvar</c> (procedure 17).</summary>
     public int AugDefvar(string name, string? expr)
-        => AugDefvarAsync(name, expr).GetAwaiter().GetResult();
+        => RunBlocking(() => AugDefvarAsync(name, expr));
 
     /// <summary>guestfsd <c>aug_defnode</c> (procedure 18).</summary>
     public Task<GuestIntBool> AugDefnodeAsync(string name, string expr, string val, CancellationToken cancellationToken = default)
@@ -136,7 +136,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_defnode</c> (procedure 18).</summary>
     public GuestIntBool AugDefnode(string name, string expr, string val)
-        => AugDefnodeAsync(name, expr, val).GetAwaiter().GetResult();
+        => RunBlocking(() => AugDefnodeAsync(name, expr, val));
 
     /// <summary>guestfsd <c>aug_get</c> (procedure 19).</summary>
     public Task<string> AugGetAsync(string augpath, CancellationToken cancellationToken = default)
@@ -144,7 +144,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_get</c> (procedure 19).</summary>
     public string AugGet(string augpath)
-        => AugGetAsync(augpath).GetAwaiter().GetResult();
+        => RunBlocking(() => AugGetAsync(augpath));
 
     /// <summary>guestfsd <c>aug_set</c> (procedure 20).</summary>
     public Task AugSetAsync(string augpath, string val, CancellationToken cancellationToken = default)
@@ -152,7 +152,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_set</c> (procedure 20).</summary>
     public void AugSet(string augpath, string val)
-        => AugSetAsync(augpath, val).GetAwaiter().GetResult();
+        => RunBlocking(() => AugSetAsync(augpath, val));
 
     /// <summary>guestfsd <c>aug_insert</c> (procedure 21).</summary>
     public Task AugInsertAsync(string augpath, string label, bool before, CancellationToken cancellationToken = default)
@@ -160,7 +160,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_insert</c> (procedure 21).</summary>
     public void AugInsert(string augpath, string label, bool before)
-        => AugInsertAsync(augpath, label, before).GetAwaiter().GetResult();
+        => RunBlocking(() => AugInsertAsync(augpath, label, before));
 
     /// <summary>guestfsd <c>aug_rm</c> (procedure 22).</summary>
     public Task<int> AugRmAsync(string augpath, CancellationToken cancellationToken = default)
@@ -168,7 +168,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_rm</c> (procedure 22).</summary>
     public int AugRm(string augpath)
-        => AugRmAsync(augpath).GetAwaiter().GetResult();
+        => RunBlocking(() => AugRmAsync(augpath));
 
     /// <summary>guestfsd <c>aug_mv</c> (procedure 23).</summary>
     public Task AugMvAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -176,7 +176,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_mv</c> (procedure 23).</summary>
     public void AugMv(string src, string dest)
-        => AugMvAsync(src, dest).GetAwaiter().GetResult();
+        => RunBlocking(() => AugMvAsync(src, dest));
 
     /// <summary>guestfsd <c>aug_match</c> (procedure 24).</summary>
     public Task<string[]> AugMatchAsync(string augpath, CancellationToken cancellationToken = default)
@@ -184,7 +184,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_match</c> (procedure 24).</summary>
     public string[] AugMatch(string augpath)
-        => AugMatchAsync(augpath).GetAwaiter().GetResult();
+        => RunBlocking(() => AugMatchAsync(augpath));
 
     /// <summary>guestfsd <c>aug_save</c> (procedure 25).</summary>
     public Task AugSaveAsync(CancellationToken cancellationToken = default)
@@ -192,7 +192,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_save</c> (procedure 25).</summary>
     public void AugSave()
-        => AugSaveAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => AugSaveAsync());
 
     /// <summary>guestfsd <c>aug_close</c> (procedure 26).</summary>
     public Task AugCloseAsync(CancellationToken cancellationToken = default)
@@ -200,7 +200,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_close</c> (procedure 26).</summary>
     public void AugClose()
-        => AugCloseAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => AugCloseAsync());
 
     /// <summary>guestfsd <c>aug_load</c> (procedure 27).</summary>
     public Task AugLoadAsync(CancellationToken cancellationToken = default)
@@ -208,7 +208,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_load</c> (procedure 27).</summary>
     public void AugLoad()
-        => AugLoadAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => AugLoadAsync());
 
     /// <summary>guestfsd <c>aug_ls</c> (procedure 28).</summary>
     public Task<string[]> AugLsAsync(string augpath, CancellationToken cancellationToken = default)
@@ -216,7 +216,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_ls</c> (procedure 28).</summary>
     public string[] AugLs(string augpath)
-        => AugLsAsync(augpath).GetAwaiter().GetResult();
+        => RunBlocking(() => AugLsAsync(augpath));
 
     /// <summary>guestfsd <c>rm</c> (procedure 29).</summary>
     public Task RmAsync(string path, CancellationToken cancellationToken = default)
@@ -224,7 +224,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rm</c> (procedure 29).</summary>
     public void Rm(string path)
-        => RmAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => RmAsync(path));
 
     /// <summary>guestfsd <c>rmdir</c> (procedure 30).</summary>
     public Task RmdirAsync(string path, CancellationToken cancellationToken = default)
@@ -232,7 +232,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rmdir</c> (procedure 30).</summary>
     public void Rmdir(string path)
-        => RmdirAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => RmdirAsync(path));
 
     /// <summary>guestfsd <c>rm_rf</c> (procedure 31).</summary>
     public Task RmRfAsync(string path, CancellationToken cancellationToken = default)
@@ -240,7 +240,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rm_rf</c> (procedure 31).</summary>
     public void RmRf(string path)
-        => RmRfAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => RmRfAsync(path));
 
     /// <summary>guestfsd <c>mkdir</c> (procedure 32).</summary>
     public Task MkdirAsync(string path, CancellationToken cancellationToken = default)
@@ -248,7 +248,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdir</c> (procedure 32).</summary>
     public void Mkdir(string path)
-        => MkdirAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => MkdirAsync(path));
 
     /// <summary>guestfsd <c>mkdir_p</c> (procedure 33).</summary>
     public Task MkdirPAsync(string path, CancellationToken cancellationToken = default)
@@ -256,7 +256,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdir_p</c> (procedure 33).</summary>
     public void MkdirP(string path)
-        => MkdirPAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => MkdirPAsync(path));
 
     /// <summary>guestfsd <c>chmod</c> (procedure 34).</summary>
     public Task ChmodAsync(int mode, string path, CancellationToken cancellationToken = default)
@@ -264,7 +264,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>chmod</c> (procedure 34).</summary>
     public void Chmod(int mode, string path)
-        => ChmodAsync(mode, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ChmodAsync(mode, path));
 
     /// <summary>guestfsd <c>chown</c> (procedure 35).</summary>
     public Task ChownAsync(int owner, int group, string path, CancellationToken cancellationToken = default)
@@ -272,7 +272,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>chown</c> (procedure 35).</summary>
     public void Chown(int owner, int group, string path)
-        => ChownAsync(owner, group, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ChownAsync(owner, group, path));
 
     /// <summary>guestfsd <c>exists</c> (procedure 36).</summary>
     public Task<bool> ExistsAsync(string path, CancellationToken cancellationToken = default)
@@ -280,7 +280,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>exists</c> (procedure 36).</summary>
     public bool Exists(string path)
-        => ExistsAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => ExistsAsync(path));
 
     /// <summary>guestfsd <c>is_file</c> (procedure 37).</summary>
     public Task<bool> IsFileAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -288,7 +288,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_file</c> (procedure 37).</summary>
     public bool IsFile(string path, bool? followsymlinks = null)
-        => IsFileAsync(path, followsymlinks).GetAwaiter().GetResult();
+        => RunBlocking(() => IsFileAsync(path, followsymlinks));
 
     /// <summary>guestfsd <c>is_dir</c> (procedure 38).</summary>
     public Task<bool> IsDirAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -296,7 +296,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_dir</c> (procedure 38).</summary>
     public bool IsDir(string path, bool? followsymlinks = null)
-        => IsDirAsync(path, followsymlinks).GetAwaiter().GetResult();
+        => RunBlocking(() => IsDirAsync(path, followsymlinks));
 
     /// <summary>guestfsd <c>pvcreate</c> (procedure 39); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvcreateAsync(string device, CancellationToken cancellationToken = default)
@@ -304,7 +304,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvcreate</c> (procedure 39); needs the optional feature group <c>lvm2</c>.</summary>
     public void Pvcreate(string device)
-        => PvcreateAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PvcreateAsync(device));
 
     /// <summary>guestfsd <c>vgcreate</c> (procedure 40); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgcreateAsync(string volgroup, IReadOnlyList<string> physvols, CancellationToken cancellationToken = default)
@@ -312,7 +312,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgcreate</c> (procedure 40); needs the optional feature group <c>lvm2</c>.</summary>
     public void Vgcreate(string volgroup, IReadOnlyList<string> physvols)
-        => VgcreateAsync(volgroup, physvols).GetAwaiter().GetResult();
+        => RunBlocking(() => VgcreateAsync(volgroup, physvols));
 
     /// <summary>guestfsd <c>lvcreate</c> (procedure 41); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvcreateAsync(string logvol, string volgroup, int mbytes, CancellationToken cancellationToken = default)
@@ -320,7 +320,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvcreate</c> (procedure 41); needs the optional feature group <c>lvm2</c>.</summary>
     public void Lvcreate(string logvol, string volgroup, int mbytes)
-        => LvcreateAsync(logvol, volgroup, mbytes).GetAwaiter().GetResult();
+        => RunBlocking(() => LvcreateAsync(logvol, volgroup, mbytes));
 
     /// <summary>guestfsd <c>sfdisk</c> (procedure 43).</summary>
     [Obsolete("guestfsd deprecates sfdisk; use part_add instead")]
@@ -330,7 +330,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdisk</c> (procedure 43).</summary>
     [Obsolete("guestfsd deprecates sfdisk; use part_add instead")]
     public void Sfdisk(string device, int cyls, int heads, int sectors, IReadOnlyList<string> lines)
-        => SfdiskAsync(device, cyls, heads, sectors, lines).GetAwaiter().GetResult();
+        => RunBlocking(() => SfdiskAsync(device, cyls, heads, sectors, lines));
 
     /// <summary>guestfsd <c>write_file</c> (procedure 44).</summary>
     [Obsolete("guestfsd deprecates write_file; use write instead")]
@@ -340,7 +340,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>write_file</c> (procedure 44).</summary>
     [Obsolete("guestfsd deprecates write_file; use write instead")]
     public void WriteFile(string path, string content, int size)
-        => WriteFileAsync(path, content, size).GetAwaiter().GetResult();
+        => RunBlocking(() => WriteFileAsync(path, content, size));
 
     /// <summary>guestfsd <c>umount</c> (procedure 45).</summary>
     public Task UmountAsync(string pathordevice, bool? force = null, bool? lazyunmount = null, CancellationToken cancellationToken = default)
@@ -348,7 +348,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>umount</c> (procedure 45).</summary>
     public void Umount(string pathordevice, bool? force = null, bool? lazyunmount = null)
-        => UmountAsync(pathordevice, force, lazyunmount).GetAwaiter().GetResult();
+        => RunBlocking(() => UmountAsync(pathordevice, force, lazyunmount));
 
     /// <summary>guestfsd <c>mounts</c> (procedure 46).</summary>
     public Task<string[]> MountsAsync(CancellationToken cancellationToken = default)
@@ -356,7 +356,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mounts</c> (procedure 46).</summary>
     public string[] Mounts()
-        => MountsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => MountsAsync());
 
     /// <summary>guestfsd <c>umount_all</c> (procedure 47).</summary>
     public Task UmountAllAsync(CancellationToken cancellationToken = default)
@@ -364,7 +364,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>umount_all</c> (procedure 47).</summary>
     public void UmountAll()
-        => UmountAllAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => UmountAllAsync());
 
     /// <summary>guestfsd <c>lvm_remove_all</c> (procedure 48); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvmRemoveAllAsync(CancellationToken cancellationToken = default)
@@ -372,7 +372,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_remove_all</c> (procedure 48); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvmRemoveAll()
-        => LvmRemoveAllAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => LvmRemoveAllAsync());
 
     /// <summary>guestfsd <c>file</c> (procedure 49).</summary>
     public Task<string> FileAsync(string path, CancellationToken cancellationToken = default)
@@ -380,7 +380,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>file</c> (procedure 49).</summary>
     public string File(string path)
-        => FileAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => FileAsync(path));
 
     /// <summary>guestfsd <c>command</c> (procedure 50).</summary>
     public Task<string> CommandAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken = default)
@@ -388,7 +388,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>command</c> (procedure 50).</summary>
     public string Command(IReadOnlyList<string> arguments)
-        => CommandAsync(arguments).GetAwaiter().GetResult();
+        => RunBlocking(() => CommandAsync(arguments));
 
     /// <summary>guestfsd <c>command_lines</c> (procedure 51).</summary>
     public Task<string[]> CommandLinesAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken = default)
@@ -396,7 +396,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>command_lines</c> (procedure 51).</summary>
     public string[] CommandLines(IReadOnlyList<string> arguments)
-        => CommandLinesAsync(arguments).GetAwaiter().GetResult();
+        => RunBlocking(() => CommandLinesAsync(arguments));
 
     /// <summary>guestfsd <c>statvfs</c> (procedure 54).</summary>
     public Task<GuestStatvfs> StatvfsAsync(string path, CancellationToken cancellationToken = default)
@@ -404,7 +404,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>statvfs</c> (procedure 54).</summary>
     public GuestStatvfs Statvfs(string path)
-        => StatvfsAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => StatvfsAsync(path));
 
     /// <summary>guestfsd <c>tune2fs_l</c> (procedure 55).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> Tune2fsLAsync(string device, CancellationToken cancellationToken = default)
@@ -412,7 +412,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tune2fs_l</c> (procedure 55).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Tune2fsL(string device)
-        => Tune2fsLAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => Tune2fsLAsync(device));
 
     /// <summary>guestfsd <c>blockdev_setro</c> (procedure 56).</summary>
     public Task BlockdevSetroAsync(string device, CancellationToken cancellationToken = default)
@@ -420,7 +420,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_setro</c> (procedure 56).</summary>
     public void BlockdevSetro(string device)
-        => BlockdevSetroAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevSetroAsync(device));
 
     /// <summary>guestfsd <c>blockdev_setrw</c> (procedure 57).</summary>
     public Task BlockdevSetrwAsync(string device, CancellationToken cancellationToken = default)
@@ -428,7 +428,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_setrw</c> (procedure 57).</summary>
     public void BlockdevSetrw(string device)
-        => BlockdevSetrwAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevSetrwAsync(device));
 
     /// <summary>guestfsd <c>blockdev_getro</c> (procedure 58).</summary>
     public Task<bool> BlockdevGetroAsync(string device, CancellationToken cancellationToken = default)
@@ -436,7 +436,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getro</c> (procedure 58).</summary>
     public bool BlockdevGetro(string device)
-        => BlockdevGetroAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevGetroAsync(device));
 
     /// <summary>guestfsd <c>blockdev_getss</c> (procedure 59).</summary>
     public Task<int> BlockdevGetssAsync(string device, CancellationToken cancellationToken = default)
@@ -444,7 +444,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getss</c> (procedure 59).</summary>
     public int BlockdevGetss(string device)
-        => BlockdevGetssAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevGetssAsync(device));
 
     /// <summary>guestfsd <c>blockdev_getbsz</c> (procedure 60).</summary>
     public Task<int> BlockdevGetbszAsync(string device, CancellationToken cancellationToken = default)
@@ -452,7 +452,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getbsz</c> (procedure 60).</summary>
     public int BlockdevGetbsz(string device)
-        => BlockdevGetbszAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevGetbszAsync(device));
 
     /// <summary>guestfsd <c>blockdev_setbsz</c> (procedure 61).</summary>
     [Obsolete("guestfsd deprecates blockdev_setbsz")]
@@ -462,7 +462,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>blockdev_setbsz</c> (procedure 61).</summary>
     [Obsolete("guestfsd deprecates blockdev_setbsz")]
     public void BlockdevSetbsz(string device, int blocksize)
-        => BlockdevSetbszAsync(device, blocksize).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevSetbszAsync(device, blocksize));
 
     /// <summary>guestfsd <c>blockdev_getsz</c> (procedure 62).</summary>
     public Task<long> BlockdevGetszAsync(string device, CancellationToken cancellationToken = default)
@@ -470,7 +470,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getsz</c> (procedure 62).</summary>
     public long BlockdevGetsz(string device)
-        => BlockdevGetszAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevGetszAsync(device));
 
     /// <summary>guestfsd <c>blockdev_getsize64</c> (procedure 63).</summary>
     public Task<long> BlockdevGetsize64Async(string device, CancellationToken cancellationToken = default)
@@ -478,7 +478,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getsize64</c> (procedure 63).</summary>
     public long BlockdevGetsize64(string device)
-        => BlockdevGetsize64Async(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevGetsize64Async(device));
 
     /// <summary>guestfsd <c>blockdev_flushbufs</c> (procedure 64).</summary>
     public Task BlockdevFlushbufsAsync(string device, CancellationToken cancellationToken = default)
@@ -486,7 +486,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_flushbufs</c> (procedure 64).</summary>
     public void BlockdevFlushbufs(string device)
-        => BlockdevFlushbufsAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevFlushbufsAsync(device));
 
     /// <summary>guestfsd <c>blockdev_rereadpt</c> (procedure 65).</summary>
     public Task BlockdevRereadptAsync(string device, CancellationToken cancellationToken = default)
@@ -494,7 +494,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_rereadpt</c> (procedure 65).</summary>
     public void BlockdevRereadpt(string device)
-        => BlockdevRereadptAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevRereadptAsync(device));
 
     /// <summary>guestfsd <c>upload</c> (procedure 66); the stream is uploaded.</summary>
     public Task UploadAsync(Stream filename, string remotefilename, CancellationToken cancellationToken = default)
@@ -502,7 +502,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>upload</c> (procedure 66); the stream is uploaded.</summary>
     public void Upload(Stream filename, string remotefilename)
-        => UploadAsync(filename, remotefilename).GetAwaiter().GetResult();
+        => RunBlocking(() => UploadAsync(filename, remotefilename));
 
     /// <summary>guestfsd <c>download</c> (procedure 67); the output is written to the stream.</summary>
     public Task DownloadAsync(string remotefilename, Stream filename, CancellationToken cancellationToken = default)
@@ -510,7 +510,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download</c> (procedure 67); the output is written to the stream.</summary>
     public void Download(string remotefilename, Stream filename)
-        => DownloadAsync(remotefilename, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => DownloadAsync(remotefilename, filename));
 
     /// <summary>guestfsd <c>checksum</c> (procedure 68).</summary>
     public Task<string> ChecksumAsync(string csumtype, string path, CancellationToken cancellationToken = default)
@@ -518,7 +518,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>checksum</c> (procedure 68).</summary>
     public string Checksum(string csumtype, string path)
-        => ChecksumAsync(csumtype, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ChecksumAsync(csumtype, path));
 
     /// <summary>guestfsd <c>tar_in</c> (procedure 69); the stream is uploaded.</summary>
     public Task TarInAsync(Stream tarfile, string directory, string? compress = null, bool? xattrs = null, bool? selinux = null, bool? acls = null, CancellationToken cancellationToken = default)
@@ -526,7 +526,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tar_in</c> (procedure 69); the stream is uploaded.</summary>
     public void TarIn(Stream tarfile, string directory, string? compress = null, bool? xattrs = null, bool? selinux = null, bool? acls = null)
-        => TarInAsync(tarfile, directory, compress, xattrs, selinux, acls).GetAwaiter().GetResult();
+        => RunBlocking(() => TarInAsync(tarfile, directory, compress, xattrs, selinux, acls));
 
     /// <summary>guestfsd <c>tar_out</c> (procedure 70); the output is written to the stream.</summary>
     public Task TarOutAsync(string directory, Stream tarfile, string? compress = null, bool? numericowner = null, IReadOnlyList<string>? excludes = null, bool? xattrs = null, bool? selinux = null, bool? acls = null, CancellationToken cancellationToken = default)
@@ -534,7 +534,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tar_out</c> (procedure 70); the output is written to the stream.</summary>
     public void TarOut(string directory, Stream tarfile, string? compress = null, bool? numericowner = null, IReadOnlyList<string>? excludes = null, bool? xattrs = null, bool? selinux = null, bool? acls = null)
-        => TarOutAsync(directory, tarfile, compress, numericowner, excludes, xattrs, selinux, acls).GetAwaiter().GetResult();
+        => RunBlocking(() => TarOutAsync(directory, tarfile, compress, numericowner, excludes, xattrs, selinux, acls));
 
     /// <summary>guestfsd <c>tgz_in</c> (procedure 71); the stream is uploaded.</summary>
     [Obsolete("guestfsd deprecates tgz_in; use tar_in instead")]
@@ -544,7 +544,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>tgz_in</c> (procedure 71); the stream is uploaded.</summary>
     [Obsolete("guestfsd deprecates tgz_in; use tar_in instead")]
     public void TgzIn(Stream tarball, string directory)
-        => TgzInAsync(tarball, directory).GetAwaiter().GetResult();
+        => RunBlocking(() => TgzInAsync(tarball, directory));
 
     /// <summary>guestfsd <c>tgz_out</c> (procedure 72); the output is written to the stream.</summary>
     [Obsolete("guestfsd deprecates tgz_out; use tar_out instead")]
@@ -554,7 +554,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>tgz_out</c> (procedure 72); the output is written to the stream.</summary>
     [Obsolete("guestfsd deprecates tgz_out; use tar_out instead")]
     public void TgzOut(string directory, Stream tarball)
-        => TgzOutAsync(directory, tarball).GetAwaiter().GetResult();
+        => RunBlocking(() => TgzOutAsync(directory, tarball));
 
     /// <summary>guestfsd <c>mount_ro</c> (procedure 73).</summary>
     public Task MountRoAsync(string mountable, string mountpoint, CancellationToken cancellationToken = default)
@@ -562,7 +562,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_ro</c> (procedure 73).</summary>
     public void MountRo(string mountable, string mountpoint)
-        => MountRoAsync(mountable, mountpoint).GetAwaiter().GetResult();
+        => RunBlocking(() => MountRoAsync(mountable, mountpoint));
 
     /// <summary>guestfsd <c>mount_options</c> (procedure 74).</summary>
     public Task MountOptionsAsync(string options, string mountable, string mountpoint, CancellationToken cancellationToken = default)
@@ -570,7 +570,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_options</c> (procedure 74).</summary>
     public void MountOptions(string options, string mountable, string mountpoint)
-        => MountOptionsAsync(options, mountable, mountpoint).GetAwaiter().GetResult();
+        => RunBlocking(() => MountOptionsAsync(options, mountable, mountpoint));
 
     /// <summary>guestfsd <c>mount_vfs</c> (procedure 75).</summary>
     public Task MountVfsAsync(string options, string vfstype, string mountable, string mountpoint, CancellationToken cancellationToken = default)
@@ -578,7 +578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_vfs</c> (procedure 75).</summary>
     public void MountVfs(string options, string vfstype, string mountable, string mountpoint)
-        => MountVfsAsync(options, vfstype, mountable, mountpoint).GetAwaiter().GetResult();
+        => RunBlocking(() => MountVfsAsync(options, vfstype, mountable, mountpoint));
 
     /// <summary>guestfsd <c>debug</c> (procedure 76).</summary>
     public Task<string> DebugAsync(string subcmd, IReadOnlyList<string> extraargs, CancellationToken cancellationToken = default)
@@ -586,7 +586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>debug</c> (procedure 76).</summary>
     public string Debug(string subcmd, IReadOnlyList<string> extraargs)
-        => DebugAsync(subcmd, extraargs).GetAwaiter().GetResult();
+        => RunBlocking(() => DebugAsync(subcmd, extraargs));
 
     /// <summary>guestfsd <c>lvremove</c> (procedure 77); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvremoveAsync(string device, CancellationToken cancellationToken = default)
@@ -594,7 +594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvremove</c> (procedure 77); needs the optional feature group <c>lvm2</c>.</summary>
     public void Lvremove(string device)
-        => LvremoveAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => LvremoveAsync(device));
 
     /// <summary>guestfsd <c>vgremove</c> (procedure 78); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgremoveAsync(string vgname, CancellationToken cancellationToken = default)
@@ -602,7 +602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgremove</c> (procedure 78); needs the optional feature group <c>lvm2</c>.</summary>
     public void Vgremove(string vgname)
-        => VgremoveAsync(vgname).GetAwaiter().GetResult();
+        => RunBlocking(() => VgremoveAsync(vgname));
 
     /// <summary>guestfsd <c>pvremove</c> (procedure 79); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvremoveAsync(string device, CancellationToken cancellationToken = default)
@@ -610,7 +610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvremove</c> (procedure 79); needs the optional feature group <c>lvm2</c>.</summary>
     public void Pvremove(string device)
-        => PvremoveAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PvremoveAsync(device));
 
     /// <summary>guestfsd <c>set_e2label</c> (procedure 80).</summary>
     [Obsolete("guestfsd deprecates set_e2label; use set_label instead")]
@@ -620,7 +620,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>set_e2label</c> (procedure 80).</summary>
     [Obsolete("guestfsd deprecates set_e2label; use set_label instead")]
     public void SetE2label(string device, string label)
-        => SetE2labelAsync(device, label).GetAwaiter().GetResult();
+        => RunBlocking(() => SetE2labelAsync(device, label));
 
     /// <summary>guestfsd <c>get_e2label</c> (procedure 81).</summary>
     [Obsolete("guestfsd deprecates get_e2label; use vfs_label instead")]
@@ -630,7 +630,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>get_e2label</c> (procedure 81).</summary>
     [Obsolete("guestfsd deprecates get_e2label; use vfs_label instead")]
     public string GetE2label(string device)
-        => GetE2labelAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => GetE2labelAsync(device));
 
     /// <summary>guestfsd <c>set_e2uuid</c> (procedure 82).</summary>
     [Obsolete("guestfsd deprecates set_e2uuid; use set_uuid instead")]
@@ -640,7 +640,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>set_e2uuid</c> (procedure 82).</summary>
     [Obsolete("guestfsd deprecates set_e2uuid; use set_uuid instead")]
     public void SetE2uuid(string device, string uuid)
-        => SetE2uuidAsync(device, uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => SetE2uuidAsync(device, uuid));
 
     /// <summary>guestfsd <c>get_e2uuid</c> (procedure 83).</summary>
     [Obsolete("guestfsd deprecates get_e2uuid; use vfs_uuid instead")]
@@ -650,7 +650,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>get_e2uuid</c> (procedure 83).</summary>
     [Obsolete("guestfsd deprecates get_e2uuid; use vfs_uuid instead")]
     public string GetE2uuid(string device)
-        => GetE2uuidAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => GetE2uuidAsync(device));
 
     /// <summary>guestfsd <c>fsck</c> (procedure 84).</summary>
     public Task<int> FsckAsync(string fstype, string device, CancellationToken cancellationToken = default)
@@ -658,7 +658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fsck</c> (procedure 84).</summary>
     public int Fsck(string fstype, string device)
-        => FsckAsync(fstype, device).GetAwaiter().GetResult();
+        => RunBlocking(() => FsckAsync(fstype, device));
 
     /// <summary>guestfsd <c>zero</c> (procedure 85).</summary>
     public Task ZeroAsync(string device, CancellationToken cancellationToken = default)
@@ -666,7 +666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zero</c> (procedure 85).</summary>
     public void Zero(string device)
-        => ZeroAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => ZeroAsync(device));
 
     /// <summary>guestfsd <c>grub_install</c> (procedure 86); needs the optional feature group <c>grub</c>.</summary>
     public Task GrubInstallAsync(string root, string device, CancellationToken cancellationToken = default)
@@ -674,7 +674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>grub_install</c> (procedure 86); needs the optional feature group <c>grub</c>.</summary>
     public void GrubInstall(string root, string device)
-        => GrubInstallAsync(root, device).GetAwaiter().GetResult();
+        => RunBlocking(() => GrubInstallAsync(root, device));
 
     /// <summary>guestfsd <c>cp</c> (procedure 87).</summary>
     public Task CpAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -682,7 +682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cp</c> (procedure 87).</summary>
     public void Cp(string src, string dest)
-        => CpAsync(src, dest).GetAwaiter().GetResult();
+        => RunBlocking(() => CpAsync(src, dest));
 
     /// <summary>guestfsd <c>cp_a</c> (procedure 88).</summary>
     public Task CpAAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -690,7 +690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cp_a</c> (procedure 88).</summary>
     public void CpA(string src, string dest)
-        => CpAAsync(src, dest).GetAwaiter().GetResult();
+        => RunBlocking(() => CpAAsync(src, dest));
 
     /// <summary>guestfsd <c>mv</c> (procedure 89).</summary>
     public Task MvAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -698,7 +698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mv</c> (procedure 89).</summary>
     public void Mv(string src, string dest)
-        => MvAsync(src, dest).GetAwaiter().GetResult();
+        => RunBlocking(() => MvAsync(src, dest));
 
     /// <summary>guestfsd <c>drop_caches</c> (procedure 90).</summary>
     public Task DropCachesAsync(int whattodrop, CancellationToken cancellationToken = default)
@@ -706,7 +706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>drop_caches</c> (procedure 90).</summary>
     public void DropCaches(int whattodrop)
-        => DropCachesAsync(whattodrop).GetAwaiter().GetResult();
+        => RunBlocking(() => DropCachesAsync(whattodrop));
 
     /// <summary>guestfsd <c>dmesg</c> (procedure 91).</summary>
     public Task<string> DmesgAsync(CancellationToken cancellationToken = default)
@@ -714,7 +714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>dmesg</c> (procedure 91).</summary>
     public string Dmesg()
-        => DmesgAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => DmesgAsync());
 
     /// <summary>guestfsd <c>ping_daemon</c> (procedure 92).</summary>
     public Task PingDaemonAsync(CancellationToken cancellationToken = default)
@@ -722,7 +722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ping_daemon</c> (procedure 92).</summary>
     public void PingDaemon()
-        => PingDaemonAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => PingDaemonAsync());
 
     /// <summary>guestfsd <c>equal</c> (procedure 93).</summary>
     public Task<bool> EqualAsync(string file1, string file2, CancellationToken cancellationToken = default)
@@ -730,7 +730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>equal</c> (procedure 93).</summary>
     public bool Equal(string file1, string file2)
-        => EqualAsync(file1, file2).GetAwaiter().GetResult();
+        => RunBlocking(() => EqualAsync(file1, file2));
 
     /// <summary>guestfsd <c>strings</c> (procedure 94).</summary>
     public Task<string[]> StringsAsync(string path, CancellationToken cancellationToken = default)
@@ -738,7 +738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>strings</c> (procedure 94).</summary>
     public string[] Strings(string path)
-        => StringsAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => StringsAsync(path));
 
     /// <summary>guestfsd <c>strings_e</c> (procedure 95).</summary>
     public Task<string[]> StringsEAsync(string encoding, string path, CancellationToken cancellationToken = default)
@@ -746,7 +746,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>strings_e</c> (procedure 95).</summary>
     public string[] StringsE(string encoding, string path)
-        => StringsEAsync(encoding, path).GetAwaiter().GetResult();
+        => RunBlocking(() => StringsEAsync(encoding, path));
 
     /// <summary>guestfsd <c>hexdump</c> (procedure 96).</summary>
     public Task<string> HexdumpAsync(string path, CancellationToken cancellationToken = default)
@@ -754,7 +754,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hexdump</c> (procedure 96).</summary>
     public string Hexdump(string path)
-        => HexdumpAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => HexdumpAsync(path));
 
     /// <summary>guestfsd <c>zerofree</c> (procedure 97); needs the optional feature group <c>zerofree</c>.</summary>
     public Task ZerofreeAsync(string device, CancellationToken cancellationToken = default)
@@ -762,7 +762,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zerofree</c> (procedure 97); needs the optional feature group <c>zerofree</c>.</summary>
     public void Zerofree(string device)
-        => ZerofreeAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => ZerofreeAsync(device));
 
     /// <summary>guestfsd <c>pvresize</c> (procedure 98); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvresizeAsync(string device, CancellationToken cancellationToken = default)
@@ -770,7 +770,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvresize</c> (procedure 98); needs the optional feature group <c>lvm2</c>.</summary>
     public void Pvresize(string device)
-        => PvresizeAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PvresizeAsync(device));
 
     /// <summary>guestfsd <c>sfdisk_N</c> (procedure 99).</summary>
     [Obsolete("guestfsd deprecates sfdisk_N; use part_add instead")]
@@ -780,7 +780,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdisk_N</c> (procedure 99).</summary>
     [Obsolete("guestfsd deprecates sfdisk_N; use part_add instead")]
     public void SfdiskN(string device, int partnum, int cyls, int heads, int sectors, string line)
-        => SfdiskNAsync(device, partnum, cyls, heads, sectors, line).GetAwaiter().GetResult();
+        => RunBlocking(() => SfdiskNAsync(device, partnum, cyls, heads, sectors, line));
 
     /// <summary>guestfsd <c>sfdisk_l</c> (procedure 100).</summary>
     [Obsolete("guestfsd deprecates sfdisk_l; use part_list instead")]
@@ -790,7 +790,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdisk_l</c> (procedure 100).</summary>
     [Obsolete("guestfsd deprecates sfdisk_l; use part_list instead")]
     public string SfdiskL(string device)
-        => SfdiskLAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => SfdiskLAsync(device));
 
     /// <summary>guestfsd <c>sfdisk_kernel_geometry</c> (procedure 101).</summary>
     public Task<string> SfdiskKernelGeometryAsync(string device, CancellationToken cancellationToken = default)
@@ -798,7 +798,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sfdisk_kernel_geometry</c> (procedure 101).</summary>
     public string SfdiskKernelGeometry(string device)
-        => SfdiskKernelGeometryAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => SfdiskKernelGeometryAsync(device));
 
     /// <summary>guestfsd <c>sfdisk_disk_geometry</c> (procedure 102).</summary>
     public Task<string> SfdiskDiskGeometryAsync(string device, CancellationToken cancellationToken = default)
@@ -806,7 +806,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sfdisk_disk_geometry</c> (procedure 102).</summary>
     public string SfdiskDiskGeometry(string device)
-        => SfdiskDiskGeometryAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => SfdiskDiskGeometryAsync(device));
 
     /// <summary>guestfsd <c>vg_activate_all</c> (procedure 103); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgActivateAllAsync(bool activate, CancellationToken cancellationToken = default)
@@ -814,7 +814,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vg_activate_all</c> (procedure 103); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgActivateAll(bool activate)
-        => VgActivateAllAsync(activate).GetAwaiter().GetResult();
+        => RunBlocking(() => VgActivateAllAsync(activate));
 
     /// <summary>guestfsd <c>vg_activate</c> (procedure 104); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgActivateAsync(bool activate, IReadOnlyList<string> volgroups, CancellationToken cancellationToken = default)
@@ -822,7 +822,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vg_activate</c> (procedure 104); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgActivate(bool activate, IReadOnlyList<string> volgroups)
-        => VgActivateAsync(activate, volgroups).GetAwaiter().GetResult();
+        => RunBlocking(() => VgActivateAsync(activate, volgroups));
 
     /// <summary>guestfsd <c>lvresize</c> (procedure 105); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvresizeAsync(string device, int mbytes, CancellationToken cancellationToken = default)
@@ -830,7 +830,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvresize</c> (procedure 105); needs the optional feature group <c>lvm2</c>.</summary>
     public void Lvresize(string device, int mbytes)
-        => LvresizeAsync(device, mbytes).GetAwaiter().GetResult();
+        => RunBlocking(() => LvresizeAsync(device, mbytes));
 
     /// <summary>guestfsd <c>resize2fs</c> (procedure 106).</summary>
     public Task Resize2fsAsync(string device, CancellationToken cancellationToken = default)
@@ -838,7 +838,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>resize2fs</c> (procedure 106).</summary>
     public void Resize2fs(string device)
-        => Resize2fsAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => Resize2fsAsync(device));
 
     /// <summary>guestfsd <c>e2fsck_f</c> (procedure 108).</summary>
     [Obsolete("guestfsd deprecates e2fsck_f; use e2fsck instead")]
@@ -848,7 +848,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>e2fsck_f</c> (procedure 108).</summary>
     [Obsolete("guestfsd deprecates e2fsck_f; use e2fsck instead")]
     public void E2fsckF(string device)
-        => E2fsckFAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => E2fsckFAsync(device));
 
     /// <summary>guestfsd <c>sleep</c> (procedure 109).</summary>
     public Task SleepAsync(int secs, CancellationToken cancellationToken = default)
@@ -856,7 +856,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sleep</c> (procedure 109).</summary>
     public void Sleep(int secs)
-        => SleepAsync(secs).GetAwaiter().GetResult();
+        => RunBlocking(() => SleepAsync(secs));
 
     /// <summary>guestfsd <c>ntfs_3g_probe</c> (procedure 110); needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task<int> Ntfs3gProbeAsync(bool rw, string device, CancellationToken cancellationToken = default)
@@ -864,7 +864,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfs_3g_probe</c> (procedure 110); needs the optional feature group <c>ntfs3g</c>.</summary>
     public int Ntfs3gProbe(bool rw, string device)
-        => Ntfs3gProbeAsync(rw, device).GetAwaiter().GetResult();
+        => RunBlocking(() => Ntfs3gProbeAsync(rw, device));
 
     /// <summary>guestfsd <c>sh</c> (procedure 111).</summary>
     public Task<string> ShAsync(string command, CancellationToken cancellationToken = default)
@@ -872,7 +872,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sh</c> (procedure 111).</summary>
     public string Sh(string command)
-        => ShAsync(command).GetAwaiter().GetResult();
+        => RunBlocking(() => ShAsync(command));
 
     /// <summary>guestfsd <c>sh_lines</c> (procedure 112).</summary>
     public Task<string[]> ShLinesAsync(string command, CancellationToken cancellationToken = default)
@@ -880,7 +880,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sh_lines</c> (procedure 112).</summary>
     public string[] ShLines(string command)
-        => ShLinesAsync(command).GetAwaiter().GetResult();
+        => RunBlocking(() => ShLinesAsync(command));
 
     /// <summary>guestfsd <c>glob_expand</c> (procedure 113).</summary>
     public Task<string[]> GlobExpandAsync(string pattern, bool? directoryslash = null, CancellationToken cancellationToken = default)
@@ -888,7 +888,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>glob_expand</c> (procedure 113).</summary>
     public string[] GlobExpand(string pattern, bool? directoryslash = null)
-        => GlobExpandAsync(pattern, directoryslash).GetAwaiter().GetResult();
+        => RunBlocking(() => GlobExpandAsync(pattern, directoryslash));
 
     /// <summary>guestfsd <c>scrub_device</c> (procedure 114); needs the optional feature group <c>scrub</c>.</summary>
     public Task ScrubDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -896,7 +896,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>scrub_device</c> (procedure 114); needs the optional feature group <c>scrub</c>.</summary>
     public void ScrubDevice(string device)
-        => ScrubDeviceAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => ScrubDeviceAsync(device));
 
     /// <summary>guestfsd <c>scrub_file</c> (procedure 115); needs the optional feature group <c>scrub</c>.</summary>
     public Task ScrubFileAsync(string file, CancellationToken cancellationToken = default)
@@ -904,7 +904,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>scrub_file</c> (procedure 115); needs the optional feature group <c>scrub</c>.</summary>
     public void ScrubFile(string file)
-        => ScrubFileAsync(file).GetAwaiter().GetResult();
+        => RunBlocking(() => ScrubFileAsync(file));
 
     /// <summary>guestfsd <c>scrub_freespace</c> (procedure 116); needs the optional feature group <c>scrub</c>.</summary>
     public Task ScrubFreespaceAsync(string dir, CancellationToken cancellationToken = default)
@@ -912,7 +912,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>scrub_freespace</c> (procedure 116); needs the optional feature group <c>scrub</c>.</summary>
     public void ScrubFreespace(string dir)
-        => ScrubFreespaceAsync(dir).GetAwaiter().GetResult();
+        => RunBlocking(() => ScrubFreespaceAsync(dir));
 
     /// <summary>guestfsd <c>mkdtemp</c> (procedure 117).</summary>
     public Task<string> MkdtempAsync(string tmpl, CancellationToken cancellationToken = default)
@@ -920,7 +920,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdtemp</c> (procedure 117).</summary>
     public string Mkdtemp(string tmpl)
-        => MkdtempAsync(tmpl).GetAwaiter().GetResult();
+        => RunBlocking(() => MkdtempAsync(tmpl));
 
     /// <summary>guestfsd <c>wc_l</c> (procedure 118).</summary>
     public Task<int> WcLAsync(string path, CancellationToken cancellationToken = default)
@@ -928,7 +928,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wc_l</c> (procedure 118).</summary>
     public int WcL(string path)
-        => WcLAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => WcLAsync(path));
 
     /// <summary>guestfsd <c>wc_w</c> (procedure 119).</summary>
     public Task<int> WcWAsync(string path, CancellationToken cancellationToken = default)
@@ -936,7 +936,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wc_w</c> (procedure 119).</summary>
     public int WcW(string path)
-        => WcWAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => WcWAsync(path));
 
     /// <summary>guestfsd <c>wc_c</c> (procedure 120).</summary>
     public Task<int> WcCAsync(string path, CancellationToken cancellationToken = default)
@@ -944,7 +944,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wc_c</c> (procedure 120).</summary>
     public int WcC(string path)
-        => WcCAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => WcCAsync(path));
 
     /// <summary>guestfsd <c>head</c> (procedure 121).</summary>
     public Task<string[]> HeadAsync(string path, CancellationToken cancellationToken = default)
@@ -952,7 +952,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>head</c> (procedure 121).</summary>
     public string[] Head(string path)
-        => HeadAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => HeadAsync(path));
 
     /// <summary>guestfsd <c>head_n</c> (procedure 122).</summary>
     public Task<string[]> HeadNAsync(int nrlines, string path, CancellationToken cancellationToken = default)
@@ -960,7 +960,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>head_n</c> (procedure 122).</summary>
     public string[] HeadN(int nrlines, string path)
-        => HeadNAsync(nrlines, path).GetAwaiter().GetResult();
+        => RunBlocking(() => HeadNAsync(nrlines, path));
 
     /// <summary>guestfsd <c>tail</c> (procedure 123).</summary>
     public Task<string[]> TailAsync(string path, CancellationToken cancellationToken = default)
@@ -968,7 +968,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tail</c> (procedure 123).</summary>
     public string[] Tail(string path)
-        => TailAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => TailAsync(path));
 
     /// <summary>guestfsd <c>tail_n</c> (procedure 124).</summary>
     public Task<string[]> TailNAsync(int nrlines, string path, CancellationToken cancellationToken = default)
@@ -976,7 +976,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tail_n</c> (procedure 124).</summary>
     public string[] TailN(int nrlines, string path)
-        => TailNAsync(nrlines, path).GetAwaiter().GetResult();
+        => RunBlocking(() => TailNAsync(nrlines, path));
 
     /// <summary>guestfsd <c>df</c> (procedure 125).</summary>
     public Task<string> DfAsync(CancellationToken cancellationToken = default)
@@ -984,7 +984,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>df</c> (procedure 125).</summary>
     public string Df()
-        => DfAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => DfAsync());
 
     /// <summary>guestfsd <c>df_h</c> (procedure 126).</summary>
     public Task<string> DfHAsync(CancellationToken cancellationToken = default)
@@ -992,7 +992,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>df_h</c> (procedure 126).</summary>
     public string DfH()
-        => DfHAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => DfHAsync());
 
     /// <summary>guestfsd <c>du</c> (procedure 127).</summary>
     public Task<long> DuAsync(string path, CancellationToken cancellationToken = default)
@@ -1000,7 +1000,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>du</c> (procedure 127).</summary>
     public long Du(string path)
-        => DuAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => DuAsync(path));
 
     /// <summary>guestfsd <c>initrd_list</c> (procedure 128).</summary>
     public Task<string[]> InitrdListAsync(string path, CancellationToken cancellationToken = default)
@@ -1008,7 +1008,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>initrd_list</c> (procedure 128).</summary>
     public string[] InitrdList(string path)
-        => InitrdListAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => InitrdListAsync(path));
 
     /// <summary>guestfsd <c>mount_loop</c> (procedure 129).</summary>
     public Task MountLoopAsync(string file, string mountpoint, CancellationToken cancellationToken = default)
@@ -1016,7 +1016,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_loop</c> (procedure 129).</summary>
     public void MountLoop(string file, string mountpoint)
-        => MountLoopAsync(file, mountpoint).GetAwaiter().GetResult();
+        => RunBlocking(() => MountLoopAsync(file, mountpoint));
 
     /// <summary>guestfsd <c>mkswap</c> (procedure 130).</summary>
     public Task MkswapAsync(string device, string? label = null, string? uuid = null, CancellationToken cancellationToken = default)
@@ -1024,7 +1024,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkswap</c> (procedure 130).</summary>
     public void Mkswap(string device, string? label = null, string? uuid = null)
-        => MkswapAsync(device, label, uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => MkswapAsync(device, label, uuid));
 
     /// <summary>guestfsd <c>mkswap_L</c> (procedure 131).</summary>
     [Obsolete("guestfsd deprecates mkswap_L; use mkswap instead")]
@@ -1034,7 +1034,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mkswap_L</c> (procedure 131).</summary>
     [Obsolete("guestfsd deprecates mkswap_L; use mkswap instead")]
     public void MkswapL(string label, string device)
-        => MkswapLAsync(label, device).GetAwaiter().GetResult();
+        => RunBlocking(() => MkswapLAsync(label, device));
 
     /// <summary>guestfsd <c>mkswap_U</c> (procedure 132); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mkswap_U; use mkswap instead")]
@@ -1044,7 +1044,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mkswap_U</c> (procedure 132); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mkswap_U; use mkswap instead")]
     public void MkswapU(string uuid, string device)
-        => MkswapUAsync(uuid, device).GetAwaiter().GetResult();
+        => RunBlocking(() => MkswapUAsync(uuid, device));
 
     /// <summary>guestfsd <c>mknod</c> (procedure 133); needs the optional feature group <c>mknod</c>.</summary>
     public Task MknodAsync(int mode, int devmajor, int devminor, string path, CancellationToken cancellationToken = default)
@@ -1052,7 +1052,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mknod</c> (procedure 133); needs the optional feature group <c>mknod</c>.</summary>
     public void Mknod(int mode, int devmajor, int devminor, string path)
-        => MknodAsync(mode, devmajor, devminor, path).GetAwaiter().GetResult();
+        => RunBlocking(() => MknodAsync(mode, devmajor, devminor, path));
 
     /// <summary>guestfsd <c>mkfifo</c> (procedure 134); needs the optional feature group <c>mknod</c>.</summary>
     public Task MkfifoAsync(int mode, string path, CancellationToken cancellationToken = default)
@@ -1060,7 +1060,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkfifo</c> (procedure 134); needs the optional feature group <c>mknod</c>.</summary>
     public void Mkfifo(int mode, string path)
-        => MkfifoAsync(mode, path).GetAwaiter().GetResult();
+        => RunBlocking(() => MkfifoAsync(mode, path));
 
     /// <summary>guestfsd <c>mknod_b</c> (procedure 135); needs the optional feature group <c>mknod</c>.</summary>
     public Task MknodBAsync(int mode, int devmajor, int devminor, string path, CancellationToken cancellationToken = default)
@@ -1068,7 +1068,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mknod_b</c> (procedure 135); needs the optional feature group <c>mknod</c>.</summary>
     public void MknodB(int mode, int devmajor, int devminor, string path)
-        => MknodBAsync(mode, devmajor, devminor, path).GetAwaiter().GetResult();
+        => RunBlocking(() => MknodBAsync(mode, devmajor, devminor, path));
 
     /// <summary>guestfsd <c>mknod_c</c> (procedure 136); needs the optional feature group <c>mknod</c>.</summary>
     public Task MknodCAsync(int mode, int devmajor, int devminor, string path, CancellationToken cancellationToken = default)
@@ -1076,7 +1076,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mknod_c</c> (procedure 136); needs the optional feature group <c>mknod</c>.</summary>
     public void MknodC(int mode, int devmajor, int devminor, string path)
-        => MknodCAsync(mode, devmajor, devminor, path).GetAwaiter().GetResult();
+        => RunBlocking(() => MknodCAsync(mode, devmajor, devminor, path));
 
     /// <summary>guestfsd <c>umask</c> (procedure 137).</summary>
     public Task<int> UmaskAsync(int mask, CancellationToken cancellationToken = default)
@@ -1084,7 +1084,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>umask</c> (procedure 137).</summary>
     public int Umask(int mask)
-        => UmaskAsync(mask).GetAwaiter().GetResult();
+        => RunBlocking(() => UmaskAsync(mask));
 
     /// <summary>guestfsd <c>readdir</c> (procedure 138).</summary>
     public Task<GuestDirent[]> ReaddirAsync(string dir, CancellationToken cancellationToken = default)
@@ -1092,7 +1092,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>readdir</c> (procedure 138).</summary>
     public GuestDirent[] Readdir(string dir)
-        => ReaddirAsync(dir).GetAwaiter().GetResult();
+        => RunBlocking(() => ReaddirAsync(dir));
 
     /// <summary>guestfsd <c>sfdiskM</c> (procedure 139).</summary>
     [Obsolete("guestfsd deprecates sfdiskM; use part_add instead")]
@@ -1102,7 +1102,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdiskM</c> (procedure 139).</summary>
     [Obsolete("guestfsd deprecates sfdiskM; use part_add instead")]
     public void SfdiskM(string device, IReadOnlyList<string> lines)
-        => SfdiskMAsync(device, lines).GetAwaiter().GetResult();
+        => RunBlocking(() => SfdiskMAsync(device, lines));
 
     /// <summary>guestfsd <c>zfile</c> (procedure 140).</summary>
     [Obsolete("guestfsd deprecates zfile; use file instead")]
@@ -1112,7 +1112,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zfile</c> (procedure 140).</summary>
     [Obsolete("guestfsd deprecates zfile; use file instead")]
     public string Zfile(string meth, string path)
-        => ZfileAsync(meth, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ZfileAsync(meth, path));
 
     /// <summary>guestfsd <c>getxattrs</c> (procedure 141); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<GuestXattr[]> GetxattrsAsync(string path, CancellationToken cancellationToken = default)
@@ -1120,7 +1120,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>getxattrs</c> (procedure 141); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public GuestXattr[] Getxattrs(string path)
-        => GetxattrsAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => GetxattrsAsync(path));
 
     /// <summary>guestfsd <c>lgetxattrs</c> (procedure 142); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<GuestXattr[]> LgetxattrsAsync(string path, CancellationToken cancellationToken = default)
@@ -1128,7 +1128,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lgetxattrs</c> (procedure 142); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public GuestXattr[] Lgetxattrs(string path)
-        => LgetxattrsAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => LgetxattrsAsync(path));
 
     /// <summary>guestfsd <c>setxattr</c> (procedure 143); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task SetxattrAsync(string xattr, string val, int vallen, string path, CancellationToken cancellationToken = default)
@@ -1136,7 +1136,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>setxattr</c> (procedure 143); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Setxattr(string xattr, string val, int vallen, string path)
-        => SetxattrAsync(xattr, val, vallen, path).GetAwaiter().GetResult();
+        => RunBlocking(() => SetxattrAsync(xattr, val, vallen, path));
 
     /// <summary>guestfsd <c>lsetxattr</c> (procedure 144); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task LsetxattrAsync(string xattr, string val, int vallen, string path, CancellationToken cancellationToken = default)
@@ -1144,7 +1144,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lsetxattr</c> (procedure 144); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Lsetxattr(string xattr, string val, int vallen, string path)
-        => LsetxattrAsync(xattr, val, vallen, path).GetAwaiter().GetResult();
+        => RunBlocking(() => LsetxattrAsync(xattr, val, vallen, path));
 
     /// <summary>guestfsd <c>removexattr</c> (procedure 145); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task RemovexattrAsync(string xattr, string path, CancellationToken cancellationToken = default)
@@ -1152,7 +1152,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>removexattr</c> (procedure 145); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Removexattr(string xattr, string path)
-        => RemovexattrAsync(xattr, path).GetAwaiter().GetResult();
+        => RunBlocking(() => RemovexattrAsync(xattr, path));
 
     /// <summary>guestfsd <c>lremovexattr</c> (procedure 146); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task LremovexattrAsync(string xattr, string path, CancellationToken cancellationToken = default)
@@ -1160,7 +1160,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lremovexattr</c> (procedure 146); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Lremovexattr(string xattr, string path)
-        => LremovexattrAsync(xattr, path).GetAwaiter().GetResult();
+        => RunBlocking(() => LremovexattrAsync(xattr, path));
 
     /// <summary>guestfsd <c>mountpoints</c> (procedure 147).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> MountpointsAsync(CancellationToken cancellationToken = default)
@@ -1168,7 +1168,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mountpoints</c> (procedure 147).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Mountpoints()
-        => MountpointsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => MountpointsAsync());
 
     /// <summary>guestfsd <c>mkmountpoint</c> (procedure 148).</summary>
     public Task MkmountpointAsync(string exemptpath, CancellationToken cancellationToken = default)
@@ -1176,7 +1176,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkmountpoint</c> (procedure 148).</summary>
     public void Mkmountpoint(string exemptpath)
-        => MkmountpointAsync(exemptpath).GetAwaiter().GetResult();
+        => RunBlocking(() => MkmountpointAsync(exemptpath));
 
     /// <summary>guestfsd <c>rmmountpoint</c> (procedure 149).</summary>
     public Task RmmountpointAsync(string exemptpath, CancellationToken cancellationToken = default)
@@ -1184,7 +1184,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rmmountpoint</c> (procedure 149).</summary>
     public void Rmmountpoint(string exemptpath)
-        => RmmountpointAsync(exemptpath).GetAwaiter().GetResult();
+        => RunBlocking(() => RmmountpointAsync(exemptpath));
 
     /// <summary>guestfsd <c>grep</c> (procedure 151).</summary>
     public Task<string[]> GrepAsync(string regex, string path, bool? extended = null, bool? @fixed = null, bool? insensitive = null, bool? compressed = null, CancellationToken cancellationToken = default)
@@ -1192,7 +1192,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>grep</c> (procedure 151).</summary>
     public string[] Grep(string regex, string path, bool? extended = null, bool? @fixed = null, bool? insensitive = null, bool? compressed = null)
-        => GrepAsync(regex, path, extended, @fixed, insensitive, compressed).GetAwaiter().GetResult();
+        => RunBlocking(() => GrepAsync(regex, path, extended, @fixed, insensitive, compressed));
 
     /// <summary>guestfsd <c>egrep</c> (procedure 152).</summary>
     [Obsolete("guestfsd deprecates egrep; use grep instead")]
@@ -1202,7 +1202,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>egrep</c> (procedure 152).</summary>
     [Obsolete("guestfsd deprecates egrep; use grep instead")]
     public string[] Egrep(string regex, string path)
-        => EgrepAsync(regex, path).GetAwaiter().GetResult();
+        => RunBlocking(() => EgrepAsync(regex, path));
 
     /// <summary>guestfsd <c>fgrep</c> (procedure 153).</summary>
     [Obsolete("guestfsd deprecates fgrep; use grep instead")]
@@ -1212,7 +1212,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>fgrep</c> (procedure 153).</summary>
     [Obsolete("guestfsd deprecates fgrep; use grep instead")]
     public string[] Fgrep(string pattern, string path)
-        => FgrepAsync(pattern, path).GetAwaiter().GetResult();
+        => RunBlocking(() => FgrepAsync(pattern, path));
 
     /// <summary>guestfsd <c>grepi</c> (procedure 154).</summary>
     [Obsolete("guestfsd deprecates grepi; use grep instead")]
@@ -1222,7 +1222,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>grepi</c> (procedure 154).</summary>
     [Obsolete("guestfsd deprecates grepi; use grep instead")]
     public string[] Grepi(string regex, string path)
-        => GrepiAsync(regex, path).GetAwaiter().GetResult();
+        => RunBlocking(() => GrepiAsync(regex, path));
 
     /// <summary>guestfsd <c>egrepi</c> (procedure 155).</summary>
     [Obsolete("guestfsd deprecates egrepi; use grep instead")]
@@ -1232,7 +1232,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>egrepi</c> (procedure 155).</summary>
     [Obsolete("guestfsd deprecates egrepi; use grep instead")]
     public string[] Egrepi(string regex, string path)
-        => EgrepiAsync(regex, path).GetAwaiter().GetResult();
+        => RunBlocking(() => EgrepiAsync(regex, path));
 
     /// <summary>guestfsd <c>fgrepi</c> (procedure 156).</summary>
     [Obsolete("guestfsd deprecates fgrepi; use grep instead")]
@@ -1242,7 +1242,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>fgrepi</c> (procedure 156).</summary>
     [Obsolete("guestfsd deprecates fgrepi; use grep instead")]
     public string[] Fgrepi(string pattern, string path)
-        => FgrepiAsync(pattern, path).GetAwaiter().GetResult();
+        => RunBlocking(() => FgrepiAsync(pattern, path));
 
     /// <summary>guestfsd <c>zgrep</c> (procedure 157).</summary>
     [Obsolete("guestfsd deprecates zgrep; use grep instead")]
@@ -1252,7 +1252,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zgrep</c> (procedure 157).</summary>
     [Obsolete("guestfsd deprecates zgrep; use grep instead")]
     public string[] Zgrep(string regex, string path)
-        => ZgrepAsync(regex, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ZgrepAsync(regex, path));
 
     /// <summary>guestfsd <c>zegrep</c> (procedure 158).</summary>
     [Obsolete("guestfsd deprecates zegrep; use grep instead")]
@@ -1262,7 +1262,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zegrep</c> (procedure 158).</summary>
     [Obsolete("guestfsd deprecates zegrep; use grep instead")]
     public string[] Zegrep(string regex, string path)
-        => ZegrepAsync(regex, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ZegrepAsync(regex, path));
 
     /// <summary>guestfsd <c>zfgrep</c> (procedure 159).</summary>
     [Obsolete("guestfsd deprecates zfgrep; use grep instead")]
@@ -1272,7 +1272,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zfgrep</c> (procedure 159).</summary>
     [Obsolete("guestfsd deprecates zfgrep; use grep instead")]
     public string[] Zfgrep(string pattern, string path)
-        => ZfgrepAsync(pattern, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ZfgrepAsync(pattern, path));
 
     /// <summary>guestfsd <c>zgrepi</c> (procedure 160).</summary>
     [Obsolete("guestfsd deprecates zgrepi; use grep instead")]
@@ -1282,7 +1282,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zgrepi</c> (procedure 160).</summary>
     [Obsolete("guestfsd deprecates zgrepi; use grep instead")]
     public string[] Zgrepi(string regex, string path)
-        => ZgrepiAsync(regex, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ZgrepiAsync(regex, path));
 
     /// <summary>guestfsd <c>zegrepi</c> (procedure 161).</summary>
     [Obsolete("guestfsd deprecates zegrepi; use grep instead")]
@@ -1292,7 +1292,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zegrepi</c> (procedure 161).</summary>
     [Obsolete("guestfsd deprecates zegrepi; use grep instead")]
     public string[] Zegrepi(string regex, string path)
-        => ZegrepiAsync(regex, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ZegrepiAsync(regex, path));
 
     /// <summary>guestfsd <c>zfgrepi</c> (procedure 162).</summary>
     [Obsolete("guestfsd deprecates zfgrepi; use grep instead")]
@@ -1302,7 +1302,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zfgrepi</c> (procedure 162).</summary>
     [Obsolete("guestfsd deprecates zfgrepi; use grep instead")]
     public string[] Zfgrepi(string pattern, string path)
-        => ZfgrepiAsync(pattern, path).GetAwaiter().GetResult();
+        => RunBlocking(() => ZfgrepiAsync(pattern, path));
 
     /// <summary>guestfsd <c>realpath</c> (procedure 163).</summary>
     public Task<string> RealpathAsync(string path, CancellationToken cancellationToken = default)
@@ -1310,7 +1310,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>realpath</c> (procedure 163).</summary>
     public string Realpath(string path)
-        => RealpathAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => RealpathAsync(path));
 
     /// <summary>guestfsd <c>ln</c> (procedure 164).</summary>
     public Task LnAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1318,7 +1318,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln</c> (procedure 164).</summary>
     public void Ln(string target, string linkname)
-        => LnAsync(target, linkname).GetAwaiter().GetResult();
+        => RunBlocking(() => LnAsync(target, linkname));
 
     /// <summary>guestfsd <c>ln_f</c> (procedure 165).</summary>
     public Task LnFAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1326,7 +1326,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln_f</c> (procedure 165).</summary>
     public void LnF(string target, string linkname)
-        => LnFAsync(target, linkname).GetAwaiter().GetResult();
+        => RunBlocking(() => LnFAsync(target, linkname));
 
     /// <summary>guestfsd <c>ln_s</c> (procedure 166).</summary>
     public Task LnSAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1334,7 +1334,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln_s</c> (procedure 166).</summary>
     public void LnS(string target, string linkname)
-        => LnSAsync(target, linkname).GetAwaiter().GetResult();
+        => RunBlocking(() => LnSAsync(target, linkname));
 
     /// <summary>guestfsd <c>ln_sf</c> (procedure 167).</summary>
     public Task LnSfAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1342,7 +1342,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln_sf</c> (procedure 167).</summary>
     public void LnSf(string target, string linkname)
-        => LnSfAsync(target, linkname).GetAwaiter().GetResult();
+        => RunBlocking(() => LnSfAsync(target, linkname));
 
     /// <summary>guestfsd <c>readlink</c> (procedure 168).</summary>
     public Task<string> ReadlinkAsync(string path, CancellationToken cancellationToken = default)
@@ -1350,7 +1350,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>readlink</c> (procedure 168).</summary>
     public string Readlink(string path)
-        => ReadlinkAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => ReadlinkAsync(path));
 
     /// <summary>guestfsd <c>fallocate</c> (procedure 169).</summary>
     [Obsolete("guestfsd deprecates fallocate; use fallocate64 instead")]
@@ -1360,7 +1360,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>fallocate</c> (procedure 169).</summary>
     [Obsolete("guestfsd deprecates fallocate; use fallocate64 instead")]
     public void Fallocate(string path, int len)
-        => FallocateAsync(path, len).GetAwaiter().GetResult();
+        => RunBlocking(() => FallocateAsync(path, len));
 
     /// <summary>guestfsd <c>swapon_device</c> (procedure 170).</summary>
     public Task SwaponDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -1368,7 +1368,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_device</c> (procedure 170).</summary>
     public void SwaponDevice(string device)
-        => SwaponDeviceAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => SwaponDeviceAsync(device));
 
     /// <summary>guestfsd <c>swapoff_device</c> (procedure 171).</summary>
     public Task SwapoffDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -1376,7 +1376,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_device</c> (procedure 171).</summary>
     public void SwapoffDevice(string device)
-        => SwapoffDeviceAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => SwapoffDeviceAsync(device));
 
     /// <summary>guestfsd <c>swapon_file</c> (procedure 172).</summary>
     public Task SwaponFileAsync(string file, CancellationToken cancellationToken = default)
@@ -1384,7 +1384,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_file</c> (procedure 172).</summary>
     public void SwaponFile(string file)
-        => SwaponFileAsync(file).GetAwaiter().GetResult();
+        => RunBlocking(() => SwaponFileAsync(file));
 
     /// <summary>guestfsd <c>swapoff_file</c> (procedure 173).</summary>
     public Task SwapoffFileAsync(string file, CancellationToken cancellationToken = default)
@@ -1392,7 +1392,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_file</c> (procedure 173).</summary>
     public void SwapoffFile(string file)
-        => SwapoffFileAsync(file).GetAwaiter().GetResult();
+        => RunBlocking(() => SwapoffFileAsync(file));
 
     /// <summary>guestfsd <c>swapon_label</c> (procedure 174).</summary>
     public Task SwaponLabelAsync(string label, CancellationToken cancellationToken = default)
@@ -1400,7 +1400,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_label</c> (procedure 174).</summary>
     public void SwaponLabel(string label)
-        => SwaponLabelAsync(label).GetAwaiter().GetResult();
+        => RunBlocking(() => SwaponLabelAsync(label));
 
     /// <summary>guestfsd <c>swapoff_label</c> (procedure 175).</summary>
     public Task SwapoffLabelAsync(string label, CancellationToken cancellationToken = default)
@@ -1408,7 +1408,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_label</c> (procedure 175).</summary>
     public void SwapoffLabel(string label)
-        => SwapoffLabelAsync(label).GetAwaiter().GetResult();
+        => RunBlocking(() => SwapoffLabelAsync(label));
 
     /// <summary>guestfsd <c>swapon_uuid</c> (procedure 176); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public Task SwaponUuidAsync(string uuid, CancellationToken cancellationToken = default)
@@ -1416,7 +1416,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_uuid</c> (procedure 176); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public void SwaponUuid(string uuid)
-        => SwaponUuidAsync(uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => SwaponUuidAsync(uuid));
 
     /// <summary>guestfsd <c>swapoff_uuid</c> (procedure 177); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public Task SwapoffUuidAsync(string uuid, CancellationToken cancellationToken = default)
@@ -1424,7 +1424,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_uuid</c> (procedure 177); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public void SwapoffUuid(string uuid)
-        => SwapoffUuidAsync(uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => SwapoffUuidAsync(uuid));
 
     /// <summary>guestfsd <c>mkswap_file</c> (procedure 178).</summary>
     public Task MkswapFileAsync(string path, CancellationToken cancellationToken = default)
@@ -1432,7 +1432,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkswap_file</c> (procedure 178).</summary>
     public void MkswapFile(string path)
-        => MkswapFileAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => MkswapFileAsync(path));
 
     /// <summary>guestfsd <c>inotify_init</c> (procedure 179); needs the optional feature group <c>inotify</c>.</summary>
     public Task InotifyInitAsync(int maxevents, CancellationToken cancellationToken = default)
@@ -1440,7 +1440,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_init</c> (procedure 179); needs the optional feature group <c>inotify</c>.</summary>
     public void InotifyInit(int maxevents)
-        => InotifyInitAsync(maxevents).GetAwaiter().GetResult();
+        => RunBlocking(() => InotifyInitAsync(maxevents));
 
     /// <summary>guestfsd <c>inotify_add_watch</c> (procedure 180); needs the optional feature group <c>inotify</c>.</summary>
     public Task<long> InotifyAddWatchAsync(string path, int mask, CancellationToken cancellationToken = default)
@@ -1448,7 +1448,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_add_watch</c> (procedure 180); needs the optional feature group <c>inotify</c>.</summary>
     public long InotifyAddWatch(string path, int mask)
-        => InotifyAddWatchAsync(path, mask).GetAwaiter().GetResult();
+        => RunBlocking(() => InotifyAddWatchAsync(path, mask));
 
     /// <summary>guestfsd <c>inotify_rm_watch</c> (procedure 181); needs the optional feature group <c>inotify</c>.</summary>
     public Task InotifyRmWatchAsync(int wd, CancellationToken cancellationToken = default)
@@ -1456,7 +1456,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_rm_watch</c> (procedure 181); needs the optional feature group <c>inotify</c>.</summary>
     public void InotifyRmWatch(int wd)
-        => InotifyRmWatchAsync(wd).GetAwaiter().GetResult();
+        => RunBlocking(() => InotifyRmWatchAsync(wd));
 
     /// <summary>guestfsd <c>inotify_read</c> (procedure 182); needs the optional feature group <c>inotify</c>.</summary>
     public Task<GuestInotifyEvent[]> InotifyReadAsync(CancellationToken cancellationToken = default)
@@ -1464,7 +1464,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_read</c> (procedure 182); needs the optional feature group <c>inotify</c>.</summary>
     public GuestInotifyEvent[] InotifyRead()
-        => InotifyReadAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InotifyReadAsync());
 
     /// <summary>guestfsd <c>inotify_files</c> (procedure 183); needs the optional feature group <c>inotify</c>.</summary>
     public Task<string[]> InotifyFilesAsync(CancellationToken cancellationToken = default)
@@ -1472,7 +1472,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_files</c> (procedure 183); needs the optional feature group <c>inotify</c>.</summary>
     public string[] InotifyFiles()
-        => InotifyFilesAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InotifyFilesAsync());
 
     /// <summary>guestfsd <c>inotify_close</c> (procedure 184); needs the optional feature group <c>inotify</c>.</summary>
     public Task InotifyCloseAsync(CancellationToken cancellationToken = default)
@@ -1480,7 +1480,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_close</c> (procedure 184); needs the optional feature group <c>inotify</c>.</summary>
     public void InotifyClose()
-        => InotifyCloseAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InotifyCloseAsync());
 
     /// <summary>guestfsd <c>setcon</c> (procedure 185); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates setcon; use selinux_relabel instead")]
@@ -1490,7 +1490,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>setcon</c> (procedure 185); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates setcon; use selinux_relabel instead")]
     public void Setcon(string context)
-        => SetconAsync(context).GetAwaiter().GetResult();
+        => RunBlocking(() => SetconAsync(context));
 
     /// <summary>guestfsd <c>getcon</c> (procedure 186); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates getcon; use selinux_relabel instead")]
@@ -1500,7 +1500,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>getcon</c> (procedure 186); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates getcon; use selinux_relabel instead")]
     public string Getcon()
-        => GetconAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => GetconAsync());
 
     /// <summary>guestfsd <c>mkfs_b</c> (procedure 187).</summary>
     [Obsolete("guestfsd deprecates mkfs_b; use mkfs instead")]
@@ -1510,7 +1510,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mkfs_b</c> (procedure 187).</summary>
     [Obsolete("guestfsd deprecates mkfs_b; use mkfs instead")]
     public void MkfsB(string fstype, int blocksize, string device)
-        => MkfsBAsync(fstype, blocksize, device).GetAwaiter().GetResult();
+        => RunBlocking(() => MkfsBAsync(fstype, blocksize, device));
 
     /// <summary>guestfsd <c>mke2journal</c> (procedure 188).</summary>
     [Obsolete("guestfsd deprecates mke2journal; use mke2fs instead")]
@@ -1520,7 +1520,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2journal</c> (procedure 188).</summary>
     [Obsolete("guestfsd deprecates mke2journal; use mke2fs instead")]
     public void Mke2journal(int blocksize, string device)
-        => Mke2journalAsync(blocksize, device).GetAwaiter().GetResult();
+        => RunBlocking(() => Mke2journalAsync(blocksize, device));
 
     /// <summary>guestfsd <c>mke2journal_L</c> (procedure 189).</summary>
     [Obsolete("guestfsd deprecates mke2journal_L; use mke2fs instead")]
@@ -1530,7 +1530,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2journal_L</c> (procedure 189).</summary>
     [Obsolete("guestfsd deprecates mke2journal_L; use mke2fs instead")]
     public void Mke2journalL(int blocksize, string label, string device)
-        => Mke2journalLAsync(blocksize, label, device).GetAwaiter().GetResult();
+        => RunBlocking(() => Mke2journalLAsync(blocksize, label, device));
 
     /// <summary>guestfsd <c>mke2journal_U</c> (procedure 190); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2journal_U; use mke2fs instead")]
@@ -1540,7 +1540,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2journal_U</c> (procedure 190); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2journal_U; use mke2fs instead")]
     public void Mke2journalU(int blocksize, string uuid, string device)
-        => Mke2journalUAsync(blocksize, uuid, device).GetAwaiter().GetResult();
+        => RunBlocking(() => Mke2journalUAsync(blocksize, uuid, device));
 
     /// <summary>guestfsd <c>mke2fs_J</c> (procedure 191).</summary>
     [Obsolete("guestfsd deprecates mke2fs_J; use mke2fs instead")]
@@ -1550,7 +1550,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2fs_J</c> (procedure 191).</summary>
     [Obsolete("guestfsd deprecates mke2fs_J; use mke2fs instead")]
     public void Mke2fsJ(string fstype, int blocksize, string device, string journal)
-        => Mke2fsJAsync(fstype, blocksize, device, journal).GetAwaiter().GetResult();
+        => RunBlocking(() => Mke2fsJAsync(fstype, blocksize, device, journal));
 
     /// <summary>guestfsd <c>mke2fs_JL</c> (procedure 192).</summary>
     [Obsolete("guestfsd deprecates mke2fs_JL; use mke2fs instead")]
@@ -1560,7 +1560,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2fs_JL</c> (procedure 192).</summary>
     [Obsolete("guestfsd deprecates mke2fs_JL; use mke2fs instead")]
     public void Mke2fsJL(string fstype, int blocksize, string device, string label)
-        => Mke2fsJLAsync(fstype, blocksize, device, label).GetAwaiter().GetResult();
+        => RunBlocking(() => Mke2fsJLAsync(fstype, blocksize, device, label));
 
     /// <summary>guestfsd <c>mke2fs_JU</c> (procedure 193); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2fs_JU; use mke2fs instead")]
@@ -1570,7 +1570,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2fs_JU</c> (procedure 193); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2fs_JU; use mke2fs instead")]
     public void Mke2fsJU(string fstype, int blocksize, string device, string uuid)
-        => Mke2fsJUAsync(fstype, blocksize, device, uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => Mke2fsJUAsync(fstype, blocksize, device, uuid));
 
     /// <summary>guestfsd <c>modprobe</c> (procedure 194); needs the optional feature group <c>linuxmodules</c>.</summary>
     public Task ModprobeAsync(string modulename, CancellationToken cancellationToken = default)
@@ -1578,7 +1578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>modprobe</c> (procedure 194); needs the optional feature group <c>linuxmodules</c>.</summary>
     public void Modprobe(string modulename)
-        => ModprobeAsync(modulename).GetAwaiter().GetResult();
+        => RunBlocking(() => ModprobeAsync(modulename));
 
     /// <summary>guestfsd <c>echo_daemon</c> (procedure 195).</summary>
     public Task<string> EchoDaemonAsync(IReadOnlyList<string> words, CancellationToken cancellationToken = default)
@@ -1586,7 +1586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>echo_daemon</c> (procedure 195).</summary>
     public string EchoDaemon(IReadOnlyList<string> words)
-        => EchoDaemonAsync(words).GetAwaiter().GetResult();
+        => RunBlocking(() => EchoDaemonAsync(words));
 
     /// <summary>guestfsd <c>find0</c> (procedure 196); the output is written to the stream.</summary>
     public Task Find0Async(string directory, Stream files, CancellationToken cancellationToken = default)
@@ -1594,7 +1594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>find0</c> (procedure 196); the output is written to the stream.</summary>
     public void Find0(string directory, Stream files)
-        => Find0Async(directory, files).GetAwaiter().GetResult();
+        => RunBlocking(() => Find0Async(directory, files));
 
     /// <summary>guestfsd <c>case_sensitive_path</c> (procedure 197).</summary>
     public Task<string> CaseSensitivePathAsync(string path, CancellationToken cancellationToken = default)
@@ -1602,7 +1602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>case_sensitive_path</c> (procedure 197).</summary>
     public string CaseSensitivePath(string path)
-        => CaseSensitivePathAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => CaseSensitivePathAsync(path));
 
     /// <summary>guestfsd <c>vfs_type</c> (procedure 198).</summary>
     public Task<string> VfsTypeAsync(string mountable, CancellationToken cancellationToken = default)
@@ -1610,7 +1610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_type</c> (procedure 198).</summary>
     public string VfsType(string mountable)
-        => VfsTypeAsync(mountable).GetAwaiter().GetResult();
+        => RunBlocking(() => VfsTypeAsync(mountable));
 
     /// <summary>guestfsd <c>truncate</c> (procedure 199).</summary>
     public Task TruncateAsync(string path, CancellationToken cancellationToken = default)
@@ -1618,7 +1618,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>truncate</c> (procedure 199).</summary>
     public void Truncate(string path)
-        => TruncateAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => TruncateAsync(path));
 
     /// <summary>guestfsd <c>truncate_size</c> (procedure 200).</summary>
     public Task TruncateSizeAsync(string path, long size, CancellationToken cancellationToken = default)
@@ -1626,7 +1626,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>truncate_size</c> (procedure 200).</summary>
     public void TruncateSize(string path, long size)
-        => TruncateSizeAsync(path, size).GetAwaiter().GetResult();
+        => RunBlocking(() => TruncateSizeAsync(path, size));
 
     /// <summary>guestfsd <c>utimens</c> (procedure 201).</summary>
     public Task UtimensAsync(string path, long atsecs, long atnsecs, long mtsecs, long mtnsecs, CancellationToken cancellationToken = default)
@@ -1634,7 +1634,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>utimens</c> (procedure 201).</summary>
     public void Utimens(string path, long atsecs, long atnsecs, long mtsecs, long mtnsecs)
-        => UtimensAsync(path, atsecs, atnsecs, mtsecs, mtnsecs).GetAwaiter().GetResult();
+        => RunBlocking(() => UtimensAsync(path, atsecs, atnsecs, mtsecs, mtnsecs));
 
     /// <summary>guestfsd <c>mkdir_mode</c> (procedure 202).</summary>
     public Task MkdirModeAsync(string path, int mode, CancellationToken cancellationToken = default)
@@ -1642,7 +1642,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdir_mode</c> (procedure 202).</summary>
     public void MkdirMode(string path, int mode)
-        => MkdirModeAsync(path, mode).GetAwaiter().GetResult();
+        => RunBlocking(() => MkdirModeAsync(path, mode));
 
     /// <summary>guestfsd <c>lchown</c> (procedure 203).</summary>
     public Task LchownAsync(int owner, int group, string path, CancellationToken cancellationToken = default)
@@ -1650,7 +1650,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lchown</c> (procedure 203).</summary>
     public void Lchown(int owner, int group, string path)
-        => LchownAsync(owner, group, path).GetAwaiter().GetResult();
+        => RunBlocking(() => LchownAsync(owner, group, path));
 
     /// <summary>guestfsd <c>internal_lxattrlist</c> (procedure 205); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<GuestXattr[]> InternalLxattrlistAsync(string path, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
@@ -1658,7 +1658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_lxattrlist</c> (procedure 205); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public GuestXattr[] InternalLxattrlist(string path, IReadOnlyList<string> names)
-        => InternalLxattrlistAsync(path, names).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalLxattrlistAsync(path, names));
 
     /// <summary>guestfsd <c>internal_readlinklist</c> (procedure 206).</summary>
     public Task<string[]> InternalReadlinklistAsync(string path, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
@@ -1666,7 +1666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_readlinklist</c> (procedure 206).</summary>
     public string[] InternalReadlinklist(string path, IReadOnlyList<string> names)
-        => InternalReadlinklistAsync(path, names).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalReadlinklistAsync(path, names));
 
     /// <summary>guestfsd <c>pread</c> (procedure 207).</summary>
     public Task<byte[]> PreadAsync(string path, int count, long offset, CancellationToken cancellationToken = default)
@@ -1674,7 +1674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pread</c> (procedure 207).</summary>
     public byte[] Pread(string path, int count, long offset)
-        => PreadAsync(path, count, offset).GetAwaiter().GetResult();
+        => RunBlocking(() => PreadAsync(path, count, offset));
 
     /// <summary>guestfsd <c>part_init</c> (procedure 208).</summary>
     public Task PartInitAsync(string device, string parttype, CancellationToken cancellationToken = default)
@@ -1682,7 +1682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_init</c> (procedure 208).</summary>
     public void PartInit(string device, string parttype)
-        => PartInitAsync(device, parttype).GetAwaiter().GetResult();
+        => RunBlocking(() => PartInitAsync(device, parttype));
 
     /// <summary>guestfsd <c>part_add</c> (procedure 209).</summary>
     public Task PartAddAsync(string device, string prlogex, long startsect, long endsect, CancellationToken cancellationToken = default)
@@ -1690,7 +1690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_add</c> (procedure 209).</summary>
     public void PartAdd(string device, string prlogex, long startsect, long endsect)
-        => PartAddAsync(device, prlogex, startsect, endsect).GetAwaiter().GetResult();
+        => RunBlocking(() => PartAddAsync(device, prlogex, startsect, endsect));
 
     /// <summary>guestfsd <c>part_disk</c> (procedure 210).</summary>
     public Task PartDiskAsync(string device, string parttype, CancellationToken cancellationToken = default)
@@ -1698,7 +1698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_disk</c> (procedure 210).</summary>
     public void PartDisk(string device, string parttype)
-        => PartDiskAsync(device, parttype).GetAwaiter().GetResult();
+        => RunBlocking(() => PartDiskAsync(device, parttype));
 
     /// <summary>guestfsd <c>part_set_bootable</c> (procedure 211).</summary>
     public Task PartSetBootableAsync(string device, int partnum, bool bootable, CancellationToken cancellationToken = default)
@@ -1706,7 +1706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_bootable</c> (procedure 211).</summary>
     public void PartSetBootable(string device, int partnum, bool bootable)
-        => PartSetBootableAsync(device, partnum, bootable).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetBootableAsync(device, partnum, bootable));
 
     /// <summary>guestfsd <c>part_set_name</c> (procedure 212).</summary>
     public Task PartSetNameAsync(string device, int partnum, string name, CancellationToken cancellationToken = default)
@@ -1714,7 +1714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_name</c> (procedure 212).</summary>
     public void PartSetName(string device, int partnum, string name)
-        => PartSetNameAsync(device, partnum, name).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetNameAsync(device, partnum, name));
 
     /// <summary>guestfsd <c>part_list</c> (procedure 213).</summary>
     public Task<GuestPartition[]> PartListAsync(string device, CancellationToken cancellationToken = default)
@@ -1722,7 +1722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_list</c> (procedure 213).</summary>
     public GuestPartition[] PartList(string device)
-        => PartListAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PartListAsync(device));
 
     /// <summary>guestfsd <c>part_get_parttype</c> (procedure 214).</summary>
     public Task<string> PartGetParttypeAsync(string device, CancellationToken cancellationToken = default)
@@ -1730,7 +1730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_parttype</c> (procedure 214).</summary>
     public string PartGetParttype(string device)
-        => PartGetParttypeAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetParttypeAsync(device));
 
     /// <summary>guestfsd <c>fill</c> (procedure 215).</summary>
     public Task FillAsync(int c, int len, string path, CancellationToken cancellationToken = default)
@@ -1738,7 +1738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fill</c> (procedure 215).</summary>
     public void Fill(int c, int len, string path)
-        => FillAsync(c, len, path).GetAwaiter().GetResult();
+        => RunBlocking(() => FillAsync(c, len, path));
 
     /// <summary>guestfsd <c>dd</c> (procedure 217).</summary>
     [Obsolete("guestfsd deprecates dd; use copy_device_to_device instead")]
@@ -1748,7 +1748,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>dd</c> (procedure 217).</summary>
     [Obsolete("guestfsd deprecates dd; use copy_device_to_device instead")]
     public void Dd(string src, string dest)
-        => DdAsync(src, dest).GetAwaiter().GetResult();
+        => RunBlocking(() => DdAsync(src, dest));
 
     /// <summary>guestfsd <c>filesize</c> (procedure 218).</summary>
     public Task<long> FilesizeAsync(string file, CancellationToken cancellationToken = default)
@@ -1756,7 +1756,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>filesize</c> (procedure 218).</summary>
     public long Filesize(string file)
-        => FilesizeAsync(file).GetAwaiter().GetResult();
+        => RunBlocking(() => FilesizeAsync(file));
 
     /// <summary>guestfsd <c>lvrename</c> (procedure 219).</summary>
     public Task LvrenameAsync(string logvol, string newlogvol, CancellationToken cancellationToken = default)
@@ -1764,7 +1764,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvrename</c> (procedure 219).</summary>
     public void Lvrename(string logvol, string newlogvol)
-        => LvrenameAsync(logvol, newlogvol).GetAwaiter().GetResult();
+        => RunBlocking(() => LvrenameAsync(logvol, newlogvol));
 
     /// <summary>guestfsd <c>vgrename</c> (procedure 220).</summary>
     public Task VgrenameAsync(string volgroup, string newvolgroup, CancellationToken cancellationToken = default)
@@ -1772,7 +1772,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgrename</c> (procedure 220).</summary>
     public void Vgrename(string volgroup, string newvolgroup)
-        => VgrenameAsync(volgroup, newvolgroup).GetAwaiter().GetResult();
+        => RunBlocking(() => VgrenameAsync(volgroup, newvolgroup));
 
     /// <summary>guestfsd <c>initrd_cat</c> (procedure 221).</summary>
     public Task<byte[]> InitrdCatAsync(string initrdpath, string filename, CancellationToken cancellationToken = default)
@@ -1780,7 +1780,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>initrd_cat</c> (procedure 221).</summary>
     public byte[] InitrdCat(string initrdpath, string filename)
-        => InitrdCatAsync(initrdpath, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => InitrdCatAsync(initrdpath, filename));
 
     /// <summary>guestfsd <c>pvuuid</c> (procedure 222).</summary>
     public Task<string> PvuuidAsync(string device, CancellationToken cancellationToken = default)
@@ -1788,7 +1788,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvuuid</c> (procedure 222).</summary>
     public string Pvuuid(string device)
-        => PvuuidAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PvuuidAsync(device));
 
     /// <summary>guestfsd <c>vguuid</c> (procedure 223).</summary>
     public Task<string> VguuidAsync(string vgname, CancellationToken cancellationToken = default)
@@ -1796,7 +1796,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vguuid</c> (procedure 223).</summary>
     public string Vguuid(string vgname)
-        => VguuidAsync(vgname).GetAwaiter().GetResult();
+        => RunBlocking(() => VguuidAsync(vgname));
 
     /// <summary>guestfsd <c>lvuuid</c> (procedure 224).</summary>
     public Task<string> LvuuidAsync(string device, CancellationToken cancellationToken = default)
@@ -1804,7 +1804,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvuuid</c> (procedure 224).</summary>
     public string Lvuuid(string device)
-        => LvuuidAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => LvuuidAsync(device));
 
     /// <summary>guestfsd <c>vgpvuuids</c> (procedure 225).</summary>
     public Task<string[]> VgpvuuidsAsync(string vgname, CancellationToken cancellationToken = default)
@@ -1812,7 +1812,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgpvuuids</c> (procedure 225).</summary>
     public string[] Vgpvuuids(string vgname)
-        => VgpvuuidsAsync(vgname).GetAwaiter().GetResult();
+        => RunBlocking(() => VgpvuuidsAsync(vgname));
 
     /// <summary>guestfsd <c>vglvuuids</c> (procedure 226).</summary>
     public Task<string[]> VglvuuidsAsync(string vgname, CancellationToken cancellationToken = default)
@@ -1820,7 +1820,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vglvuuids</c> (procedure 226).</summary>
     public string[] Vglvuuids(string vgname)
-        => VglvuuidsAsync(vgname).GetAwaiter().GetResult();
+        => RunBlocking(() => VglvuuidsAsync(vgname));
 
     /// <summary>guestfsd <c>copy_size</c> (procedure 227).</summary>
     [Obsolete("guestfsd deprecates copy_size; use copy_device_to_device instead")]
@@ -1830,7 +1830,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>copy_size</c> (procedure 227).</summary>
     [Obsolete("guestfsd deprecates copy_size; use copy_device_to_device instead")]
     public void CopySize(string src, string dest, long size)
-        => CopySizeAsync(src, dest, size).GetAwaiter().GetResult();
+        => RunBlocking(() => CopySizeAsync(src, dest, size));
 
     /// <summary>guestfsd <c>zero_device</c> (procedure 228).</summary>
     public Task ZeroDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -1838,7 +1838,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zero_device</c> (procedure 228).</summary>
     public void ZeroDevice(string device)
-        => ZeroDeviceAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => ZeroDeviceAsync(device));
 
     /// <summary>guestfsd <c>txz_in</c> (procedure 229); the stream is uploaded; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_in; use tar_in instead")]
@@ -1848,7 +1848,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>txz_in</c> (procedure 229); the stream is uploaded; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_in; use tar_in instead")]
     public void TxzIn(Stream tarball, string directory)
-        => TxzInAsync(tarball, directory).GetAwaiter().GetResult();
+        => RunBlocking(() => TxzInAsync(tarball, directory));
 
     /// <summary>guestfsd <c>txz_out</c> (procedure 230); the output is written to the stream; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_out; use tar_out instead")]
@@ -1858,7 +1858,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>txz_out</c> (procedure 230); the output is written to the stream; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_out; use tar_out instead")]
     public void TxzOut(string directory, Stream tarball)
-        => TxzOutAsync(directory, tarball).GetAwaiter().GetResult();
+        => RunBlocking(() => TxzOutAsync(directory, tarball));
 
     /// <summary>guestfsd <c>vgscan</c> (procedure 232).</summary>
     [Obsolete("guestfsd deprecates vgscan; use lvm_scan instead")]
@@ -1868,7 +1868,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>vgscan</c> (procedure 232).</summary>
     [Obsolete("guestfsd deprecates vgscan; use lvm_scan instead")]
     public void Vgscan()
-        => VgscanAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => VgscanAsync());
 
     /// <summary>guestfsd <c>part_del</c> (procedure 233).</summary>
     public Task PartDelAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -1876,7 +1876,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_del</c> (procedure 233).</summary>
     public void PartDel(string device, int partnum)
-        => PartDelAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartDelAsync(device, partnum));
 
     /// <summary>guestfsd <c>part_get_bootable</c> (procedure 234).</summary>
     public Task<bool> PartGetBootableAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -1884,7 +1884,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_bootable</c> (procedure 234).</summary>
     public bool PartGetBootable(string device, int partnum)
-        => PartGetBootableAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetBootableAsync(device, partnum));
 
     /// <summary>guestfsd <c>part_get_mbr_id</c> (procedure 235).</summary>
     public Task<int> PartGetMbrIdAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -1892,7 +1892,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_mbr_id</c> (procedure 235).</summary>
     public int PartGetMbrId(string device, int partnum)
-        => PartGetMbrIdAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetMbrIdAsync(device, partnum));
 
     /// <summary>guestfsd <c>part_set_mbr_id</c> (procedure 236).</summary>
     public Task PartSetMbrIdAsync(string device, int partnum, int idbyte, CancellationToken cancellationToken = default)
@@ -1900,7 +1900,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_mbr_id</c> (procedure 236).</summary>
     public void PartSetMbrId(string device, int partnum, int idbyte)
-        => PartSetMbrIdAsync(device, partnum, idbyte).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetMbrIdAsync(device, partnum, idbyte));
 
     /// <summary>guestfsd <c>checksum_device</c> (procedure 237).</summary>
     public Task<string> ChecksumDeviceAsync(string csumtype, string device, CancellationToken cancellationToken = default)
@@ -1908,7 +1908,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>checksum_device</c> (procedure 237).</summary>
     public string ChecksumDevice(string csumtype, string device)
-        => ChecksumDeviceAsync(csumtype, device).GetAwaiter().GetResult();
+        => RunBlocking(() => ChecksumDeviceAsync(csumtype, device));
 
     /// <summary>guestfsd <c>lvresize_free</c> (procedure 238); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvresizeFreeAsync(string lv, int percent, CancellationToken cancellationToken = default)
@@ -1916,7 +1916,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvresize_free</c> (procedure 238); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvresizeFree(string lv, int percent)
-        => LvresizeFreeAsync(lv, percent).GetAwaiter().GetResult();
+        => RunBlocking(() => LvresizeFreeAsync(lv, percent));
 
     /// <summary>guestfsd <c>aug_clear</c> (procedure 239).</summary>
     public Task AugClearAsync(string augpath, CancellationToken cancellationToken = default)
@@ -1924,7 +1924,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_clear</c> (procedure 239).</summary>
     public void AugClear(string augpath)
-        => AugClearAsync(augpath).GetAwaiter().GetResult();
+        => RunBlocking(() => AugClearAsync(augpath));
 
     /// <summary>guestfsd <c>get_umask</c> (procedure 240).</summary>
     public Task<int> GetUmaskAsync(CancellationToken cancellationToken = default)
@@ -1932,7 +1932,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>get_umask</c> (procedure 240).</summary>
     public int GetUmask()
-        => GetUmaskAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => GetUmaskAsync());
 
     /// <summary>guestfsd <c>debug_upload</c> (procedure 241); the stream is uploaded.</summary>
     public Task DebugUploadAsync(Stream filename, string tmpname, int mode, CancellationToken cancellationToken = default)
@@ -1940,7 +1940,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>debug_upload</c> (procedure 241); the stream is uploaded.</summary>
     public void DebugUpload(Stream filename, string tmpname, int mode)
-        => DebugUploadAsync(filename, tmpname, mode).GetAwaiter().GetResult();
+        => RunBlocking(() => DebugUploadAsync(filename, tmpname, mode));
 
     /// <summary>guestfsd <c>base64_in</c> (procedure 242); the stream is uploaded.</summary>
     public Task Base64InAsync(Stream base64file, string filename, CancellationToken cancellationToken = default)
@@ -1948,7 +1948,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>base64_in</c> (procedure 242); the stream is uploaded.</summary>
     public void Base64In(Stream base64file, string filename)
-        => Base64InAsync(base64file, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => Base64InAsync(base64file, filename));
 
     /// <summary>guestfsd <c>base64_out</c> (procedure 243); the output is written to the stream.</summary>
     public Task Base64OutAsync(string filename, Stream base64file, CancellationToken cancellationToken = default)
@@ -1956,7 +1956,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>base64_out</c> (procedure 243); the output is written to the stream.</summary>
     public void Base64Out(string filename, Stream base64file)
-        => Base64OutAsync(filename, base64file).GetAwaiter().GetResult();
+        => RunBlocking(() => Base64OutAsync(filename, base64file));
 
     /// <summary>guestfsd <c>checksums_out</c> (procedure 244); the output is written to the stream.</summary>
     public Task ChecksumsOutAsync(string csumtype, string directory, Stream sumsfile, CancellationToken cancellationToken = default)
@@ -1964,7 +1964,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>checksums_out</c> (procedure 244); the output is written to the stream.</summary>
     public void ChecksumsOut(string csumtype, string directory, Stream sumsfile)
-        => ChecksumsOutAsync(csumtype, directory, sumsfile).GetAwaiter().GetResult();
+        => RunBlocking(() => ChecksumsOutAsync(csumtype, directory, sumsfile));
 
     /// <summary>guestfsd <c>fill_pattern</c> (procedure 245).</summary>
     public Task FillPatternAsync(string pattern, int len, string path, CancellationToken cancellationToken = default)
@@ -1972,7 +1972,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fill_pattern</c> (procedure 245).</summary>
     public void FillPattern(string pattern, int len, string path)
-        => FillPatternAsync(pattern, len, path).GetAwaiter().GetResult();
+        => RunBlocking(() => FillPatternAsync(pattern, len, path));
 
     /// <summary>guestfsd <c>internal_write</c> (procedure 246).</summary>
     public Task InternalWriteAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
@@ -1980,7 +1980,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_write</c> (procedure 246).</summary>
     public void InternalWrite(string path, ReadOnlyMemory<byte> content)
-        => InternalWriteAsync(path, content).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalWriteAsync(path, content));
 
     /// <summary>guestfsd <c>pwrite</c> (procedure 247).</summary>
     public Task<int> PwriteAsync(string path, ReadOnlyMemory<byte> content, long offset, CancellationToken cancellationToken = default)
@@ -1988,7 +1988,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pwrite</c> (procedure 247).</summary>
     public int Pwrite(string path, ReadOnlyMemory<byte> content, long offset)
-        => PwriteAsync(path, content, offset).GetAwaiter().GetResult();
+        => RunBlocking(() => PwriteAsync(path, content, offset));
 
     /// <summary>guestfsd <c>resize2fs_size</c> (procedure 248).</summary>
     public Task Resize2fsSizeAsync(string device, long size, CancellationToken cancellationToken = default)
@@ -1996,7 +1996,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>resize2fs_size</c> (procedure 248).</summary>
     public void Resize2fsSize(string device, long size)
-        => Resize2fsSizeAsync(device, size).GetAwaiter().GetResult();
+        => RunBlocking(() => Resize2fsSizeAsync(device, size));
 
     /// <summary>guestfsd <c>pvresize_size</c> (procedure 249); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvresizeSizeAsync(string device, long size, CancellationToken cancellationToken = default)
@@ -2004,7 +2004,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvresize_size</c> (procedure 249); needs the optional feature group <c>lvm2</c>.</summary>
     public void PvresizeSize(string device, long size)
-        => PvresizeSizeAsync(device, size).GetAwaiter().GetResult();
+        => RunBlocking(() => PvresizeSizeAsync(device, size));
 
     /// <summary>guestfsd <c>ntfsresize_size</c> (procedure 250); needs the optional feature group <c>ntfsprogs</c>.</summary>
     [Obsolete("guestfsd deprecates ntfsresize_size; use ntfsresize instead")]
@@ -2014,7 +2014,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>ntfsresize_size</c> (procedure 250); needs the optional feature group <c>ntfsprogs</c>.</summary>
     [Obsolete("guestfsd deprecates ntfsresize_size; use ntfsresize instead")]
     public void NtfsresizeSize(string device, long size)
-        => NtfsresizeSizeAsync(device, size).GetAwaiter().GetResult();
+        => RunBlocking(() => NtfsresizeSizeAsync(device, size));
 
     /// <summary>guestfsd <c>available_all_groups</c> (procedure 251).</summary>
     public Task<string[]> AvailableAllGroupsAsync(CancellationToken cancellationToken = default)
@@ -2022,7 +2022,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>available_all_groups</c> (procedure 251).</summary>
     public string[] AvailableAllGroups()
-        => AvailableAllGroupsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => AvailableAllGroupsAsync());
 
     /// <summary>guestfsd <c>fallocate64</c> (procedure 252).</summary>
     public Task Fallocate64Async(string path, long len, CancellationToken cancellationToken = default)
@@ -2030,7 +2030,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fallocate64</c> (procedure 252).</summary>
     public void Fallocate64(string path, long len)
-        => Fallocate64Async(path, len).GetAwaiter().GetResult();
+        => RunBlocking(() => Fallocate64Async(path, len));
 
     /// <summary>guestfsd <c>vfs_label</c> (procedure 253).</summary>
     public Task<string> VfsLabelAsync(string mountable, CancellationToken cancellationToken = default)
@@ -2038,7 +2038,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_label</c> (procedure 253).</summary>
     public string VfsLabel(string mountable)
-        => VfsLabelAsync(mountable).GetAwaiter().GetResult();
+        => RunBlocking(() => VfsLabelAsync(mountable));
 
     /// <summary>guestfsd <c>vfs_uuid</c> (procedure 254).</summary>
     public Task<string> VfsUuidAsync(string mountable, CancellationToken cancellationToken = default)
@@ -2046,7 +2046,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_uuid</c> (procedure 254).</summary>
     public string VfsUuid(string mountable)
-        => VfsUuidAsync(mountable).GetAwaiter().GetResult();
+        => RunBlocking(() => VfsUuidAsync(mountable));
 
     /// <summary>guestfsd <c>lvm_set_filter</c> (procedure 255); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvmSetFilterAsync(IReadOnlyList<string> devices, CancellationToken cancellationToken = default)
@@ -2054,7 +2054,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_set_filter</c> (procedure 255); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvmSetFilter(IReadOnlyList<string> devices)
-        => LvmSetFilterAsync(devices).GetAwaiter().GetResult();
+        => RunBlocking(() => LvmSetFilterAsync(devices));
 
     /// <summary>guestfsd <c>lvm_clear_filter</c> (procedure 256).</summary>
     public Task LvmClearFilterAsync(CancellationToken cancellationToken = default)
@@ -2062,7 +2062,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_clear_filter</c> (procedure 256).</summary>
     public void LvmClearFilter()
-        => LvmClearFilterAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => LvmClearFilterAsync());
 
     /// <summary>guestfsd <c>luks_open</c> (procedure 257); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open; use cryptsetup_open instead")]
@@ -2072,7 +2072,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>luks_open</c> (procedure 257); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open; use cryptsetup_open instead")]
     public void LuksOpen(string device, string key, string mapname)
-        => LuksOpenAsync(device, key, mapname).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksOpenAsync(device, key, mapname));
 
     /// <summary>guestfsd <c>luks_open_ro</c> (procedure 258); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open_ro; use cryptsetup_open instead")]
@@ -2082,7 +2082,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>luks_open_ro</c> (procedure 258); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open_ro; use cryptsetup_open instead")]
     public void LuksOpenRo(string device, string key, string mapname)
-        => LuksOpenRoAsync(device, key, mapname).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksOpenRoAsync(device, key, mapname));
 
     /// <summary>guestfsd <c>luks_close</c> (procedure 259); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_close; use cryptsetup_close instead")]
@@ -2092,7 +2092,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>luks_close</c> (procedure 259); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_close; use cryptsetup_close instead")]
     public void LuksClose(string device)
-        => LuksCloseAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksCloseAsync(device));
 
     /// <summary>guestfsd <c>luks_format</c> (procedure 260); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksFormatAsync(string device, string key, int keyslot, CancellationToken cancellationToken = default)
@@ -2100,7 +2100,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_format</c> (procedure 260); needs the optional feature group <c>luks</c>.</summary>
     public void LuksFormat(string device, string key, int keyslot)
-        => LuksFormatAsync(device, key, keyslot).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksFormatAsync(device, key, keyslot));
 
     /// <summary>guestfsd <c>luks_format_cipher</c> (procedure 261); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksFormatCipherAsync(string device, string key, int keyslot, string cipher, CancellationToken cancellationToken = default)
@@ -2108,7 +2108,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_format_cipher</c> (procedure 261); needs the optional feature group <c>luks</c>.</summary>
     public void LuksFormatCipher(string device, string key, int keyslot, string cipher)
-        => LuksFormatCipherAsync(device, key, keyslot, cipher).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksFormatCipherAsync(device, key, keyslot, cipher));
 
     /// <summary>guestfsd <c>luks_add_key</c> (procedure 262); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksAddKeyAsync(string device, string key, string newkey, int keyslot, CancellationToken cancellationToken = default)
@@ -2116,7 +2116,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_add_key</c> (procedure 262); needs the optional feature group <c>luks</c>.</summary>
     public void LuksAddKey(string device, string key, string newkey, int keyslot)
-        => LuksAddKeyAsync(device, key, newkey, keyslot).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksAddKeyAsync(device, key, newkey, keyslot));
 
     /// <summary>guestfsd <c>luks_kill_slot</c> (procedure 263); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksKillSlotAsync(string device, string key, int keyslot, CancellationToken cancellationToken = default)
@@ -2124,7 +2124,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_kill_slot</c> (procedure 263); needs the optional feature group <c>luks</c>.</summary>
     public void LuksKillSlot(string device, string key, int keyslot)
-        => LuksKillSlotAsync(device, key, keyslot).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksKillSlotAsync(device, key, keyslot));
 
     /// <summary>guestfsd <c>is_lv</c> (procedure 264).</summary>
     public Task<bool> IsLvAsync(string mountable, CancellationToken cancellationToken = default)
@@ -2132,7 +2132,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_lv</c> (procedure 264).</summary>
     public bool IsLv(string mountable)
-        => IsLvAsync(mountable).GetAwaiter().GetResult();
+        => RunBlocking(() => IsLvAsync(mountable));
 
     /// <summary>guestfsd <c>findfs_uuid</c> (procedure 265).</summary>
     public Task<string> FindfsUuidAsync(string uuid, CancellationToken cancellationToken = default)
@@ -2140,7 +2140,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>findfs_uuid</c> (procedure 265).</summary>
     public string FindfsUuid(string uuid)
-        => FindfsUuidAsync(uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => FindfsUuidAsync(uuid));
 
     /// <summary>guestfsd <c>findfs_label</c> (procedure 266).</summary>
     public Task<string> FindfsLabelAsync(string label, CancellationToken cancellationToken = default)
@@ -2148,7 +2148,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>findfs_label</c> (procedure 266).</summary>
     public string FindfsLabel(string label)
-        => FindfsLabelAsync(label).GetAwaiter().GetResult();
+        => RunBlocking(() => FindfsLabelAsync(label));
 
     /// <summary>guestfsd <c>is_chardev</c> (procedure 267).</summary>
     public Task<bool> IsChardevAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2156,7 +2156,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_chardev</c> (procedure 267).</summary>
     public bool IsChardev(string path, bool? followsymlinks = null)
-        => IsChardevAsync(path, followsymlinks).GetAwaiter().GetResult();
+        => RunBlocking(() => IsChardevAsync(path, followsymlinks));
 
     /// <summary>guestfsd <c>is_blockdev</c> (procedure 268).</summary>
     public Task<bool> IsBlockdevAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2164,7 +2164,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_blockdev</c> (procedure 268).</summary>
     public bool IsBlockdev(string path, bool? followsymlinks = null)
-        => IsBlockdevAsync(path, followsymlinks).GetAwaiter().GetResult();
+        => RunBlocking(() => IsBlockdevAsync(path, followsymlinks));
 
     /// <summary>guestfsd <c>is_fifo</c> (procedure 269).</summary>
     public Task<bool> IsFifoAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2172,7 +2172,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_fifo</c> (procedure 269).</summary>
     public bool IsFifo(string path, bool? followsymlinks = null)
-        => IsFifoAsync(path, followsymlinks).GetAwaiter().GetResult();
+        => RunBlocking(() => IsFifoAsync(path, followsymlinks));
 
     /// <summary>guestfsd <c>is_symlink</c> (procedure 270).</summary>
     public Task<bool> IsSymlinkAsync(string path, CancellationToken cancellationToken = default)
@@ -2180,7 +2180,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_symlink</c> (procedure 270).</summary>
     public bool IsSymlink(string path)
-        => IsSymlinkAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => IsSymlinkAsync(path));
 
     /// <summary>guestfsd <c>is_socket</c> (procedure 271).</summary>
     public Task<bool> IsSocketAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2188,7 +2188,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_socket</c> (procedure 271).</summary>
     public bool IsSocket(string path, bool? followsymlinks = null)
-        => IsSocketAsync(path, followsymlinks).GetAwaiter().GetResult();
+        => RunBlocking(() => IsSocketAsync(path, followsymlinks));
 
     /// <summary>guestfsd <c>part_to_dev</c> (procedure 272).</summary>
     public Task<string> PartToDevAsync(string partition, CancellationToken cancellationToken = default)
@@ -2196,7 +2196,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_to_dev</c> (procedure 272).</summary>
     public string PartToDev(string partition)
-        => PartToDevAsync(partition).GetAwaiter().GetResult();
+        => RunBlocking(() => PartToDevAsync(partition));
 
     /// <summary>guestfsd <c>upload_offset</c> (procedure 273); the stream is uploaded.</summary>
     public Task UploadOffsetAsync(Stream filename, string remotefilename, long offset, CancellationToken cancellationToken = default)
@@ -2204,7 +2204,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>upload_offset</c> (procedure 273); the stream is uploaded.</summary>
     public void UploadOffset(Stream filename, string remotefilename, long offset)
-        => UploadOffsetAsync(filename, remotefilename, offset).GetAwaiter().GetResult();
+        => RunBlocking(() => UploadOffsetAsync(filename, remotefilename, offset));
 
     /// <summary>guestfsd <c>download_offset</c> (procedure 274); the output is written to the stream.</summary>
     public Task DownloadOffsetAsync(string remotefilename, Stream filename, long offset, long size, CancellationToken cancellationToken = default)
@@ -2212,7 +2212,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download_offset</c> (procedure 274); the output is written to the stream.</summary>
     public void DownloadOffset(string remotefilename, Stream filename, long offset, long size)
-        => DownloadOffsetAsync(remotefilename, filename, offset, size).GetAwaiter().GetResult();
+        => RunBlocking(() => DownloadOffsetAsync(remotefilename, filename, offset, size));
 
     /// <summary>guestfsd <c>pwrite_device</c> (procedure 275).</summary>
     public Task<int> PwriteDeviceAsync(string device, ReadOnlyMemory<byte> content, long offset, CancellationToken cancellationToken = default)
@@ -2220,7 +2220,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pwrite_device</c> (procedure 275).</summary>
     public int PwriteDevice(string device, ReadOnlyMemory<byte> content, long offset)
-        => PwriteDeviceAsync(device, content, offset).GetAwaiter().GetResult();
+        => RunBlocking(() => PwriteDeviceAsync(device, content, offset));
 
     /// <summary>guestfsd <c>pread_device</c> (procedure 276).</summary>
     public Task<byte[]> PreadDeviceAsync(string device, int count, long offset, CancellationToken cancellationToken = default)
@@ -2228,7 +2228,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pread_device</c> (procedure 276).</summary>
     public byte[] PreadDevice(string device, int count, long offset)
-        => PreadDeviceAsync(device, count, offset).GetAwaiter().GetResult();
+        => RunBlocking(() => PreadDeviceAsync(device, count, offset));
 
     /// <summary>guestfsd <c>lvm_canonical_lv_name</c> (procedure 277).</summary>
     public Task<string> LvmCanonicalLvNameAsync(string lvname, CancellationToken cancellationToken = default)
@@ -2236,7 +2236,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_canonical_lv_name</c> (procedure 277).</summary>
     public string LvmCanonicalLvName(string lvname)
-        => LvmCanonicalLvNameAsync(lvname).GetAwaiter().GetResult();
+        => RunBlocking(() => LvmCanonicalLvNameAsync(lvname));
 
     /// <summary>guestfsd <c>mkfs</c> (procedure 278).</summary>
     public Task MkfsAsync(string fstype, string device, int? blocksize = null, string? features = null, int? inode = null, int? sectorsize = null, string? label = null, CancellationToken cancellationToken = default)
@@ -2244,7 +2244,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkfs</c> (procedure 278).</summary>
     public void Mkfs(string fstype, string device, int? blocksize = null, string? features = null, int? inode = null, int? sectorsize = null, string? label = null)
-        => MkfsAsync(fstype, device, blocksize, features, inode, sectorsize, label).GetAwaiter().GetResult();
+        => RunBlocking(() => MkfsAsync(fstype, device, blocksize, features, inode, sectorsize, label));
 
     /// <summary>guestfsd <c>getxattr</c> (procedure 279); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<byte[]> GetxattrAsync(string path, string name, CancellationToken cancellationToken = default)
@@ -2252,7 +2252,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>getxattr</c> (procedure 279); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public byte[] Getxattr(string path, string name)
-        => GetxattrAsync(path, name).GetAwaiter().GetResult();
+        => RunBlocking(() => GetxattrAsync(path, name));
 
     /// <summary>guestfsd <c>lgetxattr</c> (procedure 280); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<byte[]> LgetxattrAsync(string path, string name, CancellationToken cancellationToken = default)
@@ -2260,7 +2260,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lgetxattr</c> (procedure 280); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public byte[] Lgetxattr(string path, string name)
-        => LgetxattrAsync(path, name).GetAwaiter().GetResult();
+        => RunBlocking(() => LgetxattrAsync(path, name));
 
     /// <summary>guestfsd <c>resize2fs_M</c> (procedure 281).</summary>
     public Task Resize2fsMAsync(string device, CancellationToken cancellationToken = default)
@@ -2268,7 +2268,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>resize2fs_M</c> (procedure 281).</summary>
     public void Resize2fsM(string device)
-        => Resize2fsMAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => Resize2fsMAsync(device));
 
     /// <summary>guestfsd <c>internal_autosync</c> (procedure 282).</summary>
     public Task InternalAutosyncAsync(CancellationToken cancellationToken = default)
@@ -2276,7 +2276,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_autosync</c> (procedure 282).</summary>
     public void InternalAutosync()
-        => InternalAutosyncAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InternalAutosyncAsync());
 
     /// <summary>guestfsd <c>is_zero</c> (procedure 283).</summary>
     public Task<bool> IsZeroAsync(string path, CancellationToken cancellationToken = default)
@@ -2284,7 +2284,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_zero</c> (procedure 283).</summary>
     public bool IsZero(string path)
-        => IsZeroAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => IsZeroAsync(path));
 
     /// <summary>guestfsd <c>is_zero_device</c> (procedure 284).</summary>
     public Task<bool> IsZeroDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -2292,7 +2292,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_zero_device</c> (procedure 284).</summary>
     public bool IsZeroDevice(string device)
-        => IsZeroDeviceAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => IsZeroDeviceAsync(device));
 
     /// <summary>guestfsd <c>list_9p</c> (procedure 285).</summary>
     [Obsolete("guestfsd deprecates list_9p")]
@@ -2302,7 +2302,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>list_9p</c> (procedure 285).</summary>
     [Obsolete("guestfsd deprecates list_9p")]
     public string[] List9p()
-        => List9pAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => List9pAsync());
 
     /// <summary>guestfsd <c>mount_9p</c> (procedure 286).</summary>
     [Obsolete("guestfsd deprecates mount_9p")]
@@ -2312,7 +2312,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mount_9p</c> (procedure 286).</summary>
     [Obsolete("guestfsd deprecates mount_9p")]
     public void Mount9p(string mounttag, string mountpoint, string? options = null)
-        => Mount9pAsync(mounttag, mountpoint, options).GetAwaiter().GetResult();
+        => RunBlocking(() => Mount9pAsync(mounttag, mountpoint, options));
 
     /// <summary>guestfsd <c>list_dm_devices</c> (procedure 287).</summary>
     public Task<string[]> ListDmDevicesAsync(CancellationToken cancellationToken = default)
@@ -2320,7 +2320,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_dm_devices</c> (procedure 287).</summary>
     public string[] ListDmDevices()
-        => ListDmDevicesAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListDmDevicesAsync());
 
     /// <summary>guestfsd <c>ntfsresize</c> (procedure 288); needs the optional feature group <c>ntfsprogs</c>.</summary>
     public Task NtfsresizeAsync(string device, long? size = null, bool? force = null, CancellationToken cancellationToken = default)
@@ -2328,7 +2328,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsresize</c> (procedure 288); needs the optional feature group <c>ntfsprogs</c>.</summary>
     public void Ntfsresize(string device, long? size = null, bool? force = null)
-        => NtfsresizeAsync(device, size, force).GetAwaiter().GetResult();
+        => RunBlocking(() => NtfsresizeAsync(device, size, force));
 
     /// <summary>guestfsd <c>btrfs_filesystem_resize</c> (procedure 289); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemResizeAsync(string mountpoint, long? size = null, CancellationToken cancellationToken = default)
@@ -2336,7 +2336,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_resize</c> (procedure 289); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemResize(string mountpoint, long? size = null)
-        => BtrfsFilesystemResizeAsync(mountpoint, size).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsFilesystemResizeAsync(mountpoint, size));
 
     /// <summary>guestfsd <c>internal_write_append</c> (procedure 290).</summary>
     public Task InternalWriteAppendAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
@@ -2344,7 +2344,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_write_append</c> (procedure 290).</summary>
     public void InternalWriteAppend(string path, ReadOnlyMemory<byte> content)
-        => InternalWriteAppendAsync(path, content).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalWriteAppendAsync(path, content));
 
     /// <summary>guestfsd <c>compress_out</c> (procedure 291); the output is written to the stream.</summary>
     public Task CompressOutAsync(string ctype, string file, Stream zfile, int? level = null, CancellationToken cancellationToken = default)
@@ -2352,7 +2352,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>compress_out</c> (procedure 291); the output is written to the stream.</summary>
     public void CompressOut(string ctype, string file, Stream zfile, int? level = null)
-        => CompressOutAsync(ctype, file, zfile, level).GetAwaiter().GetResult();
+        => RunBlocking(() => CompressOutAsync(ctype, file, zfile, level));
 
     /// <summary>guestfsd <c>compress_device_out</c> (procedure 292); the output is written to the stream.</summary>
     public Task CompressDeviceOutAsync(string ctype, string device, Stream zdevice, int? level = null, CancellationToken cancellationToken = default)
@@ -2360,7 +2360,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>compress_device_out</c> (procedure 292); the output is written to the stream.</summary>
     public void CompressDeviceOut(string ctype, string device, Stream zdevice, int? level = null)
-        => CompressDeviceOutAsync(ctype, device, zdevice, level).GetAwaiter().GetResult();
+        => RunBlocking(() => CompressDeviceOutAsync(ctype, device, zdevice, level));
 
     /// <summary>guestfsd <c>part_to_partnum</c> (procedure 293).</summary>
     public Task<int> PartToPartnumAsync(string partition, CancellationToken cancellationToken = default)
@@ -2368,7 +2368,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_to_partnum</c> (procedure 293).</summary>
     public int PartToPartnum(string partition)
-        => PartToPartnumAsync(partition).GetAwaiter().GetResult();
+        => RunBlocking(() => PartToPartnumAsync(partition));
 
     /// <summary>guestfsd <c>copy_device_to_device</c> (procedure 294).</summary>
     public Task CopyDeviceToDeviceAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2376,7 +2376,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_device_to_device</c> (procedure 294).</summary>
     public void CopyDeviceToDevice(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => CopyDeviceToDeviceAsync(src, dest, srcoffset, destoffset, size, sparse, append).GetAwaiter().GetResult();
+        => RunBlocking(() => CopyDeviceToDeviceAsync(src, dest, srcoffset, destoffset, size, sparse, append));
 
     /// <summary>guestfsd <c>copy_device_to_file</c> (procedure 295).</summary>
     public Task CopyDeviceToFileAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2384,7 +2384,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_device_to_file</c> (procedure 295).</summary>
     public void CopyDeviceToFile(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => CopyDeviceToFileAsync(src, dest, srcoffset, destoffset, size, sparse, append).GetAwaiter().GetResult();
+        => RunBlocking(() => CopyDeviceToFileAsync(src, dest, srcoffset, destoffset, size, sparse, append));
 
     /// <summary>guestfsd <c>copy_file_to_device</c> (procedure 296).</summary>
     public Task CopyFileToDeviceAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2392,7 +2392,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_file_to_device</c> (procedure 296).</summary>
     public void CopyFileToDevice(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => CopyFileToDeviceAsync(src, dest, srcoffset, destoffset, size, sparse, append).GetAwaiter().GetResult();
+        => RunBlocking(() => CopyFileToDeviceAsync(src, dest, srcoffset, destoffset, size, sparse, append));
 
     /// <summary>guestfsd <c>copy_file_to_file</c> (procedure 297).</summary>
     public Task CopyFileToFileAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2400,7 +2400,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_file_to_file</c> (procedure 297).</summary>
     public void CopyFileToFile(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => CopyFileToFileAsync(src, dest, srcoffset, destoffset, size, sparse, append).GetAwaiter().GetResult();
+        => RunBlocking(() => CopyFileToFileAsync(src, dest, srcoffset, destoffset, size, sparse, append));
 
     /// <summary>guestfsd <c>tune2fs</c> (procedure 298).</summary>
     public Task Tune2fsAsync(string device, bool? force = null, int? maxmountcount = null, int? mountcount = null, string? errorbehavior = null, long? group = null, int? intervalbetweenchecks = null, int? reservedblockspercentage = null, string? lastmounteddirectory = null, long? reservedblockscount = null, long? user = null, CancellationToken cancellationToken = default)
@@ -2408,7 +2408,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tune2fs</c> (procedure 298).</summary>
     public void Tune2fs(string device, bool? force = null, int? maxmountcount = null, int? mountcount = null, string? errorbehavior = null, long? group = null, int? intervalbetweenchecks = null, int? reservedblockspercentage = null, string? lastmounteddirectory = null, long? reservedblockscount = null, long? user = null)
-        => Tune2fsAsync(device, force, maxmountcount, mountcount, errorbehavior, group, intervalbetweenchecks, reservedblockspercentage, lastmounteddirectory, reservedblockscount, user).GetAwaiter().GetResult();
+        => RunBlocking(() => Tune2fsAsync(device, force, maxmountcount, mountcount, errorbehavior, group, intervalbetweenchecks, reservedblockspercentage, lastmounteddirectory, reservedblockscount, user));
 
     /// <summary>guestfsd <c>md_create</c> (procedure 299); needs the optional feature group <c>mdadm</c>.</summary>
     public Task MdCreateAsync(string name, IReadOnlyList<string> devices, long? missingbitmap = null, int? nrdevices = null, int? spare = null, long? chunk = null, string? level = null, CancellationToken cancellationToken = default)
@@ -2416,7 +2416,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_create</c> (procedure 299); needs the optional feature group <c>mdadm</c>.</summary>
     public void MdCreate(string name, IReadOnlyList<string> devices, long? missingbitmap = null, int? nrdevices = null, int? spare = null, long? chunk = null, string? level = null)
-        => MdCreateAsync(name, devices, missingbitmap, nrdevices, spare, chunk, level).GetAwaiter().GetResult();
+        => RunBlocking(() => MdCreateAsync(name, devices, missingbitmap, nrdevices, spare, chunk, level));
 
     /// <summary>guestfsd <c>list_md_devices</c> (procedure 300).</summary>
     public Task<string[]> ListMdDevicesAsync(CancellationToken cancellationToken = default)
@@ -2424,7 +2424,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_md_devices</c> (procedure 300).</summary>
     public string[] ListMdDevices()
-        => ListMdDevicesAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListMdDevicesAsync());
 
     /// <summary>guestfsd <c>md_detail</c> (procedure 301); needs the optional feature group <c>mdadm</c>.</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> MdDetailAsync(string md, CancellationToken cancellationToken = default)
@@ -2432,7 +2432,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_detail</c> (procedure 301); needs the optional feature group <c>mdadm</c>.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> MdDetail(string md)
-        => MdDetailAsync(md).GetAwaiter().GetResult();
+        => RunBlocking(() => MdDetailAsync(md));
 
     /// <summary>guestfsd <c>md_stop</c> (procedure 302); needs the optional feature group <c>mdadm</c>.</summary>
     public Task MdStopAsync(string md, CancellationToken cancellationToken = default)
@@ -2440,7 +2440,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_stop</c> (procedure 302); needs the optional feature group <c>mdadm</c>.</summary>
     public void MdStop(string md)
-        => MdStopAsync(md).GetAwaiter().GetResult();
+        => RunBlocking(() => MdStopAsync(md));
 
     /// <summary>guestfsd <c>blkid</c> (procedure 303).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> BlkidAsync(string device, CancellationToken cancellationToken = default)
@@ -2448,7 +2448,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blkid</c> (procedure 303).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Blkid(string device)
-        => BlkidAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlkidAsync(device));
 
     /// <summary>guestfsd <c>e2fsck</c> (procedure 304).</summary>
     public Task E2fsckAsync(string device, bool? correct = null, bool? forceall = null, CancellationToken cancellationToken = default)
@@ -2456,7 +2456,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>e2fsck</c> (procedure 304).</summary>
     public void E2fsck(string device, bool? correct = null, bool? forceall = null)
-        => E2fsckAsync(device, correct, forceall).GetAwaiter().GetResult();
+        => RunBlocking(() => E2fsckAsync(device, correct, forceall));
 
     /// <summary>guestfsd <c>llz</c> (procedure 305).</summary>
     [Obsolete("guestfsd deprecates llz; use lgetxattrs instead")]
@@ -2466,7 +2466,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>llz</c> (procedure 305).</summary>
     [Obsolete("guestfsd deprecates llz; use lgetxattrs instead")]
     public string Llz(string directory)
-        => LlzAsync(directory).GetAwaiter().GetResult();
+        => RunBlocking(() => LlzAsync(directory));
 
     /// <summary>guestfsd <c>wipefs</c> (procedure 306); needs the optional feature group <c>wipefs</c>.</summary>
     public Task WipefsAsync(string device, CancellationToken cancellationToken = default)
@@ -2474,7 +2474,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wipefs</c> (procedure 306); needs the optional feature group <c>wipefs</c>.</summary>
     public void Wipefs(string device)
-        => WipefsAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => WipefsAsync(device));
 
     /// <summary>guestfsd <c>ntfsfix</c> (procedure 307); needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task NtfsfixAsync(string device, bool? clearbadsectors = null, CancellationToken cancellationToken = default)
@@ -2482,7 +2482,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsfix</c> (procedure 307); needs the optional feature group <c>ntfs3g</c>.</summary>
     public void Ntfsfix(string device, bool? clearbadsectors = null)
-        => NtfsfixAsync(device, clearbadsectors).GetAwaiter().GetResult();
+        => RunBlocking(() => NtfsfixAsync(device, clearbadsectors));
 
     /// <summary>guestfsd <c>ntfsclone_out</c> (procedure 308); the output is written to the stream; needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task NtfscloneOutAsync(string device, Stream backupfile, bool? metadataonly = null, bool? rescue = null, bool? ignorefscheck = null, bool? preservetimestamps = null, bool? force = null, CancellationToken cancellationToken = default)
@@ -2490,7 +2490,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsclone_out</c> (procedure 308); the output is written to the stream; needs the optional feature group <c>ntfs3g</c>.</summary>
     public void NtfscloneOut(string device, Stream backupfile, bool? metadataonly = null, bool? rescue = null, bool? ignorefscheck = null, bool? preservetimestamps = null, bool? force = null)
-        => NtfscloneOutAsync(device, backupfile, metadataonly, rescue, ignorefscheck, preservetimestamps, force).GetAwaiter().GetResult();
+        => RunBlocking(() => NtfscloneOutAsync(device, backupfile, metadataonly, rescue, ignorefscheck, preservetimestamps, force));
 
     /// <summary>guestfsd <c>ntfsclone_in</c> (procedure 309); the stream is uploaded; needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task NtfscloneInAsync(Stream backupfile, string device, CancellationToken cancellationToken = default)
@@ -2498,7 +2498,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsclone_in</c> (procedure 309); the stream is uploaded; needs the optional feature group <c>ntfs3g</c>.</summary>
     public void NtfscloneIn(Stream backupfile, string device)
-        => NtfscloneInAsync(backupfile, device).GetAwaiter().GetResult();
+        => RunBlocking(() => NtfscloneInAsync(backupfile, device));
 
     /// <summary>guestfsd <c>set_label</c> (procedure 310).</summary>
     public Task SetLabelAsync(string mountable, string label, CancellationToken cancellationToken = default)
@@ -2506,7 +2506,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_label</c> (procedure 310).</summary>
     public void SetLabel(string mountable, string label)
-        => SetLabelAsync(mountable, label).GetAwaiter().GetResult();
+        => RunBlocking(() => SetLabelAsync(mountable, label));
 
     /// <summary>guestfsd <c>zero_free_space</c> (procedure 311).</summary>
     public Task ZeroFreeSpaceAsync(string directory, CancellationToken cancellationToken = default)
@@ -2514,7 +2514,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zero_free_space</c> (procedure 311).</summary>
     public void ZeroFreeSpace(string directory)
-        => ZeroFreeSpaceAsync(directory).GetAwaiter().GetResult();
+        => RunBlocking(() => ZeroFreeSpaceAsync(directory));
 
     /// <summary>guestfsd <c>lvcreate_free</c> (procedure 312); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvcreateFreeAsync(string logvol, string volgroup, int percent, CancellationToken cancellationToken = default)
@@ -2522,7 +2522,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvcreate_free</c> (procedure 312); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvcreateFree(string logvol, string volgroup, int percent)
-        => LvcreateFreeAsync(logvol, volgroup, percent).GetAwaiter().GetResult();
+        => RunBlocking(() => LvcreateFreeAsync(logvol, volgroup, percent));
 
     /// <summary>guestfsd <c>isoinfo_device</c> (procedure 313).</summary>
     public Task<GuestIsoinfo> IsoinfoDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -2530,7 +2530,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>isoinfo_device</c> (procedure 313).</summary>
     public GuestIsoinfo IsoinfoDevice(string device)
-        => IsoinfoDeviceAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => IsoinfoDeviceAsync(device));
 
     /// <summary>guestfsd <c>isoinfo</c> (procedure 314).</summary>
     public Task<GuestIsoinfo> IsoinfoAsync(string isofile, CancellationToken cancellationToken = default)
@@ -2538,7 +2538,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>isoinfo</c> (procedure 314).</summary>
     public GuestIsoinfo Isoinfo(string isofile)
-        => IsoinfoAsync(isofile).GetAwaiter().GetResult();
+        => RunBlocking(() => IsoinfoAsync(isofile));
 
     /// <summary>guestfsd <c>vgmeta</c> (procedure 315); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<byte[]> VgmetaAsync(string vgname, CancellationToken cancellationToken = default)
@@ -2546,7 +2546,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgmeta</c> (procedure 315); needs the optional feature group <c>lvm2</c>.</summary>
     public byte[] Vgmeta(string vgname)
-        => VgmetaAsync(vgname).GetAwaiter().GetResult();
+        => RunBlocking(() => VgmetaAsync(vgname));
 
     /// <summary>guestfsd <c>md_stat</c> (procedure 316); needs the optional feature group <c>mdadm</c>.</summary>
     public Task<GuestMdstat[]> MdStatAsync(string md, CancellationToken cancellationToken = default)
@@ -2554,7 +2554,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_stat</c> (procedure 316); needs the optional feature group <c>mdadm</c>.</summary>
     public GuestMdstat[] MdStat(string md)
-        => MdStatAsync(md).GetAwaiter().GetResult();
+        => RunBlocking(() => MdStatAsync(md));
 
     /// <summary>guestfsd <c>mkfs_btrfs</c> (procedure 317); needs the optional feature group <c>btrfs</c>.</summary>
     public Task MkfsBtrfsAsync(IReadOnlyList<string> devices, long? allocstart = null, long? bytecount = null, string? datatype = null, int? leafsize = null, string? label = null, string? metadata = null, int? nodesize = null, int? sectorsize = null, CancellationToken cancellationToken = default)
@@ -2562,7 +2562,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkfs_btrfs</c> (procedure 317); needs the optional feature group <c>btrfs</c>.</summary>
     public void MkfsBtrfs(IReadOnlyList<string> devices, long? allocstart = null, long? bytecount = null, string? datatype = null, int? leafsize = null, string? label = null, string? metadata = null, int? nodesize = null, int? sectorsize = null)
-        => MkfsBtrfsAsync(devices, allocstart, bytecount, datatype, leafsize, label, metadata, nodesize, sectorsize).GetAwaiter().GetResult();
+        => RunBlocking(() => MkfsBtrfsAsync(devices, allocstart, bytecount, datatype, leafsize, label, metadata, nodesize, sectorsize));
 
     /// <summary>guestfsd <c>get_e2attrs</c> (procedure 318).</summary>
     public Task<string> GetE2attrsAsync(string file, CancellationToken cancellationToken = default)
@@ -2570,7 +2570,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>get_e2attrs</c> (procedure 318).</summary>
     public string GetE2attrs(string file)
-        => GetE2attrsAsync(file).GetAwaiter().GetResult();
+        => RunBlocking(() => GetE2attrsAsync(file));
 
     /// <summary>guestfsd <c>set_e2attrs</c> (procedure 319).</summary>
     public Task SetE2attrsAsync(string file, string attrs, bool? clear = null, CancellationToken cancellationToken = default)
@@ -2578,7 +2578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_e2attrs</c> (procedure 319).</summary>
     public void SetE2attrs(string file, string attrs, bool? clear = null)
-        => SetE2attrsAsync(file, attrs, clear).GetAwaiter().GetResult();
+        => RunBlocking(() => SetE2attrsAsync(file, attrs, clear));
 
     /// <summary>guestfsd <c>get_e2generation</c> (procedure 320).</summary>
     public Task<long> GetE2generationAsync(string file, CancellationToken cancellationToken = default)
@@ -2586,7 +2586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>get_e2generation</c> (procedure 320).</summary>
     public long GetE2generation(string file)
-        => GetE2generationAsync(file).GetAwaiter().GetResult();
+        => RunBlocking(() => GetE2generationAsync(file));
 
     /// <summary>guestfsd <c>set_e2generation</c> (procedure 321).</summary>
     public Task SetE2generationAsync(string file, long generation, CancellationToken cancellationToken = default)
@@ -2594,7 +2594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_e2generation</c> (procedure 321).</summary>
     public void SetE2generation(string file, long generation)
-        => SetE2generationAsync(file, generation).GetAwaiter().GetResult();
+        => RunBlocking(() => SetE2generationAsync(file, generation));
 
     /// <summary>guestfsd <c>btrfs_subvolume_snapshot</c> (procedure 322); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeSnapshotAsync(string source, string dest, bool? ro = null, string? qgroupid = null, CancellationToken cancellationToken = default)
@@ -2602,7 +2602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_snapshot</c> (procedure 322); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeSnapshot(string source, string dest, bool? ro = null, string? qgroupid = null)
-        => BtrfsSubvolumeSnapshotAsync(source, dest, ro, qgroupid).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSubvolumeSnapshotAsync(source, dest, ro, qgroupid));
 
     /// <summary>guestfsd <c>btrfs_subvolume_delete</c> (procedure 323); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeDeleteAsync(string subvolume, CancellationToken cancellationToken = default)
@@ -2610,7 +2610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_delete</c> (procedure 323); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeDelete(string subvolume)
-        => BtrfsSubvolumeDeleteAsync(subvolume).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSubvolumeDeleteAsync(subvolume));
 
     /// <summary>guestfsd <c>btrfs_subvolume_create</c> (procedure 324); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeCreateAsync(string dest, string? qgroupid = null, CancellationToken cancellationToken = default)
@@ -2618,7 +2618,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_create</c> (procedure 324); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeCreate(string dest, string? qgroupid = null)
-        => BtrfsSubvolumeCreateAsync(dest, qgroupid).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSubvolumeCreateAsync(dest, qgroupid));
 
     /// <summary>guestfsd <c>btrfs_subvolume_list</c> (procedure 325); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfssubvolume[]> BtrfsSubvolumeListAsync(string fs, CancellationToken cancellationToken = default)
@@ -2626,7 +2626,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_list</c> (procedure 325); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfssubvolume[] BtrfsSubvolumeList(string fs)
-        => BtrfsSubvolumeListAsync(fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSubvolumeListAsync(fs));
 
     /// <summary>guestfsd <c>btrfs_subvolume_set_default</c> (procedure 326); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeSetDefaultAsync(long id, string fs, CancellationToken cancellationToken = default)
@@ -2634,7 +2634,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_set_default</c> (procedure 326); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeSetDefault(long id, string fs)
-        => BtrfsSubvolumeSetDefaultAsync(id, fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSubvolumeSetDefaultAsync(id, fs));
 
     /// <summary>guestfsd <c>btrfs_filesystem_sync</c> (procedure 327); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemSyncAsync(string fs, CancellationToken cancellationToken = default)
@@ -2642,7 +2642,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_sync</c> (procedure 327); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemSync(string fs)
-        => BtrfsFilesystemSyncAsync(fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsFilesystemSyncAsync(fs));
 
     /// <summary>guestfsd <c>btrfs_filesystem_balance</c> (procedure 328); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemBalanceAsync(string fs, CancellationToken cancellationToken = default)
@@ -2650,7 +2650,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_balance</c> (procedure 328); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemBalance(string fs)
-        => BtrfsFilesystemBalanceAsync(fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsFilesystemBalanceAsync(fs));
 
     /// <summary>guestfsd <c>btrfs_device_add</c> (procedure 329); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsDeviceAddAsync(IReadOnlyList<string> devices, string fs, CancellationToken cancellationToken = default)
@@ -2658,7 +2658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_device_add</c> (procedure 329); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsDeviceAdd(IReadOnlyList<string> devices, string fs)
-        => BtrfsDeviceAddAsync(devices, fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsDeviceAddAsync(devices, fs));
 
     /// <summary>guestfsd <c>btrfs_device_delete</c> (procedure 330); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsDeviceDeleteAsync(IReadOnlyList<string> devices, string fs, CancellationToken cancellationToken = default)
@@ -2666,7 +2666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_device_delete</c> (procedure 330); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsDeviceDelete(IReadOnlyList<string> devices, string fs)
-        => BtrfsDeviceDeleteAsync(devices, fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsDeviceDeleteAsync(devices, fs));
 
     /// <summary>guestfsd <c>btrfs_set_seeding</c> (procedure 331); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSetSeedingAsync(string device, bool seeding, CancellationToken cancellationToken = default)
@@ -2674,7 +2674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_set_seeding</c> (procedure 331); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSetSeeding(string device, bool seeding)
-        => BtrfsSetSeedingAsync(device, seeding).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSetSeedingAsync(device, seeding));
 
     /// <summary>guestfsd <c>btrfs_fsck</c> (procedure 332); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFsckAsync(string device, long? superblock = null, bool? repair = null, CancellationToken cancellationToken = default)
@@ -2682,7 +2682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_fsck</c> (procedure 332); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFsck(string device, long? superblock = null, bool? repair = null)
-        => BtrfsFsckAsync(device, superblock, repair).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsFsckAsync(device, superblock, repair));
 
     /// <summary>guestfsd <c>filesystem_available</c> (procedure 333).</summary>
     public Task<bool> FilesystemAvailableAsync(string filesystem, CancellationToken cancellationToken = default)
@@ -2690,7 +2690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>filesystem_available</c> (procedure 333).</summary>
     public bool FilesystemAvailable(string filesystem)
-        => FilesystemAvailableAsync(filesystem).GetAwaiter().GetResult();
+        => RunBlocking(() => FilesystemAvailableAsync(filesystem));
 
     /// <summary>guestfsd <c>fstrim</c> (procedure 334); needs the optional feature group <c>fstrim</c>.</summary>
     public Task FstrimAsync(string mountpoint, long? offset = null, long? length = null, long? minimumfreeextent = null, CancellationToken cancellationToken = default)
@@ -2698,7 +2698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fstrim</c> (procedure 334); needs the optional feature group <c>fstrim</c>.</summary>
     public void Fstrim(string mountpoint, long? offset = null, long? length = null, long? minimumfreeextent = null)
-        => FstrimAsync(mountpoint, offset, length, minimumfreeextent).GetAwaiter().GetResult();
+        => RunBlocking(() => FstrimAsync(mountpoint, offset, length, minimumfreeextent));
 
     /// <summary>guestfsd <c>nr_devices</c> (procedure 336).</summary>
     public Task<int> NrDevicesAsync(CancellationToken cancellationToken = default)
@@ -2706,7 +2706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>nr_devices</c> (procedure 336).</summary>
     public int NrDevices()
-        => NrDevicesAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => NrDevicesAsync());
 
     /// <summary>guestfsd <c>xfs_info</c> (procedure 337); needs the optional feature group <c>xfs</c>.</summary>
     public Task<GuestXfsinfo> XfsInfoAsync(string pathordevice, CancellationToken cancellationToken = default)
@@ -2714,7 +2714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_info</c> (procedure 337); needs the optional feature group <c>xfs</c>.</summary>
     public GuestXfsinfo XfsInfo(string pathordevice)
-        => XfsInfoAsync(pathordevice).GetAwaiter().GetResult();
+        => RunBlocking(() => XfsInfoAsync(pathordevice));
 
     /// <summary>guestfsd <c>pvchange_uuid</c> (procedure 338); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvchangeUuidAsync(string device, CancellationToken cancellationToken = default)
@@ -2722,7 +2722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvchange_uuid</c> (procedure 338); needs the optional feature group <c>lvm2</c>.</summary>
     public void PvchangeUuid(string device)
-        => PvchangeUuidAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PvchangeUuidAsync(device));
 
     /// <summary>guestfsd <c>pvchange_uuid_all</c> (procedure 339); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvchangeUuidAllAsync(CancellationToken cancellationToken = default)
@@ -2730,7 +2730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvchange_uuid_all</c> (procedure 339); needs the optional feature group <c>lvm2</c>.</summary>
     public void PvchangeUuidAll()
-        => PvchangeUuidAllAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => PvchangeUuidAllAsync());
 
     /// <summary>guestfsd <c>vgchange_uuid</c> (procedure 340); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgchangeUuidAsync(string vg, CancellationToken cancellationToken = default)
@@ -2738,7 +2738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgchange_uuid</c> (procedure 340); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgchangeUuid(string vg)
-        => VgchangeUuidAsync(vg).GetAwaiter().GetResult();
+        => RunBlocking(() => VgchangeUuidAsync(vg));
 
     /// <summary>guestfsd <c>vgchange_uuid_all</c> (procedure 341); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgchangeUuidAllAsync(CancellationToken cancellationToken = default)
@@ -2746,7 +2746,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgchange_uuid_all</c> (procedure 341); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgchangeUuidAll()
-        => VgchangeUuidAllAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => VgchangeUuidAllAsync());
 
     /// <summary>guestfsd <c>utsname</c> (procedure 342).</summary>
     public Task<GuestUtsname> UtsnameAsync(CancellationToken cancellationToken = default)
@@ -2754,7 +2754,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>utsname</c> (procedure 342).</summary>
     public GuestUtsname Utsname()
-        => UtsnameAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => UtsnameAsync());
 
     /// <summary>guestfsd <c>xfs_growfs</c> (procedure 343); needs the optional feature group <c>xfs</c>.</summary>
     public Task XfsGrowfsAsync(string path, bool? datasec = null, bool? logsec = null, bool? rtsec = null, long? datasize = null, long? logsize = null, long? rtsize = null, long? rtextsize = null, int? maxpct = null, CancellationToken cancellationToken = default)
@@ -2762,7 +2762,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_growfs</c> (procedure 343); needs the optional feature group <c>xfs</c>.</summary>
     public void XfsGrowfs(string path, bool? datasec = null, bool? logsec = null, bool? rtsec = null, long? datasize = null, long? logsize = null, long? rtsize = null, long? rtextsize = null, int? maxpct = null)
-        => XfsGrowfsAsync(path, datasec, logsec, rtsec, datasize, logsize, rtsize, rtextsize, maxpct).GetAwaiter().GetResult();
+        => RunBlocking(() => XfsGrowfsAsync(path, datasec, logsec, rtsec, datasize, logsize, rtsize, rtextsize, maxpct));
 
     /// <summary>guestfsd <c>rsync</c> (procedure 344); needs the optional feature group <c>rsync</c>.</summary>
     public Task RsyncAsync(string src, string dest, bool? archive = null, bool? deletedest = null, CancellationToken cancellationToken = default)
@@ -2770,7 +2770,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rsync</c> (procedure 344); needs the optional feature group <c>rsync</c>.</summary>
     public void Rsync(string src, string dest, bool? archive = null, bool? deletedest = null)
-        => RsyncAsync(src, dest, archive, deletedest).GetAwaiter().GetResult();
+        => RunBlocking(() => RsyncAsync(src, dest, archive, deletedest));
 
     /// <summary>guestfsd <c>rsync_in</c> (procedure 345); needs the optional feature group <c>rsync</c>.</summary>
     public Task RsyncInAsync(string remote, string dest, bool? archive = null, bool? deletedest = null, CancellationToken cancellationToken = default)
@@ -2778,7 +2778,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rsync_in</c> (procedure 345); needs the optional feature group <c>rsync</c>.</summary>
     public void RsyncIn(string remote, string dest, bool? archive = null, bool? deletedest = null)
-        => RsyncInAsync(remote, dest, archive, deletedest).GetAwaiter().GetResult();
+        => RunBlocking(() => RsyncInAsync(remote, dest, archive, deletedest));
 
     /// <summary>guestfsd <c>rsync_out</c> (procedure 346); needs the optional feature group <c>rsync</c>.</summary>
     public Task RsyncOutAsync(string src, string remote, bool? archive = null, bool? deletedest = null, CancellationToken cancellationToken = default)
@@ -2786,7 +2786,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rsync_out</c> (procedure 346); needs the optional feature group <c>rsync</c>.</summary>
     public void RsyncOut(string src, string remote, bool? archive = null, bool? deletedest = null)
-        => RsyncOutAsync(src, remote, archive, deletedest).GetAwaiter().GetResult();
+        => RunBlocking(() => RsyncOutAsync(src, remote, archive, deletedest));
 
     /// <summary>guestfsd <c>ls0</c> (procedure 347); the output is written to the stream.</summary>
     public Task Ls0Async(string dir, Stream filenames, CancellationToken cancellationToken = default)
@@ -2794,7 +2794,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ls0</c> (procedure 347); the output is written to the stream.</summary>
     public void Ls0(string dir, Stream filenames)
-        => Ls0Async(dir, filenames).GetAwaiter().GetResult();
+        => RunBlocking(() => Ls0Async(dir, filenames));
 
     /// <summary>guestfsd <c>fill_dir</c> (procedure 348).</summary>
     public Task FillDirAsync(string dir, int nr, CancellationToken cancellationToken = default)
@@ -2802,7 +2802,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fill_dir</c> (procedure 348).</summary>
     public void FillDir(string dir, int nr)
-        => FillDirAsync(dir, nr).GetAwaiter().GetResult();
+        => RunBlocking(() => FillDirAsync(dir, nr));
 
     /// <summary>guestfsd <c>xfs_admin</c> (procedure 349); needs the optional feature group <c>xfs</c>.</summary>
     public Task XfsAdminAsync(string device, bool? extunwritten = null, bool? imgfile = null, bool? v2log = null, bool? projid32bit = null, bool? lazycounter = null, string? label = null, string? uuid = null, CancellationToken cancellationToken = default)
@@ -2810,7 +2810,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_admin</c> (procedure 349); needs the optional feature group <c>xfs</c>.</summary>
     public void XfsAdmin(string device, bool? extunwritten = null, bool? imgfile = null, bool? v2log = null, bool? projid32bit = null, bool? lazycounter = null, string? label = null, string? uuid = null)
-        => XfsAdminAsync(device, extunwritten, imgfile, v2log, projid32bit, lazycounter, label, uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => XfsAdminAsync(device, extunwritten, imgfile, v2log, projid32bit, lazycounter, label, uuid));
 
     /// <summary>guestfsd <c>hivex_open</c> (procedure 350); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexOpenAsync(string filename, bool? verbose = null, bool? debug = null, bool? write = null, bool? @unsafe = null, CancellationToken cancellationToken = default)
@@ -2818,7 +2818,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_open</c> (procedure 350); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexOpen(string filename, bool? verbose = null, bool? debug = null, bool? write = null, bool? @unsafe = null)
-        => HivexOpenAsync(filename, verbose, debug, write, @unsafe).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexOpenAsync(filename, verbose, debug, write, @unsafe));
 
     /// <summary>guestfsd <c>hivex_close</c> (procedure 351); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexCloseAsync(CancellationToken cancellationToken = default)
@@ -2826,7 +2826,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_close</c> (procedure 351); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexClose()
-        => HivexCloseAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => HivexCloseAsync());
 
     /// <summary>guestfsd <c>hivex_root</c> (procedure 352); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexRootAsync(CancellationToken cancellationToken = default)
@@ -2834,7 +2834,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_root</c> (procedure 352); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexRoot()
-        => HivexRootAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => HivexRootAsync());
 
     /// <summary>guestfsd <c>hivex_node_name</c> (procedure 353); needs the optional feature group <c>hivex</c>.</summary>
     public Task<string> HivexNodeNameAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2842,7 +2842,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_name</c> (procedure 353); needs the optional feature group <c>hivex</c>.</summary>
     public string HivexNodeName(long nodeh)
-        => HivexNodeNameAsync(nodeh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeNameAsync(nodeh));
 
     /// <summary>guestfsd <c>hivex_node_children</c> (procedure 354); needs the optional feature group <c>hivex</c>.</summary>
     public Task<GuestHivexNode[]> HivexNodeChildrenAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2850,7 +2850,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_children</c> (procedure 354); needs the optional feature group <c>hivex</c>.</summary>
     public GuestHivexNode[] HivexNodeChildren(long nodeh)
-        => HivexNodeChildrenAsync(nodeh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeChildrenAsync(nodeh));
 
     /// <summary>guestfsd <c>hivex_node_get_child</c> (procedure 355); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeGetChildAsync(long nodeh, string name, CancellationToken cancellationToken = default)
@@ -2858,7 +2858,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_get_child</c> (procedure 355); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeGetChild(long nodeh, string name)
-        => HivexNodeGetChildAsync(nodeh, name).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeGetChildAsync(nodeh, name));
 
     /// <summary>guestfsd <c>hivex_node_parent</c> (procedure 356); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeParentAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2866,7 +2866,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_parent</c> (procedure 356); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeParent(long nodeh)
-        => HivexNodeParentAsync(nodeh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeParentAsync(nodeh));
 
     /// <summary>guestfsd <c>hivex_node_values</c> (procedure 357); needs the optional feature group <c>hivex</c>.</summary>
     public Task<GuestHivexValue[]> HivexNodeValuesAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2874,7 +2874,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_values</c> (procedure 357); needs the optional feature group <c>hivex</c>.</summary>
     public GuestHivexValue[] HivexNodeValues(long nodeh)
-        => HivexNodeValuesAsync(nodeh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeValuesAsync(nodeh));
 
     /// <summary>guestfsd <c>hivex_node_get_value</c> (procedure 358); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeGetValueAsync(long nodeh, string key, CancellationToken cancellationToken = default)
@@ -2882,7 +2882,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_get_value</c> (procedure 358); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeGetValue(long nodeh, string key)
-        => HivexNodeGetValueAsync(nodeh, key).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeGetValueAsync(nodeh, key));
 
     /// <summary>guestfsd <c>hivex_value_key</c> (procedure 359); needs the optional feature group <c>hivex</c>.</summary>
     public Task<string> HivexValueKeyAsync(long valueh, CancellationToken cancellationToken = default)
@@ -2890,7 +2890,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_key</c> (procedure 359); needs the optional feature group <c>hivex</c>.</summary>
     public string HivexValueKey(long valueh)
-        => HivexValueKeyAsync(valueh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexValueKeyAsync(valueh));
 
     /// <summary>guestfsd <c>hivex_value_type</c> (procedure 360); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexValueTypeAsync(long valueh, CancellationToken cancellationToken = default)
@@ -2898,7 +2898,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_type</c> (procedure 360); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexValueType(long valueh)
-        => HivexValueTypeAsync(valueh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexValueTypeAsync(valueh));
 
     /// <summary>guestfsd <c>hivex_value_value</c> (procedure 361); needs the optional feature group <c>hivex</c>.</summary>
     public Task<byte[]> HivexValueValueAsync(long valueh, CancellationToken cancellationToken = default)
@@ -2906,7 +2906,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_value</c> (procedure 361); needs the optional feature group <c>hivex</c>.</summary>
     public byte[] HivexValueValue(long valueh)
-        => HivexValueValueAsync(valueh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexValueValueAsync(valueh));
 
     /// <summary>guestfsd <c>hivex_commit</c> (procedure 362); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexCommitAsync(string? filename, CancellationToken cancellationToken = default)
@@ -2914,7 +2914,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_commit</c> (procedure 362); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexCommit(string? filename)
-        => HivexCommitAsync(filename).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexCommitAsync(filename));
 
     /// <summary>guestfsd <c>hivex_node_add_child</c> (procedure 363); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeAddChildAsync(long parent, string name, CancellationToken cancellationToken = default)
@@ -2922,7 +2922,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_add_child</c> (procedure 363); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeAddChild(long parent, string name)
-        => HivexNodeAddChildAsync(parent, name).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeAddChildAsync(parent, name));
 
     /// <summary>guestfsd <c>hivex_node_delete_child</c> (procedure 364); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexNodeDeleteChildAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2930,7 +2930,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_delete_child</c> (procedure 364); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexNodeDeleteChild(long nodeh)
-        => HivexNodeDeleteChildAsync(nodeh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeDeleteChildAsync(nodeh));
 
     /// <summary>guestfsd <c>hivex_node_set_value</c> (procedure 365); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexNodeSetValueAsync(long nodeh, string key, long t, ReadOnlyMemory<byte> val, CancellationToken cancellationToken = default)
@@ -2938,7 +2938,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_set_value</c> (procedure 365); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexNodeSetValue(long nodeh, string key, long t, ReadOnlyMemory<byte> val)
-        => HivexNodeSetValueAsync(nodeh, key, t, val).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexNodeSetValueAsync(nodeh, key, t, val));
 
     /// <summary>guestfsd <c>xfs_repair</c> (procedure 366); needs the optional feature group <c>xfs</c>.</summary>
     public Task<int> XfsRepairAsync(string device, bool? forcelogzero = null, bool? nomodify = null, bool? noprefetch = null, bool? forcegeometry = null, long? maxmem = null, long? ihashsize = null, long? bhashsize = null, long? agstride = null, string? logdev = null, string? rtdev = null, CancellationToken cancellationToken = default)
@@ -2946,7 +2946,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_repair</c> (procedure 366); needs the optional feature group <c>xfs</c>.</summary>
     public int XfsRepair(string device, bool? forcelogzero = null, bool? nomodify = null, bool? noprefetch = null, bool? forcegeometry = null, long? maxmem = null, long? ihashsize = null, long? bhashsize = null, long? agstride = null, string? logdev = null, string? rtdev = null)
-        => XfsRepairAsync(device, forcelogzero, nomodify, noprefetch, forcegeometry, maxmem, ihashsize, bhashsize, agstride, logdev, rtdev).GetAwaiter().GetResult();
+        => RunBlocking(() => XfsRepairAsync(device, forcelogzero, nomodify, noprefetch, forcegeometry, maxmem, ihashsize, bhashsize, agstride, logdev, rtdev));
 
     /// <summary>guestfsd <c>rm_f</c> (procedure 367).</summary>
     public Task RmFAsync(string path, CancellationToken cancellationToken = default)
@@ -2954,7 +2954,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rm_f</c> (procedure 367).</summary>
     public void RmF(string path)
-        => RmFAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => RmFAsync(path));
 
     /// <summary>guestfsd <c>mke2fs</c> (procedure 368).</summary>
     public Task Mke2fsAsync(string device, long? blockscount = null, long? blocksize = null, long? fragsize = null, long? blockspergroup = null, long? numberofgroups = null, long? bytesperinode = null, long? inodesize = null, long? journalsize = null, long? numberofinodes = null, long? stridesize = null, long? stripewidth = null, long? maxonlineresize = null, int? reservedblockspercentage = null, int? mmpupdateinterval = null, string? journaldevice = null, string? label = null, string? lastmounteddir = null, string? creatoros = null, string? fstype = null, string? usagetype = null, string? uuid = null, bool? forcecreate = null, bool? writesbandgrouponly = null, bool? lazyitableinit = null, bool? lazyjournalinit = null, bool? testfs = null, bool? discard = null, bool? quotatype = null, bool? extent = null, bool? filetype = null, bool? flexbg = null, bool? hasjournal = null, bool? journaldev = null, bool? largefile = null, bool? quota = null, bool? resizeinode = null, bool? sparsesuper = null, bool? uninitbg = null, CancellationToken cancellationToken = default)
@@ -2962,7 +2962,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mke2fs</c> (procedure 368).</summary>
     public void Mke2fs(string device, long? blockscount = null, long? blocksize = null, long? fragsize = null, long? blockspergroup = null, long? numberofgroups = null, long? bytesperinode = null, long? inodesize = null, long? journalsize = null, long? numberofinodes = null, long? stridesize = null, long? stripewidth = null, long? maxonlineresize = null, int? reservedblockspercentage = null, int? mmpupdateinterval = null, string? journaldevice = null, string? label = null, string? lastmounteddir = null, string? creatoros = null, string? fstype = null, string? usagetype = null, string? uuid = null, bool? forcecreate = null, bool? writesbandgrouponly = null, bool? lazyitableinit = null, bool? lazyjournalinit = null, bool? testfs = null, bool? discard = null, bool? quotatype = null, bool? extent = null, bool? filetype = null, bool? flexbg = null, bool? hasjournal = null, bool? journaldev = null, bool? largefile = null, bool? quota = null, bool? resizeinode = null, bool? sparsesuper = null, bool? uninitbg = null)
-        => Mke2fsAsync(device, blockscount, blocksize, fragsize, blockspergroup, numberofgroups, bytesperinode, inodesize, journalsize, numberofinodes, stridesize, stripewidth, maxonlineresize, reservedblockspercentage, mmpupdateinterval, journaldevice, label, lastmounteddir, creatoros, fstype, usagetype, uuid, forcecreate, writesbandgrouponly, lazyitableinit, lazyjournalinit, testfs, discard, quotatype, extent, filetype, flexbg, hasjournal, journaldev, largefile, quota, resizeinode, sparsesuper, uninitbg).GetAwaiter().GetResult();
+        => RunBlocking(() => Mke2fsAsync(device, blockscount, blocksize, fragsize, blockspergroup, numberofgroups, bytesperinode, inodesize, journalsize, numberofinodes, stridesize, stripewidth, maxonlineresize, reservedblockspercentage, mmpupdateinterval, journaldevice, label, lastmounteddir, creatoros, fstype, usagetype, uuid, forcecreate, writesbandgrouponly, lazyitableinit, lazyjournalinit, testfs, discard, quotatype, extent, filetype, flexbg, hasjournal, journaldev, largefile, quota, resizeinode, sparsesuper, uninitbg));
 
     /// <summary>guestfsd <c>list_disk_labels</c> (procedure 369).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> ListDiskLabelsAsync(CancellationToken cancellationToken = default)
@@ -2970,7 +2970,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_disk_labels</c> (procedure 369).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ListDiskLabels()
-        => ListDiskLabelsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListDiskLabelsAsync());
 
     /// <summary>guestfsd <c>mktemp</c> (procedure 373).</summary>
     public Task<string> MktempAsync(string tmpl, string? suffix = null, CancellationToken cancellationToken = default)
@@ -2978,7 +2978,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mktemp</c> (procedure 373).</summary>
     public string Mktemp(string tmpl, string? suffix = null)
-        => MktempAsync(tmpl, suffix).GetAwaiter().GetResult();
+        => RunBlocking(() => MktempAsync(tmpl, suffix));
 
     /// <summary>guestfsd <c>mklost_and_found</c> (procedure 374).</summary>
     public Task MklostAndFoundAsync(string mountpoint, CancellationToken cancellationToken = default)
@@ -2986,7 +2986,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mklost_and_found</c> (procedure 374).</summary>
     public void MklostAndFound(string mountpoint)
-        => MklostAndFoundAsync(mountpoint).GetAwaiter().GetResult();
+        => RunBlocking(() => MklostAndFoundAsync(mountpoint));
 
     /// <summary>guestfsd <c>acl_get_file</c> (procedure 375); needs the optional feature group <c>acl</c>.</summary>
     public Task<string> AclGetFileAsync(string path, string acltype, CancellationToken cancellationToken = default)
@@ -2994,7 +2994,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>acl_get_file</c> (procedure 375); needs the optional feature group <c>acl</c>.</summary>
     public string AclGetFile(string path, string acltype)
-        => AclGetFileAsync(path, acltype).GetAwaiter().GetResult();
+        => RunBlocking(() => AclGetFileAsync(path, acltype));
 
     /// <summary>guestfsd <c>acl_set_file</c> (procedure 376); needs the optional feature group <c>acl</c>.</summary>
     public Task AclSetFileAsync(string path, string acltype, string acl, CancellationToken cancellationToken = default)
@@ -3002,7 +3002,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>acl_set_file</c> (procedure 376); needs the optional feature group <c>acl</c>.</summary>
     public void AclSetFile(string path, string acltype, string acl)
-        => AclSetFileAsync(path, acltype, acl).GetAwaiter().GetResult();
+        => RunBlocking(() => AclSetFileAsync(path, acltype, acl));
 
     /// <summary>guestfsd <c>acl_delete_def_file</c> (procedure 377); needs the optional feature group <c>acl</c>.</summary>
     public Task AclDeleteDefFileAsync(string dir, CancellationToken cancellationToken = default)
@@ -3010,7 +3010,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>acl_delete_def_file</c> (procedure 377); needs the optional feature group <c>acl</c>.</summary>
     public void AclDeleteDefFile(string dir)
-        => AclDeleteDefFileAsync(dir).GetAwaiter().GetResult();
+        => RunBlocking(() => AclDeleteDefFileAsync(dir));
 
     /// <summary>guestfsd <c>cap_get_file</c> (procedure 378); needs the optional feature group <c>linuxcaps</c>.</summary>
     public Task<string> CapGetFileAsync(string path, CancellationToken cancellationToken = default)
@@ -3018,7 +3018,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cap_get_file</c> (procedure 378); needs the optional feature group <c>linuxcaps</c>.</summary>
     public string CapGetFile(string path)
-        => CapGetFileAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => CapGetFileAsync(path));
 
     /// <summary>guestfsd <c>cap_set_file</c> (procedure 379); needs the optional feature group <c>linuxcaps</c>.</summary>
     public Task CapSetFileAsync(string path, string cap, CancellationToken cancellationToken = default)
@@ -3026,7 +3026,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cap_set_file</c> (procedure 379); needs the optional feature group <c>linuxcaps</c>.</summary>
     public void CapSetFile(string path, string cap)
-        => CapSetFileAsync(path, cap).GetAwaiter().GetResult();
+        => RunBlocking(() => CapSetFileAsync(path, cap));
 
     /// <summary>guestfsd <c>list_ldm_volumes</c> (procedure 380); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> ListLdmVolumesAsync(CancellationToken cancellationToken = default)
@@ -3034,7 +3034,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_ldm_volumes</c> (procedure 380); needs the optional feature group <c>ldm</c>.</summary>
     public string[] ListLdmVolumes()
-        => ListLdmVolumesAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListLdmVolumesAsync());
 
     /// <summary>guestfsd <c>list_ldm_partitions</c> (procedure 381); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> ListLdmPartitionsAsync(CancellationToken cancellationToken = default)
@@ -3042,7 +3042,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_ldm_partitions</c> (procedure 381); needs the optional feature group <c>ldm</c>.</summary>
     public string[] ListLdmPartitions()
-        => ListLdmPartitionsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListLdmPartitionsAsync());
 
     /// <summary>guestfsd <c>ldmtool_create_all</c> (procedure 382); needs the optional feature group <c>ldm</c>.</summary>
     public Task LdmtoolCreateAllAsync(CancellationToken cancellationToken = default)
@@ -3050,7 +3050,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_create_all</c> (procedure 382); needs the optional feature group <c>ldm</c>.</summary>
     public void LdmtoolCreateAll()
-        => LdmtoolCreateAllAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolCreateAllAsync());
 
     /// <summary>guestfsd <c>ldmtool_remove_all</c> (procedure 383); needs the optional feature group <c>ldm</c>.</summary>
     public Task LdmtoolRemoveAllAsync(CancellationToken cancellationToken = default)
@@ -3058,7 +3058,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_remove_all</c> (procedure 383); needs the optional feature group <c>ldm</c>.</summary>
     public void LdmtoolRemoveAll()
-        => LdmtoolRemoveAllAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolRemoveAllAsync());
 
     /// <summary>guestfsd <c>ldmtool_scan</c> (procedure 384); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolScanAsync(CancellationToken cancellationToken = default)
@@ -3066,7 +3066,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_scan</c> (procedure 384); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolScan()
-        => LdmtoolScanAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolScanAsync());
 
     /// <summary>guestfsd <c>ldmtool_scan_devices</c> (procedure 385); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolScanDevicesAsync(IReadOnlyList<string> devices, CancellationToken cancellationToken = default)
@@ -3074,7 +3074,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_scan_devices</c> (procedure 385); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolScanDevices(IReadOnlyList<string> devices)
-        => LdmtoolScanDevicesAsync(devices).GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolScanDevicesAsync(devices));
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_name</c> (procedure 386); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string> LdmtoolDiskgroupNameAsync(string diskgroup, CancellationToken cancellationToken = default)
@@ -3082,7 +3082,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_name</c> (procedure 386); needs the optional feature group <c>ldm</c>.</summary>
     public string LdmtoolDiskgroupName(string diskgroup)
-        => LdmtoolDiskgroupNameAsync(diskgroup).GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolDiskgroupNameAsync(diskgroup));
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_volumes</c> (procedure 387); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolDiskgroupVolumesAsync(string diskgroup, CancellationToken cancellationToken = default)
@@ -3090,7 +3090,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_volumes</c> (procedure 387); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolDiskgroupVolumes(string diskgroup)
-        => LdmtoolDiskgroupVolumesAsync(diskgroup).GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolDiskgroupVolumesAsync(diskgroup));
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_disks</c> (procedure 388); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolDiskgroupDisksAsync(string diskgroup, CancellationToken cancellationToken = default)
@@ -3098,7 +3098,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_disks</c> (procedure 388); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolDiskgroupDisks(string diskgroup)
-        => LdmtoolDiskgroupDisksAsync(diskgroup).GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolDiskgroupDisksAsync(diskgroup));
 
     /// <summary>guestfsd <c>ldmtool_volume_type</c> (procedure 389); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string> LdmtoolVolumeTypeAsync(string diskgroup, string volume, CancellationToken cancellationToken = default)
@@ -3106,7 +3106,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_volume_type</c> (procedure 389); needs the optional feature group <c>ldm</c>.</summary>
     public string LdmtoolVolumeType(string diskgroup, string volume)
-        => LdmtoolVolumeTypeAsync(diskgroup, volume).GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolVolumeTypeAsync(diskgroup, volume));
 
     /// <summary>guestfsd <c>ldmtool_volume_hint</c> (procedure 390); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string> LdmtoolVolumeHintAsync(string diskgroup, string volume, CancellationToken cancellationToken = default)
@@ -3114,7 +3114,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_volume_hint</c> (procedure 390); needs the optional feature group <c>ldm</c>.</summary>
     public string LdmtoolVolumeHint(string diskgroup, string volume)
-        => LdmtoolVolumeHintAsync(diskgroup, volume).GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolVolumeHintAsync(diskgroup, volume));
 
     /// <summary>guestfsd <c>ldmtool_volume_partitions</c> (procedure 391); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolVolumePartitionsAsync(string diskgroup, string volume, CancellationToken cancellationToken = default)
@@ -3122,7 +3122,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_volume_partitions</c> (procedure 391); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolVolumePartitions(string diskgroup, string volume)
-        => LdmtoolVolumePartitionsAsync(diskgroup, volume).GetAwaiter().GetResult();
+        => RunBlocking(() => LdmtoolVolumePartitionsAsync(diskgroup, volume));
 
     /// <summary>guestfsd <c>part_set_gpt_type</c> (procedure 392); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetGptTypeAsync(string device, int partnum, string guid, CancellationToken cancellationToken = default)
@@ -3130,7 +3130,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_gpt_type</c> (procedure 392); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetGptType(string device, int partnum, string guid)
-        => PartSetGptTypeAsync(device, partnum, guid).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetGptTypeAsync(device, partnum, guid));
 
     /// <summary>guestfsd <c>part_get_gpt_type</c> (procedure 393); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<string> PartGetGptTypeAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3138,7 +3138,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_gpt_type</c> (procedure 393); needs the optional feature group <c>gdisk</c>.</summary>
     public string PartGetGptType(string device, int partnum)
-        => PartGetGptTypeAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetGptTypeAsync(device, partnum));
 
     /// <summary>guestfsd <c>rename</c> (procedure 394).</summary>
     public Task RenameAsync(string oldpath, string newpath, CancellationToken cancellationToken = default)
@@ -3146,7 +3146,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rename</c> (procedure 394).</summary>
     public void Rename(string oldpath, string newpath)
-        => RenameAsync(oldpath, newpath).GetAwaiter().GetResult();
+        => RunBlocking(() => RenameAsync(oldpath, newpath));
 
     /// <summary>guestfsd <c>is_whole_device</c> (procedure 395).</summary>
     public Task<bool> IsWholeDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -3154,7 +3154,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_whole_device</c> (procedure 395).</summary>
     public bool IsWholeDevice(string device)
-        => IsWholeDeviceAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => IsWholeDeviceAsync(device));
 
     /// <summary>guestfsd <c>internal_parse_mountable</c> (procedure 396).</summary>
     public Task<GuestInternalMountable> InternalParseMountableAsync(string mountable, CancellationToken cancellationToken = default)
@@ -3162,7 +3162,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_parse_mountable</c> (procedure 396).</summary>
     public GuestInternalMountable InternalParseMountable(string mountable)
-        => InternalParseMountableAsync(mountable).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalParseMountableAsync(mountable));
 
     /// <summary>guestfsd <c>internal_rhbz914931</c> (procedure 397); the stream is uploaded.</summary>
     public Task InternalRhbz914931Async(Stream filename, int count, CancellationToken cancellationToken = default)
@@ -3170,7 +3170,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_rhbz914931</c> (procedure 397); the stream is uploaded.</summary>
     public void InternalRhbz914931(Stream filename, int count)
-        => InternalRhbz914931Async(filename, count).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalRhbz914931Async(filename, count));
 
     /// <summary>guestfsd <c>syslinux</c> (procedure 399); needs the optional feature group <c>syslinux</c>.</summary>
     public Task SyslinuxAsync(string device, string? directory = null, CancellationToken cancellationToken = default)
@@ -3178,7 +3178,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>syslinux</c> (procedure 399); needs the optional feature group <c>syslinux</c>.</summary>
     public void Syslinux(string device, string? directory = null)
-        => SyslinuxAsync(device, directory).GetAwaiter().GetResult();
+        => RunBlocking(() => SyslinuxAsync(device, directory));
 
     /// <summary>guestfsd <c>extlinux</c> (procedure 400); needs the optional feature group <c>extlinux</c>.</summary>
     public Task ExtlinuxAsync(string directory, CancellationToken cancellationToken = default)
@@ -3186,7 +3186,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>extlinux</c> (procedure 400); needs the optional feature group <c>extlinux</c>.</summary>
     public void Extlinux(string directory)
-        => ExtlinuxAsync(directory).GetAwaiter().GetResult();
+        => RunBlocking(() => ExtlinuxAsync(directory));
 
     /// <summary>guestfsd <c>cp_r</c> (procedure 401).</summary>
     public Task CpRAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -3194,7 +3194,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cp_r</c> (procedure 401).</summary>
     public void CpR(string src, string dest)
-        => CpRAsync(src, dest).GetAwaiter().GetResult();
+        => RunBlocking(() => CpRAsync(src, dest));
 
     /// <summary>guestfsd <c>remount</c> (procedure 402).</summary>
     public Task RemountAsync(string mountpoint, bool? rw = null, CancellationToken cancellationToken = default)
@@ -3202,7 +3202,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>remount</c> (procedure 402).</summary>
     public void Remount(string mountpoint, bool? rw = null)
-        => RemountAsync(mountpoint, rw).GetAwaiter().GetResult();
+        => RunBlocking(() => RemountAsync(mountpoint, rw));
 
     /// <summary>guestfsd <c>set_uuid</c> (procedure 403).</summary>
     public Task SetUuidAsync(string device, string uuid, CancellationToken cancellationToken = default)
@@ -3210,7 +3210,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_uuid</c> (procedure 403).</summary>
     public void SetUuid(string device, string uuid)
-        => SetUuidAsync(device, uuid).GetAwaiter().GetResult();
+        => RunBlocking(() => SetUuidAsync(device, uuid));
 
     /// <summary>guestfsd <c>journal_open</c> (procedure 404); needs the optional feature group <c>journal</c>.</summary>
     public Task JournalOpenAsync(string directory, CancellationToken cancellationToken = default)
@@ -3218,7 +3218,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_open</c> (procedure 404); needs the optional feature group <c>journal</c>.</summary>
     public void JournalOpen(string directory)
-        => JournalOpenAsync(directory).GetAwaiter().GetResult();
+        => RunBlocking(() => JournalOpenAsync(directory));
 
     /// <summary>guestfsd <c>journal_close</c> (procedure 405); needs the optional feature group <c>journal</c>.</summary>
     public Task JournalCloseAsync(CancellationToken cancellationToken = default)
@@ -3226,7 +3226,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_close</c> (procedure 405); needs the optional feature group <c>journal</c>.</summary>
     public void JournalClose()
-        => JournalCloseAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => JournalCloseAsync());
 
     /// <summary>guestfsd <c>journal_next</c> (procedure 406); needs the optional feature group <c>journal</c>.</summary>
     public Task<bool> JournalNextAsync(CancellationToken cancellationToken = default)
@@ -3234,7 +3234,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_next</c> (procedure 406); needs the optional feature group <c>journal</c>.</summary>
     public bool JournalNext()
-        => JournalNextAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => JournalNextAsync());
 
     /// <summary>guestfsd <c>journal_skip</c> (procedure 407); needs the optional feature group <c>journal</c>.</summary>
     public Task<long> JournalSkipAsync(long skip, CancellationToken cancellationToken = default)
@@ -3242,7 +3242,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_skip</c> (procedure 407); needs the optional feature group <c>journal</c>.</summary>
     public long JournalSkip(long skip)
-        => JournalSkipAsync(skip).GetAwaiter().GetResult();
+        => RunBlocking(() => JournalSkipAsync(skip));
 
     /// <summary>guestfsd <c>internal_journal_get</c> (procedure 408); the output is written to the stream; needs the optional feature group <c>journal</c>.</summary>
     public Task InternalJournalGetAsync(Stream filename, CancellationToken cancellationToken = default)
@@ -3250,7 +3250,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_journal_get</c> (procedure 408); the output is written to the stream; needs the optional feature group <c>journal</c>.</summary>
     public void InternalJournalGet(Stream filename)
-        => InternalJournalGetAsync(filename).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalJournalGetAsync(filename));
 
     /// <summary>guestfsd <c>journal_get_data_threshold</c> (procedure 409); needs the optional feature group <c>journal</c>.</summary>
     public Task<long> JournalGetDataThresholdAsync(CancellationToken cancellationToken = default)
@@ -3258,7 +3258,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_get_data_threshold</c> (procedure 409); needs the optional feature group <c>journal</c>.</summary>
     public long JournalGetDataThreshold()
-        => JournalGetDataThresholdAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => JournalGetDataThresholdAsync());
 
     /// <summary>guestfsd <c>journal_set_data_threshold</c> (procedure 410); needs the optional feature group <c>journal</c>.</summary>
     public Task JournalSetDataThresholdAsync(long threshold, CancellationToken cancellationToken = default)
@@ -3266,7 +3266,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_set_data_threshold</c> (procedure 410); needs the optional feature group <c>journal</c>.</summary>
     public void JournalSetDataThreshold(long threshold)
-        => JournalSetDataThresholdAsync(threshold).GetAwaiter().GetResult();
+        => RunBlocking(() => JournalSetDataThresholdAsync(threshold));
 
     /// <summary>guestfsd <c>aug_setm</c> (procedure 411).</summary>
     public Task<int> AugSetmAsync(string @base, string? sub, string val, CancellationToken cancellationToken = default)
@@ -3274,7 +3274,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_setm</c> (procedure 411).</summary>
     public int AugSetm(string @base, string? sub, string val)
-        => AugSetmAsync(@base, sub, val).GetAwaiter().GetResult();
+        => RunBlocking(() => AugSetmAsync(@base, sub, val));
 
     /// <summary>guestfsd <c>aug_label</c> (procedure 412).</summary>
     public Task<string> AugLabelAsync(string augpath, CancellationToken cancellationToken = default)
@@ -3282,7 +3282,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_label</c> (procedure 412).</summary>
     public string AugLabel(string augpath)
-        => AugLabelAsync(augpath).GetAwaiter().GetResult();
+        => RunBlocking(() => AugLabelAsync(augpath));
 
     /// <summary>guestfsd <c>internal_upload</c> (procedure 413); the stream is uploaded.</summary>
     public Task InternalUploadAsync(Stream filename, string tmpname, int mode, CancellationToken cancellationToken = default)
@@ -3290,7 +3290,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_upload</c> (procedure 413); the stream is uploaded.</summary>
     public void InternalUpload(Stream filename, string tmpname, int mode)
-        => InternalUploadAsync(filename, tmpname, mode).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalUploadAsync(filename, tmpname, mode));
 
     /// <summary>guestfsd <c>internal_exit</c> (procedure 414).</summary>
     public Task InternalExitAsync(CancellationToken cancellationToken = default)
@@ -3298,7 +3298,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_exit</c> (procedure 414).</summary>
     public void InternalExit()
-        => InternalExitAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InternalExitAsync());
 
     /// <summary>guestfsd <c>copy_attributes</c> (procedure 415).</summary>
     public Task CopyAttributesAsync(string src, string dest, bool? all = null, bool? mode = null, bool? xattributes = null, bool? ownership = null, CancellationToken cancellationToken = default)
@@ -3306,7 +3306,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_attributes</c> (procedure 415).</summary>
     public void CopyAttributes(string src, string dest, bool? all = null, bool? mode = null, bool? xattributes = null, bool? ownership = null)
-        => CopyAttributesAsync(src, dest, all, mode, xattributes, ownership).GetAwaiter().GetResult();
+        => RunBlocking(() => CopyAttributesAsync(src, dest, all, mode, xattributes, ownership));
 
     /// <summary>guestfsd <c>part_get_name</c> (procedure 416).</summary>
     public Task<string> PartGetNameAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3314,7 +3314,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_name</c> (procedure 416).</summary>
     public string PartGetName(string device, int partnum)
-        => PartGetNameAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetNameAsync(device, partnum));
 
     /// <summary>guestfsd <c>blkdiscard</c> (procedure 417); needs the optional feature group <c>blkdiscard</c>.</summary>
     public Task BlkdiscardAsync(string device, CancellationToken cancellationToken = default)
@@ -3322,7 +3322,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blkdiscard</c> (procedure 417); needs the optional feature group <c>blkdiscard</c>.</summary>
     public void Blkdiscard(string device)
-        => BlkdiscardAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlkdiscardAsync(device));
 
     /// <summary>guestfsd <c>blkdiscardzeroes</c> (procedure 418); needs the optional feature group <c>blkdiscardzeroes</c>.</summary>
     public Task<bool> BlkdiscardzeroesAsync(string device, CancellationToken cancellationToken = default)
@@ -3330,7 +3330,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blkdiscardzeroes</c> (procedure 418); needs the optional feature group <c>blkdiscardzeroes</c>.</summary>
     public bool Blkdiscardzeroes(string device)
-        => BlkdiscardzeroesAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BlkdiscardzeroesAsync(device));
 
     /// <summary>guestfsd <c>cpio_out</c> (procedure 419); the output is written to the stream.</summary>
     public Task CpioOutAsync(string directory, Stream cpiofile, string? format = null, CancellationToken cancellationToken = default)
@@ -3338,7 +3338,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cpio_out</c> (procedure 419); the output is written to the stream.</summary>
     public void CpioOut(string directory, Stream cpiofile, string? format = null)
-        => CpioOutAsync(directory, cpiofile, format).GetAwaiter().GetResult();
+        => RunBlocking(() => CpioOutAsync(directory, cpiofile, format));
 
     /// <summary>guestfsd <c>journal_get_realtime_usec</c> (procedure 420); needs the optional feature group <c>journal</c>.</summary>
     public Task<long> JournalGetRealtimeUsecAsync(CancellationToken cancellationToken = default)
@@ -3346,7 +3346,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_get_realtime_usec</c> (procedure 420); needs the optional feature group <c>journal</c>.</summary>
     public long JournalGetRealtimeUsec()
-        => JournalGetRealtimeUsecAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => JournalGetRealtimeUsecAsync());
 
     /// <summary>guestfsd <c>statns</c> (procedure 421).</summary>
     public Task<GuestStatns> StatnsAsync(string path, CancellationToken cancellationToken = default)
@@ -3354,7 +3354,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>statns</c> (procedure 421).</summary>
     public GuestStatns Statns(string path)
-        => StatnsAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => StatnsAsync(path));
 
     /// <summary>guestfsd <c>lstatns</c> (procedure 422).</summary>
     public Task<GuestStatns> LstatnsAsync(string path, CancellationToken cancellationToken = default)
@@ -3362,7 +3362,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lstatns</c> (procedure 422).</summary>
     public GuestStatns Lstatns(string path)
-        => LstatnsAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => LstatnsAsync(path));
 
     /// <summary>guestfsd <c>internal_lstatnslist</c> (procedure 423).</summary>
     public Task<GuestStatns[]> InternalLstatnslistAsync(string path, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
@@ -3370,7 +3370,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_lstatnslist</c> (procedure 423).</summary>
     public GuestStatns[] InternalLstatnslist(string path, IReadOnlyList<string> names)
-        => InternalLstatnslistAsync(path, names).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalLstatnslistAsync(path, names));
 
     /// <summary>guestfsd <c>blockdev_setra</c> (procedure 424).</summary>
     public Task BlockdevSetraAsync(string device, int sectors, CancellationToken cancellationToken = default)
@@ -3378,7 +3378,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_setra</c> (procedure 424).</summary>
     public void BlockdevSetra(string device, int sectors)
-        => BlockdevSetraAsync(device, sectors).GetAwaiter().GetResult();
+        => RunBlocking(() => BlockdevSetraAsync(device, sectors));
 
     /// <summary>guestfsd <c>btrfs_subvolume_get_default</c> (procedure 425); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<long> BtrfsSubvolumeGetDefaultAsync(string fs, CancellationToken cancellationToken = default)
@@ -3386,7 +3386,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_get_default</c> (procedure 425); needs the optional feature group <c>btrfs</c>.</summary>
     public long BtrfsSubvolumeGetDefault(string fs)
-        => BtrfsSubvolumeGetDefaultAsync(fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSubvolumeGetDefaultAsync(fs));
 
     /// <summary>guestfsd <c>btrfs_subvolume_show</c> (procedure 426); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> BtrfsSubvolumeShowAsync(string subvolume, CancellationToken cancellationToken = default)
@@ -3394,7 +3394,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_show</c> (procedure 426); needs the optional feature group <c>btrfs</c>.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> BtrfsSubvolumeShow(string subvolume)
-        => BtrfsSubvolumeShowAsync(subvolume).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsSubvolumeShowAsync(subvolume));
 
     /// <summary>guestfsd <c>btrfs_quota_enable</c> (procedure 427); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQuotaEnableAsync(string fs, bool enable, CancellationToken cancellationToken = default)
@@ -3402,7 +3402,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_quota_enable</c> (procedure 427); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQuotaEnable(string fs, bool enable)
-        => BtrfsQuotaEnableAsync(fs, enable).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQuotaEnableAsync(fs, enable));
 
     /// <summary>guestfsd <c>btrfs_quota_rescan</c> (procedure 428); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQuotaRescanAsync(string fs, CancellationToken cancellationToken = default)
@@ -3410,7 +3410,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_quota_rescan</c> (procedure 428); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQuotaRescan(string fs)
-        => BtrfsQuotaRescanAsync(fs).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQuotaRescanAsync(fs));
 
     /// <summary>guestfsd <c>btrfs_qgroup_limit</c> (procedure 429); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupLimitAsync(string subvolume, long size, CancellationToken cancellationToken = default)
@@ -3418,7 +3418,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_limit</c> (procedure 429); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupLimit(string subvolume, long size)
-        => BtrfsQgroupLimitAsync(subvolume, size).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQgroupLimitAsync(subvolume, size));
 
     /// <summary>guestfsd <c>btrfs_qgroup_create</c> (procedure 430); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupCreateAsync(string qgroupid, string subvolume, CancellationToken cancellationToken = default)
@@ -3426,7 +3426,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_create</c> (procedure 430); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupCreate(string qgroupid, string subvolume)
-        => BtrfsQgroupCreateAsync(qgroupid, subvolume).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQgroupCreateAsync(qgroupid, subvolume));
 
     /// <summary>guestfsd <c>btrfs_qgroup_destroy</c> (procedure 431); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupDestroyAsync(string qgroupid, string subvolume, CancellationToken cancellationToken = default)
@@ -3434,7 +3434,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_destroy</c> (procedure 431); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupDestroy(string qgroupid, string subvolume)
-        => BtrfsQgroupDestroyAsync(qgroupid, subvolume).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQgroupDestroyAsync(qgroupid, subvolume));
 
     /// <summary>guestfsd <c>btrfs_qgroup_show</c> (procedure 432); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfsqgroup[]> BtrfsQgroupShowAsync(string path, CancellationToken cancellationToken = default)
@@ -3442,7 +3442,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_show</c> (procedure 432); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfsqgroup[] BtrfsQgroupShow(string path)
-        => BtrfsQgroupShowAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQgroupShowAsync(path));
 
     /// <summary>guestfsd <c>btrfs_qgroup_assign</c> (procedure 433); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupAssignAsync(string src, string dst, string path, CancellationToken cancellationToken = default)
@@ -3450,7 +3450,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_assign</c> (procedure 433); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupAssign(string src, string dst, string path)
-        => BtrfsQgroupAssignAsync(src, dst, path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQgroupAssignAsync(src, dst, path));
 
     /// <summary>guestfsd <c>btrfs_qgroup_remove</c> (procedure 434); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupRemoveAsync(string src, string dst, string path, CancellationToken cancellationToken = default)
@@ -3458,7 +3458,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_remove</c> (procedure 434); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupRemove(string src, string dst, string path)
-        => BtrfsQgroupRemoveAsync(src, dst, path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsQgroupRemoveAsync(src, dst, path));
 
     /// <summary>guestfsd <c>btrfs_scrub_start</c> (procedure 435); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsScrubStartAsync(string path, CancellationToken cancellationToken = default)
@@ -3466,7 +3466,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_start</c> (procedure 435); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsScrubStart(string path)
-        => BtrfsScrubStartAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsScrubStartAsync(path));
 
     /// <summary>guestfsd <c>btrfs_scrub_cancel</c> (procedure 436); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsScrubCancelAsync(string path, CancellationToken cancellationToken = default)
@@ -3474,7 +3474,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_cancel</c> (procedure 436); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsScrubCancel(string path)
-        => BtrfsScrubCancelAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsScrubCancelAsync(path));
 
     /// <summary>guestfsd <c>btrfs_scrub_resume</c> (procedure 437); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsScrubResumeAsync(string path, CancellationToken cancellationToken = default)
@@ -3482,7 +3482,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_resume</c> (procedure 437); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsScrubResume(string path)
-        => BtrfsScrubResumeAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsScrubResumeAsync(path));
 
     /// <summary>guestfsd <c>btrfs_balance_pause</c> (procedure 438); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsBalancePauseAsync(string path, CancellationToken cancellationToken = default)
@@ -3490,7 +3490,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_pause</c> (procedure 438); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsBalancePause(string path)
-        => BtrfsBalancePauseAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsBalancePauseAsync(path));
 
     /// <summary>guestfsd <c>btrfs_balance_cancel</c> (procedure 439); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsBalanceCancelAsync(string path, CancellationToken cancellationToken = default)
@@ -3498,7 +3498,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_cancel</c> (procedure 439); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsBalanceCancel(string path)
-        => BtrfsBalanceCancelAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsBalanceCancelAsync(path));
 
     /// <summary>guestfsd <c>btrfs_balance_resume</c> (procedure 440); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsBalanceResumeAsync(string path, CancellationToken cancellationToken = default)
@@ -3506,7 +3506,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_resume</c> (procedure 440); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsBalanceResume(string path)
-        => BtrfsBalanceResumeAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsBalanceResumeAsync(path));
 
     /// <summary>guestfsd <c>btrfs_filesystem_defragment</c> (procedure 443); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemDefragmentAsync(string path, bool? flush = null, string? compress = null, CancellationToken cancellationToken = default)
@@ -3514,7 +3514,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_defragment</c> (procedure 443); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemDefragment(string path, bool? flush = null, string? compress = null)
-        => BtrfsFilesystemDefragmentAsync(path, flush, compress).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsFilesystemDefragmentAsync(path, flush, compress));
 
     /// <summary>guestfsd <c>btrfs_rescue_chunk_recover</c> (procedure 444); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsRescueChunkRecoverAsync(string device, CancellationToken cancellationToken = default)
@@ -3522,7 +3522,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_rescue_chunk_recover</c> (procedure 444); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsRescueChunkRecover(string device)
-        => BtrfsRescueChunkRecoverAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsRescueChunkRecoverAsync(device));
 
     /// <summary>guestfsd <c>btrfs_rescue_super_recover</c> (procedure 445); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsRescueSuperRecoverAsync(string device, CancellationToken cancellationToken = default)
@@ -3530,7 +3530,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_rescue_super_recover</c> (procedure 445); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsRescueSuperRecover(string device)
-        => BtrfsRescueSuperRecoverAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsRescueSuperRecoverAsync(device));
 
     /// <summary>guestfsd <c>part_set_gpt_guid</c> (procedure 446); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetGptGuidAsync(string device, int partnum, string guid, CancellationToken cancellationToken = default)
@@ -3538,7 +3538,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_gpt_guid</c> (procedure 446); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetGptGuid(string device, int partnum, string guid)
-        => PartSetGptGuidAsync(device, partnum, guid).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetGptGuidAsync(device, partnum, guid));
 
     /// <summary>guestfsd <c>part_get_gpt_guid</c> (procedure 447); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<string> PartGetGptGuidAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3546,7 +3546,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_gpt_guid</c> (procedure 447); needs the optional feature group <c>gdisk</c>.</summary>
     public string PartGetGptGuid(string device, int partnum)
-        => PartGetGptGuidAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetGptGuidAsync(device, partnum));
 
     /// <summary>guestfsd <c>btrfs_balance_status</c> (procedure 448); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfsbalance> BtrfsBalanceStatusAsync(string path, CancellationToken cancellationToken = default)
@@ -3554,7 +3554,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_status</c> (procedure 448); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfsbalance BtrfsBalanceStatus(string path)
-        => BtrfsBalanceStatusAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsBalanceStatusAsync(path));
 
     /// <summary>guestfsd <c>btrfs_scrub_status</c> (procedure 449); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfsscrub> BtrfsScrubStatusAsync(string path, CancellationToken cancellationToken = default)
@@ -3562,7 +3562,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_status</c> (procedure 449); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfsscrub BtrfsScrubStatus(string path)
-        => BtrfsScrubStatusAsync(path).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsScrubStatusAsync(path));
 
     /// <summary>guestfsd <c>btrfstune_seeding</c> (procedure 450); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfstuneSeedingAsync(string device, bool seeding, CancellationToken cancellationToken = default)
@@ -3570,7 +3570,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfstune_seeding</c> (procedure 450); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfstuneSeeding(string device, bool seeding)
-        => BtrfstuneSeedingAsync(device, seeding).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfstuneSeedingAsync(device, seeding));
 
     /// <summary>guestfsd <c>btrfstune_enable_extended_inode_refs</c> (procedure 451); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfstuneEnableExtendedInodeRefsAsync(string device, CancellationToken cancellationToken = default)
@@ -3578,7 +3578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfstune_enable_extended_inode_refs</c> (procedure 451); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfstuneEnableExtendedInodeRefs(string device)
-        => BtrfstuneEnableExtendedInodeRefsAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfstuneEnableExtendedInodeRefsAsync(device));
 
     /// <summary>guestfsd <c>btrfstune_enable_skinny_metadata_extent_refs</c> (procedure 452); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfstuneEnableSkinnyMetadataExtentRefsAsync(string device, CancellationToken cancellationToken = default)
@@ -3586,7 +3586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfstune_enable_skinny_metadata_extent_refs</c> (procedure 452); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfstuneEnableSkinnyMetadataExtentRefs(string device)
-        => BtrfstuneEnableSkinnyMetadataExtentRefsAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfstuneEnableSkinnyMetadataExtentRefsAsync(device));
 
     /// <summary>guestfsd <c>btrfs_image</c> (procedure 453); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsImageAsync(IReadOnlyList<string> source, string image, int? compresslevel = null, CancellationToken cancellationToken = default)
@@ -3594,7 +3594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_image</c> (procedure 453); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsImage(IReadOnlyList<string> source, string image, int? compresslevel = null)
-        => BtrfsImageAsync(source, image, compresslevel).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsImageAsync(source, image, compresslevel));
 
     /// <summary>guestfsd <c>part_get_mbr_part_type</c> (procedure 454).</summary>
     public Task<string> PartGetMbrPartTypeAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3602,7 +3602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_mbr_part_type</c> (procedure 454).</summary>
     public string PartGetMbrPartType(string device, int partnum)
-        => PartGetMbrPartTypeAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetMbrPartTypeAsync(device, partnum));
 
     /// <summary>guestfsd <c>btrfs_replace</c> (procedure 455); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsReplaceAsync(string srcdev, string targetdev, string mntpoint, CancellationToken cancellationToken = default)
@@ -3610,7 +3610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_replace</c> (procedure 455); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsReplace(string srcdev, string targetdev, string mntpoint)
-        => BtrfsReplaceAsync(srcdev, targetdev, mntpoint).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsReplaceAsync(srcdev, targetdev, mntpoint));
 
     /// <summary>guestfsd <c>set_uuid_random</c> (procedure 456).</summary>
     public Task SetUuidRandomAsync(string device, CancellationToken cancellationToken = default)
@@ -3618,7 +3618,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_uuid_random</c> (procedure 456).</summary>
     public void SetUuidRandom(string device)
-        => SetUuidRandomAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => SetUuidRandomAsync(device));
 
     /// <summary>guestfsd <c>vfs_minimum_size</c> (procedure 457).</summary>
     public Task<long> VfsMinimumSizeAsync(string mountable, CancellationToken cancellationToken = default)
@@ -3626,7 +3626,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_minimum_size</c> (procedure 457).</summary>
     public long VfsMinimumSize(string mountable)
-        => VfsMinimumSizeAsync(mountable).GetAwaiter().GetResult();
+        => RunBlocking(() => VfsMinimumSizeAsync(mountable));
 
     /// <summary>guestfsd <c>internal_feature_available</c> (procedure 458).</summary>
     public Task<int> InternalFeatureAvailableAsync(string group, CancellationToken cancellationToken = default)
@@ -3634,7 +3634,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_feature_available</c> (procedure 458).</summary>
     public int InternalFeatureAvailable(string group)
-        => InternalFeatureAvailableAsync(group).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalFeatureAvailableAsync(group));
 
     /// <summary>guestfsd <c>part_set_disk_guid</c> (procedure 459); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetDiskGuidAsync(string device, string guid, CancellationToken cancellationToken = default)
@@ -3642,7 +3642,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_disk_guid</c> (procedure 459); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetDiskGuid(string device, string guid)
-        => PartSetDiskGuidAsync(device, guid).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetDiskGuidAsync(device, guid));
 
     /// <summary>guestfsd <c>part_get_disk_guid</c> (procedure 460); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<string> PartGetDiskGuidAsync(string device, CancellationToken cancellationToken = default)
@@ -3650,7 +3650,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_disk_guid</c> (procedure 460); needs the optional feature group <c>gdisk</c>.</summary>
     public string PartGetDiskGuid(string device)
-        => PartGetDiskGuidAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetDiskGuidAsync(device));
 
     /// <summary>guestfsd <c>part_set_disk_guid_random</c> (procedure 461); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetDiskGuidRandomAsync(string device, CancellationToken cancellationToken = default)
@@ -3658,7 +3658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_disk_guid_random</c> (procedure 461); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetDiskGuidRandom(string device)
-        => PartSetDiskGuidRandomAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetDiskGuidRandomAsync(device));
 
     /// <summary>guestfsd <c>part_expand_gpt</c> (procedure 462); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartExpandGptAsync(string device, CancellationToken cancellationToken = default)
@@ -3666,7 +3666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_expand_gpt</c> (procedure 462); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartExpandGpt(string device)
-        => PartExpandGptAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => PartExpandGptAsync(device));
 
     /// <summary>guestfsd <c>ntfscat_i</c> (procedure 463); the output is written to the stream.</summary>
     public Task NtfscatIAsync(string device, long inode, Stream filename, CancellationToken cancellationToken = default)
@@ -3674,7 +3674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfscat_i</c> (procedure 463); the output is written to the stream.</summary>
     public void NtfscatI(string device, long inode, Stream filename)
-        => NtfscatIAsync(device, inode, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => NtfscatIAsync(device, inode, filename));
 
     /// <summary>guestfsd <c>download_inode</c> (procedure 464); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public Task DownloadInodeAsync(string device, long inode, Stream filename, CancellationToken cancellationToken = default)
@@ -3682,7 +3682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download_inode</c> (procedure 464); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public void DownloadInode(string device, long inode, Stream filename)
-        => DownloadInodeAsync(device, inode, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => DownloadInodeAsync(device, inode, filename));
 
     /// <summary>guestfsd <c>btrfs_filesystem_show</c> (procedure 465); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<string[]> BtrfsFilesystemShowAsync(string device, CancellationToken cancellationToken = default)
@@ -3690,7 +3690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_show</c> (procedure 465); needs the optional feature group <c>btrfs</c>.</summary>
     public string[] BtrfsFilesystemShow(string device)
-        => BtrfsFilesystemShowAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => BtrfsFilesystemShowAsync(device));
 
     /// <summary>guestfsd <c>internal_filesystem_walk</c> (procedure 466); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public Task InternalFilesystemWalkAsync(string device, Stream filename, CancellationToken cancellationToken = default)
@@ -3698,7 +3698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_filesystem_walk</c> (procedure 466); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public void InternalFilesystemWalk(string device, Stream filename)
-        => InternalFilesystemWalkAsync(device, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalFilesystemWalkAsync(device, filename));
 
     /// <summary>guestfsd <c>selinux_relabel</c> (procedure 467); needs the optional feature group <c>selinuxrelabel</c>.</summary>
     public Task SelinuxRelabelAsync(string specfile, string path, bool? force = null, CancellationToken cancellationToken = default)
@@ -3706,7 +3706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>selinux_relabel</c> (procedure 467); needs the optional feature group <c>selinuxrelabel</c>.</summary>
     public void SelinuxRelabel(string specfile, string path, bool? force = null)
-        => SelinuxRelabelAsync(specfile, path, force).GetAwaiter().GetResult();
+        => RunBlocking(() => SelinuxRelabelAsync(specfile, path, force));
 
     /// <summary>guestfsd <c>download_blocks</c> (procedure 468); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public Task DownloadBlocksAsync(string device, long start, long stop, Stream filename, bool? unallocated = null, CancellationToken cancellationToken = default)
@@ -3714,7 +3714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download_blocks</c> (procedure 468); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public void DownloadBlocks(string device, long start, long stop, Stream filename, bool? unallocated = null)
-        => DownloadBlocksAsync(device, start, stop, filename, unallocated).GetAwaiter().GetResult();
+        => RunBlocking(() => DownloadBlocksAsync(device, start, stop, filename, unallocated));
 
     /// <summary>guestfsd <c>aug_transform</c> (procedure 469).</summary>
     public Task AugTransformAsync(string lens, string file, bool? remove = null, CancellationToken cancellationToken = default)
@@ -3722,7 +3722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_transform</c> (procedure 469).</summary>
     public void AugTransform(string lens, string file, bool? remove = null)
-        => AugTransformAsync(lens, file, remove).GetAwaiter().GetResult();
+        => RunBlocking(() => AugTransformAsync(lens, file, remove));
 
     /// <summary>guestfsd <c>internal_find_inode</c> (procedure 470); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public Task InternalFindInodeAsync(string device, long inode, Stream filename, CancellationToken cancellationToken = default)
@@ -3730,7 +3730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_find_inode</c> (procedure 470); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public void InternalFindInode(string device, long inode, Stream filename)
-        => InternalFindInodeAsync(device, inode, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalFindInodeAsync(device, inode, filename));
 
     /// <summary>guestfsd <c>mksquashfs</c> (procedure 471); the output is written to the stream; needs the optional feature group <c>squashfs</c>.</summary>
     public Task MksquashfsAsync(string path, Stream filename, string? compress = null, IReadOnlyList<string>? excludes = null, CancellationToken cancellationToken = default)
@@ -3738,7 +3738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mksquashfs</c> (procedure 471); the output is written to the stream; needs the optional feature group <c>squashfs</c>.</summary>
     public void Mksquashfs(string path, Stream filename, string? compress = null, IReadOnlyList<string>? excludes = null)
-        => MksquashfsAsync(path, filename, compress, excludes).GetAwaiter().GetResult();
+        => RunBlocking(() => MksquashfsAsync(path, filename, compress, excludes));
 
     /// <summary>guestfsd <c>yara_load</c> (procedure 472); the stream is uploaded; needs the optional feature group <c>libyara</c>.</summary>
     public Task YaraLoadAsync(Stream filename, CancellationToken cancellationToken = default)
@@ -3746,7 +3746,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>yara_load</c> (procedure 472); the stream is uploaded; needs the optional feature group <c>libyara</c>.</summary>
     public void YaraLoad(Stream filename)
-        => YaraLoadAsync(filename).GetAwaiter().GetResult();
+        => RunBlocking(() => YaraLoadAsync(filename));
 
     /// <summary>guestfsd <c>yara_destroy</c> (procedure 473); needs the optional feature group <c>libyara</c>.</summary>
     public Task YaraDestroyAsync(CancellationToken cancellationToken = default)
@@ -3754,7 +3754,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>yara_destroy</c> (procedure 473); needs the optional feature group <c>libyara</c>.</summary>
     public void YaraDestroy()
-        => YaraDestroyAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => YaraDestroyAsync());
 
     /// <summary>guestfsd <c>internal_yara_scan</c> (procedure 474); the output is written to the stream; needs the optional feature group <c>libyara</c>.</summary>
     public Task InternalYaraScanAsync(string path, Stream filename, CancellationToken cancellationToken = default)
@@ -3762,7 +3762,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_yara_scan</c> (procedure 474); the output is written to the stream; needs the optional feature group <c>libyara</c>.</summary>
     public void InternalYaraScan(string path, Stream filename)
-        => InternalYaraScanAsync(path, filename).GetAwaiter().GetResult();
+        => RunBlocking(() => InternalYaraScanAsync(path, filename));
 
     /// <summary>guestfsd <c>file_architecture</c> (procedure 475).</summary>
     public Task<string> FileArchitectureAsync(string filename, CancellationToken cancellationToken = default)
@@ -3770,7 +3770,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>file_architecture</c> (procedure 475).</summary>
     public string FileArchitecture(string filename)
-        => FileArchitectureAsync(filename).GetAwaiter().GetResult();
+        => RunBlocking(() => FileArchitectureAsync(filename));
 
     /// <summary>guestfsd <c>list_filesystems</c> (procedure 476).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> ListFilesystemsAsync(CancellationToken cancellationToken = default)
@@ -3778,7 +3778,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_filesystems</c> (procedure 476).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ListFilesystems()
-        => ListFilesystemsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => ListFilesystemsAsync());
 
     /// <summary>guestfsd <c>part_resize</c> (procedure 477).</summary>
     public Task PartResizeAsync(string device, int partnum, long endsect, CancellationToken cancellationToken = default)
@@ -3786,7 +3786,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_resize</c> (procedure 477).</summary>
     public void PartResize(string device, int partnum, long endsect)
-        => PartResizeAsync(device, partnum, endsect).GetAwaiter().GetResult();
+        => RunBlocking(() => PartResizeAsync(device, partnum, endsect));
 
     /// <summary>guestfsd <c>hivex_value_utf8</c> (procedure 478); needs the optional feature group <c>hivex</c>.</summary>
     [Obsolete("guestfsd deprecates hivex_value_utf8; use hivex_value_string instead")]
@@ -3796,7 +3796,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>hivex_value_utf8</c> (procedure 478); needs the optional feature group <c>hivex</c>.</summary>
     [Obsolete("guestfsd deprecates hivex_value_utf8; use hivex_value_string instead")]
     public string HivexValueUtf8(long valueh)
-        => HivexValueUtf8Async(valueh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexValueUtf8Async(valueh));
 
     /// <summary>guestfsd <c>hivex_value_string</c> (procedure 479); needs the optional feature group <c>hivex</c>.</summary>
     public Task<string> HivexValueStringAsync(long valueh, CancellationToken cancellationToken = default)
@@ -3804,7 +3804,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_string</c> (procedure 479); needs the optional feature group <c>hivex</c>.</summary>
     public string HivexValueString(long valueh)
-        => HivexValueStringAsync(valueh).GetAwaiter().GetResult();
+        => RunBlocking(() => HivexValueStringAsync(valueh));
 
     /// <summary>guestfsd <c>inspect_os</c> (procedure 480).</summary>
     public Task<string[]> InspectOsAsync(CancellationToken cancellationToken = default)
@@ -3812,7 +3812,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_os</c> (procedure 480).</summary>
     public string[] InspectOs()
-        => InspectOsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InspectOsAsync());
 
     /// <summary>guestfsd <c>inspect_get_roots</c> (procedure 481).</summary>
     public Task<string[]> InspectGetRootsAsync(CancellationToken cancellationToken = default)
@@ -3820,7 +3820,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_roots</c> (procedure 481).</summary>
     public string[] InspectGetRoots()
-        => InspectGetRootsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetRootsAsync());
 
     /// <summary>guestfsd <c>inspect_get_format</c> (procedure 482).</summary>
     [Obsolete("guestfsd deprecates inspect_get_format")]
@@ -3830,7 +3830,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_get_format</c> (procedure 482).</summary>
     [Obsolete("guestfsd deprecates inspect_get_format")]
     public string InspectGetFormat(string root)
-        => InspectGetFormatAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetFormatAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_type</c> (procedure 483).</summary>
     public Task<string> InspectGetTypeAsync(string root, CancellationToken cancellationToken = default)
@@ -3838,7 +3838,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_type</c> (procedure 483).</summary>
     public string InspectGetType(string root)
-        => InspectGetTypeAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetTypeAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_distro</c> (procedure 484).</summary>
     public Task<string> InspectGetDistroAsync(string root, CancellationToken cancellationToken = default)
@@ -3846,7 +3846,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_distro</c> (procedure 484).</summary>
     public string InspectGetDistro(string root)
-        => InspectGetDistroAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetDistroAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_package_format</c> (procedure 485).</summary>
     public Task<string> InspectGetPackageFormatAsync(string root, CancellationToken cancellationToken = default)
@@ -3854,7 +3854,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_package_format</c> (procedure 485).</summary>
     public string InspectGetPackageFormat(string root)
-        => InspectGetPackageFormatAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetPackageFormatAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_package_management</c> (procedure 486).</summary>
     public Task<string> InspectGetPackageManagementAsync(string root, CancellationToken cancellationToken = default)
@@ -3862,7 +3862,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_package_management</c> (procedure 486).</summary>
     public string InspectGetPackageManagement(string root)
-        => InspectGetPackageManagementAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetPackageManagementAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_product_name</c> (procedure 487).</summary>
     public Task<string> InspectGetProductNameAsync(string root, CancellationToken cancellationToken = default)
@@ -3870,7 +3870,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_product_name</c> (procedure 487).</summary>
     public string InspectGetProductName(string root)
-        => InspectGetProductNameAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetProductNameAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_product_variant</c> (procedure 488).</summary>
     public Task<string> InspectGetProductVariantAsync(string root, CancellationToken cancellationToken = default)
@@ -3878,7 +3878,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_product_variant</c> (procedure 488).</summary>
     public string InspectGetProductVariant(string root)
-        => InspectGetProductVariantAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetProductVariantAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_major_version</c> (procedure 489).</summary>
     public Task<int> InspectGetMajorVersionAsync(string root, CancellationToken cancellationToken = default)
@@ -3886,7 +3886,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_major_version</c> (procedure 489).</summary>
     public int InspectGetMajorVersion(string root)
-        => InspectGetMajorVersionAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetMajorVersionAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_minor_version</c> (procedure 490).</summary>
     public Task<int> InspectGetMinorVersionAsync(string root, CancellationToken cancellationToken = default)
@@ -3894,7 +3894,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_minor_version</c> (procedure 490).</summary>
     public int InspectGetMinorVersion(string root)
-        => InspectGetMinorVersionAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetMinorVersionAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_arch</c> (procedure 491).</summary>
     public Task<string> InspectGetArchAsync(string root, CancellationToken cancellationToken = default)
@@ -3902,7 +3902,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_arch</c> (procedure 491).</summary>
     public string InspectGetArch(string root)
-        => InspectGetArchAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetArchAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_hostname</c> (procedure 492).</summary>
     public Task<string> InspectGetHostnameAsync(string root, CancellationToken cancellationToken = default)
@@ -3910,7 +3910,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_hostname</c> (procedure 492).</summary>
     public string InspectGetHostname(string root)
-        => InspectGetHostnameAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetHostnameAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_windows_systemroot</c> (procedure 493).</summary>
     public Task<string> InspectGetWindowsSystemrootAsync(string root, CancellationToken cancellationToken = default)
@@ -3918,7 +3918,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_systemroot</c> (procedure 493).</summary>
     public string InspectGetWindowsSystemroot(string root)
-        => InspectGetWindowsSystemrootAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetWindowsSystemrootAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_windows_software_hive</c> (procedure 494).</summary>
     public Task<string> InspectGetWindowsSoftwareHiveAsync(string root, CancellationToken cancellationToken = default)
@@ -3926,7 +3926,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_software_hive</c> (procedure 494).</summary>
     public string InspectGetWindowsSoftwareHive(string root)
-        => InspectGetWindowsSoftwareHiveAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetWindowsSoftwareHiveAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_windows_system_hive</c> (procedure 495).</summary>
     public Task<string> InspectGetWindowsSystemHiveAsync(string root, CancellationToken cancellationToken = default)
@@ -3934,7 +3934,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_system_hive</c> (procedure 495).</summary>
     public string InspectGetWindowsSystemHive(string root)
-        => InspectGetWindowsSystemHiveAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetWindowsSystemHiveAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_windows_current_control_set</c> (procedure 496).</summary>
     public Task<string> InspectGetWindowsCurrentControlSetAsync(string root, CancellationToken cancellationToken = default)
@@ -3942,7 +3942,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_current_control_set</c> (procedure 496).</summary>
     public string InspectGetWindowsCurrentControlSet(string root)
-        => InspectGetWindowsCurrentControlSetAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetWindowsCurrentControlSetAsync(root));
 
     /// <summary>guestfsd <c>inspect_is_live</c> (procedure 497).</summary>
     [Obsolete("guestfsd deprecates inspect_is_live")]
@@ -3952,7 +3952,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_is_live</c> (procedure 497).</summary>
     [Obsolete("guestfsd deprecates inspect_is_live")]
     public bool InspectIsLive(string root)
-        => InspectIsLiveAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectIsLiveAsync(root));
 
     /// <summary>guestfsd <c>inspect_is_netinst</c> (procedure 498).</summary>
     [Obsolete("guestfsd deprecates inspect_is_netinst")]
@@ -3962,7 +3962,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_is_netinst</c> (procedure 498).</summary>
     [Obsolete("guestfsd deprecates inspect_is_netinst")]
     public bool InspectIsNetinst(string root)
-        => InspectIsNetinstAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectIsNetinstAsync(root));
 
     /// <summary>guestfsd <c>inspect_is_multipart</c> (procedure 499).</summary>
     [Obsolete("guestfsd deprecates inspect_is_multipart")]
@@ -3972,7 +3972,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_is_multipart</c> (procedure 499).</summary>
     [Obsolete("guestfsd deprecates inspect_is_multipart")]
     public bool InspectIsMultipart(string root)
-        => InspectIsMultipartAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectIsMultipartAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_mountpoints</c> (procedure 500).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> InspectGetMountpointsAsync(string root, CancellationToken cancellationToken = default)
@@ -3980,7 +3980,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_mountpoints</c> (procedure 500).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> InspectGetMountpoints(string root)
-        => InspectGetMountpointsAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetMountpointsAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_filesystems</c> (procedure 501).</summary>
     public Task<string[]> InspectGetFilesystemsAsync(string root, CancellationToken cancellationToken = default)
@@ -3988,7 +3988,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_filesystems</c> (procedure 501).</summary>
     public string[] InspectGetFilesystems(string root)
-        => InspectGetFilesystemsAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetFilesystemsAsync(root));
 
     /// <summary>guestfsd <c>inspect_get_drive_mappings</c> (procedure 502).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> InspectGetDriveMappingsAsync(string root, CancellationToken cancellationToken = default)
@@ -3996,7 +3996,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_drive_mappings</c> (procedure 502).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> InspectGetDriveMappings(string root)
-        => InspectGetDriveMappingsAsync(root).GetAwaiter().GetResult();
+        => RunBlocking(() => InspectGetDriveMappingsAsync(root));
 
     /// <summary>guestfsd <c>part_set_gpt_attributes</c> (procedure 503); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetGptAttributesAsync(string device, int partnum, long attributes, CancellationToken cancellationToken = default)
@@ -4004,7 +4004,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_gpt_attributes</c> (procedure 503); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetGptAttributes(string device, int partnum, long attributes)
-        => PartSetGptAttributesAsync(device, partnum, attributes).GetAwaiter().GetResult();
+        => RunBlocking(() => PartSetGptAttributesAsync(device, partnum, attributes));
 
     /// <summary>guestfsd <c>part_get_gpt_attributes</c> (procedure 504); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<long> PartGetGptAttributesAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -4012,7 +4012,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_gpt_attributes</c> (procedure 504); needs the optional feature group <c>gdisk</c>.</summary>
     public long PartGetGptAttributes(string device, int partnum)
-        => PartGetGptAttributesAsync(device, partnum).GetAwaiter().GetResult();
+        => RunBlocking(() => PartGetGptAttributesAsync(device, partnum));
 
     /// <summary>guestfsd <c>f2fs_expand</c> (procedure 505); needs the optional feature group <c>f2fs</c>.</summary>
     public Task F2fsExpandAsync(string device, CancellationToken cancellationToken = default)
@@ -4020,7 +4020,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>f2fs_expand</c> (procedure 505); needs the optional feature group <c>f2fs</c>.</summary>
     public void F2fsExpand(string device)
-        => F2fsExpandAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => F2fsExpandAsync(device));
 
     /// <summary>guestfsd <c>lvm_scan</c> (procedure 506).</summary>
     public Task LvmScanAsync(bool activate, CancellationToken cancellationToken = default)
@@ -4028,7 +4028,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_scan</c> (procedure 506).</summary>
     public void LvmScan(bool activate)
-        => LvmScanAsync(activate).GetAwaiter().GetResult();
+        => RunBlocking(() => LvmScanAsync(activate));
 
     /// <summary>guestfsd <c>luks_uuid</c> (procedure 507); needs the optional feature group <c>luks</c>.</summary>
     public Task<string> LuksUuidAsync(string device, CancellationToken cancellationToken = default)
@@ -4036,7 +4036,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_uuid</c> (procedure 507); needs the optional feature group <c>luks</c>.</summary>
     public string LuksUuid(string device)
-        => LuksUuidAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => LuksUuidAsync(device));
 
     /// <summary>guestfsd <c>cryptsetup_open</c> (procedure 508); needs the optional feature group <c>luks</c>.</summary>
     public Task CryptsetupOpenAsync(string device, string key, string mapname, bool? @readonly = null, string? crypttype = null, CancellationToken cancellationToken = default)
@@ -4044,7 +4044,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cryptsetup_open</c> (procedure 508); needs the optional feature group <c>luks</c>.</summary>
     public void CryptsetupOpen(string device, string key, string mapname, bool? @readonly = null, string? crypttype = null)
-        => CryptsetupOpenAsync(device, key, mapname, @readonly, crypttype).GetAwaiter().GetResult();
+        => RunBlocking(() => CryptsetupOpenAsync(device, key, mapname, @readonly, crypttype));
 
     /// <summary>guestfsd <c>cryptsetup_close</c> (procedure 509); needs the optional feature group <c>luks</c>.</summary>
     public Task CryptsetupCloseAsync(string device, CancellationToken cancellationToken = default)
@@ -4052,7 +4052,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cryptsetup_close</c> (procedure 509); needs the optional feature group <c>luks</c>.</summary>
     public void CryptsetupClose(string device)
-        => CryptsetupCloseAsync(device).GetAwaiter().GetResult();
+        => RunBlocking(() => CryptsetupCloseAsync(device));
 
     /// <summary>guestfsd <c>internal_list_rpm_applications</c> (procedure 510).</summary>
     public Task<GuestApplication2[]> InternalListRpmApplicationsAsync(CancellationToken cancellationToken = default)
@@ -4060,5 +4060,5 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_list_rpm_applications</c> (procedure 510).</summary>
     public GuestApplication2[] InternalListRpmApplications()
-        => InternalListRpmApplicationsAsync().GetAwaiter().GetResult();
+        => RunBlocking(() => InternalListRpmApplicationsAsync());
 }

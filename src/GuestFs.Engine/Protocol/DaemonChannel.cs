@@ -27,6 +27,9 @@ public sealed class DaemonChannel : IDisposable
     private uint _serial = ProtocolConstants.FirstSerial;
     private readonly byte[] _chunkFrame = new byte[ProtocolConstants.ChunkMax + 16];
     private string? _brokenReason;
+    // True during a call whose caller blocks anyway: socket reads and writes are then
+    // done synchronously on that thread (see GuestSession.RunBlocking).
+    private bool _blocking;
 
     public DaemonChannel(Stream stream)
     {
@@ -63,7 +66,9 @@ public sealed class DaemonChannel : IDisposable
             int n;
             try
             {
-                n = await _stream.ReadAsync(_rbuf.AsMemory(_rend, _rbuf.Length - _rend)).ConfigureAwait(false);
+                n = _blocking
+                    ? _stream.Read(_rbuf, _rend, _rbuf.Length - _rend)
+                    : await _stream.ReadAsync(_rbuf.AsMemory(_rend, _rbuf.Length - _rend)).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
             {
@@ -123,7 +128,7 @@ public sealed class DaemonChannel : IDisposable
             while (off < len)
             {
                 int n;
-                try { n = await _stream.ReadAsync(big.AsMemory(off, len - off)).ConfigureAwait(false); }
+                try { n = _blocking ? _stream.Read(big, off, len - off) : await _stream.ReadAsync(big.AsMemory(off, len - off)).ConfigureAwait(false); }
                 catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
                 {
                     throw Break(procedure, $"reading from the appliance failed: {e.Message}", e);
@@ -196,8 +201,16 @@ public sealed class DaemonChannel : IDisposable
     {
         try
         {
-            await _stream.WriteAsync(bytes).ConfigureAwait(false);
-            await _stream.FlushAsync().ConfigureAwait(false);
+            if (_blocking)
+            {
+                _stream.Write(bytes.Span);
+                _stream.Flush();
+            }
+            else
+            {
+                await _stream.WriteAsync(bytes).ConfigureAwait(false);
+                await _stream.FlushAsync().ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
@@ -325,13 +338,24 @@ public sealed class DaemonChannel : IDisposable
     /// for a plain call the caller decides what to do while the reply is
     /// pending (see the session's deferred drain).
     /// </summary>
-    public async Task<T> CallAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null, CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// With <paramref name="blocking"/> (a plain call only), the request is written
+    /// and the reply read synchronously on the calling thread, so the returned task
+    /// is already complete; for callers that would block on it anyway.
+    /// </remarks>
+    public async Task<T> CallAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null, CancellationToken cancellationToken = default,
+        bool blocking = false)
     {
         ThrowIfBroken(request.Name);
         if (transfer is null)
         {
-            uint serial = await SendRequestAsync(request, 0).ConfigureAwait(false);
-            return await ReceiveReplyAsync(request, serial, decoder).ConfigureAwait(false);
+            _blocking = blocking;
+            try
+            {
+                uint serial = await SendRequestAsync(request, 0).ConfigureAwait(false);
+                return await ReceiveReplyAsync(request, serial, decoder).ConfigureAwait(false);
+            }
+            finally { _blocking = false; }
         }
         if (transfer.IsUpload)
             return await UploadAsync(request, decoder, transfer, cancellationToken).ConfigureAwait(false);

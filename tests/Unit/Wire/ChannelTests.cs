@@ -66,6 +66,19 @@ public sealed class ChannelTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_blocking_call_is_complete_when_it_returns_and_errors_keep_the_channel_usable()
+    {
+        var ok = _ch.CallAsync(ExistsReq("/etc"), XdrDecoders.Bool, blocking: true);
+        Assert.True(ok.IsCompleted, "a blocking call reads its reply before returning");
+        Assert.True(await ok);
+        var missing = _ch.CallAsync(ExistsReq("/missing"), XdrDecoders.Bool, blocking: true);
+        Assert.True(missing.IsCompleted);
+        var e = await Assert.ThrowsAsync<GuestFsException>(() => missing);
+        Assert.Equal("ENOENT", e.ErrnoName);
+        await AssertStillUsable();
+    }
+
+    [Fact]
     public async Task An_error_reply_carries_errno_and_message_and_the_channel_stays_usable()
     {
         var e = await Assert.ThrowsAsync<GuestFsException>(() => Call(ExistsReq("/missing"), XdrDecoders.Bool));

@@ -91,6 +91,31 @@ public sealed class SessionConcurrencyTests
         Assert.Contains("not running", again.Message);
     }
 
+    [Fact]
+    public async Task A_blocking_twin_reads_its_reply_on_the_calling_thread_and_still_sees_progress_and_death()
+    {
+        await using var d = new FakeDaemon();
+        int progressSeen = 0;
+        d.Handlers[168] = async (req, fd) =>
+        {
+            string path = req.Reader().ReadString();
+            if (path == "/die") { fd.Kill(); return new FakeDaemon.None(); }
+            await fd.SendProgressAsync(req, 1, 2);
+            await Task.Delay(20);
+            return new FakeDaemon.Ok(w => w.WriteString("r:" + path));
+        };
+        d.Start(sendLaunchFlag: false);
+        using var s = new GuestSession(new GuestSessionOptions());
+        s.Progress += (_, _) => Interlocked.Increment(ref progressSeen);
+        s.AttachForTesting(d.LibrarySide);
+        Assert.Equal("r:/a", await Task.Run(() => s.Readlink("/a")));
+        Assert.Equal(1, progressSeen);
+        Assert.Equal("r:/b", await s.ReadlinkAsync("/b"));
+        var e = Assert.Throws<GuestFsProtocolException>(() => s.Readlink("/die"));
+        Assert.Contains("closed the connection", e.Message);
+        Assert.Equal(GuestSessionState.Config, s.State);
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int cur;
