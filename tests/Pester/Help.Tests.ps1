@@ -49,3 +49,13 @@ Describe 'about_GuestFs_Provider' -Tag 'Module' {
         $about | Should -Match 'GuestDiskClosed'
     }
 }
+
+Describe 'about_GuestFs_Fleet' -Tag 'Module' {
+    It 'is installed with the module and covers the throttle and remoting pattern' {
+        $about = Get-Help about_GuestFs_Fleet | Out-String
+        $about | Should -Match '-ThrottleLimit'
+        $about | Should -Match 'Copy-Item .*-ToSession'
+        $about | Should -Match 'Invoke-Command -HostName'
+        $about | Should -Match '600 MB per session'
+    }
+}

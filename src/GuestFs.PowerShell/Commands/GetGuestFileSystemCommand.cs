@@ -1,15 +1,17 @@
 using System;
+using System.Linq;
 using System.Management.Automation;
 using GuestFs.Engine.Library;
 
 namespace GuestFs.PowerShell.Commands;
 
 /// <summary>Lists the filesystems on a session's disks.</summary>
-[Cmdlet(VerbsCommon.Get, "GuestFileSystem")]
+/// <remarks>With -Path, lists the filesystems of many images, each in its own session, -ThrottleLimit at a time.</remarks>
+[Cmdlet(VerbsCommon.Get, "GuestFileSystem", DefaultParameterSetName = "Disk")]
 [OutputType(typeof(GuestFileSystemInfo))]
-public sealed class GetGuestFileSystemCommand : GuestCmdlet
+public sealed class GetGuestFileSystemCommand : FleetCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Disk")]
     public GuestDisk? Disk { get; set; }
 
     /// <summary>Only filesystems of these types (ext4, xfs, vfat …).</summary>
@@ -21,8 +23,24 @@ public sealed class GetGuestFileSystemCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter All { get; set; }
 
+    protected override void EndProcessing()
+    {
+        if (!IsFleet) return;
+        bool all = All.IsPresent;
+        var patterns = Type is null ? null : Array.ConvertAll(Type, t => new WildcardPattern(t, WildcardOptions.IgnoreCase));
+        RunFleet("Listing filesystems", async (session, image, ct) =>
+        {
+            var list = await session.GetFileSystemsAsync(ct, includeEncrypted: all).ConfigureAwait(false);
+            return list.Where(fs => Keep(fs, all, patterns)).Cast<object>().ToArray();
+        }, "ListFileSystemsFailed");
+    }
+
+    private static bool Keep(GuestFileSystemInfo fs, bool all, WildcardPattern[]? patterns) =>
+        (all || fs.Type is not ("unknown" or "swap")) && (patterns is null || Array.Exists(patterns, p => p.IsMatch(fs.Type)));
+
     protected override void ProcessRecord()
     {
+        if (IsFleet) { CollectImages(); return; }
         var disk = ResolveDisk(Disk);
         GuestFileSystemInfo[] list;
         try

@@ -5,19 +5,36 @@ using GuestFs.Engine.Library;
 namespace GuestFs.PowerShell.Commands;
 
 /// <summary>Inspects a session's disks for installed operating systems (what virt-inspector reports).</summary>
-[Cmdlet(VerbsCommon.Get, "GuestOSInfo")]
+/// <remarks>With -Path, inspects many images, each in its own session, -ThrottleLimit at a time.</remarks>
+[Cmdlet(VerbsCommon.Get, "GuestOSInfo", DefaultParameterSetName = "Disk")]
 [OutputType(typeof(GuestOSInfo))]
-public sealed class GetGuestOSInfoCommand : GuestCmdlet
+public sealed class GetGuestOSInfoCommand : FleetCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "Disk")]
     public GuestDisk? Disk { get; set; }
 
     /// <summary>Also read each system's package database (deb and rpm).</summary>
     [Parameter]
     public SwitchParameter IncludeApplications { get; set; }
 
+    protected override void EndProcessing()
+    {
+        if (!IsFleet) return;
+        bool apps = IncludeApplications.IsPresent;
+        RunFleet("Inspecting disk images", async (session, image, ct) =>
+        {
+            var systems = await session.GetOperatingSystemsAsync(apps,
+                (os, e) => Post(() => WriteError(ApplicationsError(os, e))), ct).ConfigureAwait(false);
+            if (systems.Length == 0)
+                throw new FleetImageException("NoOperatingSystem", ErrorCategory.ObjectNotFound,
+                    "no operating system was found (if the disk is encrypted, open it with Open-GuestDisk -Passphrase)");
+            return systems;
+        }, "InspectionFailed");
+    }
+
     protected override void ProcessRecord()
     {
+        if (IsFleet) { CollectImages(); return; }
         var disk = ResolveDisk(Disk);
         GuestOSInfo[] systems;
         try

@@ -1,0 +1,236 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Session;
+
+namespace GuestFs.PowerShell;
+
+/// <summary>
+/// How many appliance sessions to run at once when a cmdlet works through many
+/// images (-Path with -ThrottleLimit), and why.
+/// </summary>
+public static class FleetThrottle
+{
+    /// <summary>
+    /// Host memory one read-only session uses at its peak (qemu's resident set
+    /// after inspection or a large copy, with the warm appliance's memory mapped
+    /// copy-on-write; measured in docs/performance.md), rounded up.
+    /// </summary>
+    public const long MemoryPerSessionBytes = 600L * 1024 * 1024;
+
+    /// <summary>
+    /// The default: one session per core (a TCG appliance keeps one core busy
+    /// while it works), but never more than the available memory holds, and at
+    /// least one.
+    /// </summary>
+    public static (int Limit, string Reason) Default(int cores, long availableBytes)
+    {
+        int byMemory = availableBytes > 0 ? (int)Math.Max(1, availableBytes / MemoryPerSessionBytes) : int.MaxValue;
+        int limit = Math.Max(1, Math.Min(Math.Max(1, cores), byMemory));
+        string mem = availableBytes > 0
+            ? string.Format(CultureInfo.InvariantCulture, "{0:N0} MB available, about {1} MB per session", availableBytes / (1024 * 1024), MemoryPerSessionBytes / (1024 * 1024))
+            : "available memory unknown";
+        return (limit, $"{cores} core(s), {mem}");
+    }
+
+    /// <summary>MemAvailable from /proc/meminfo, or 0 when it cannot be read.</summary>
+    public static long ReadAvailableMemory(string meminfo = "/proc/meminfo")
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(meminfo))
+            {
+                if (!line.StartsWith("MemAvailable:", StringComparison.Ordinal)) continue;
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length >= 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long kb)) return kb * 1024;
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return 0;
+    }
+}
+
+/// <summary>
+/// Base of the cmdlets that also take many images (-Path/-LiteralPath with
+/// -ThrottleLimit): each image gets its own read-only session, at most
+/// ThrottleLimit at once; results are written as each image finishes, with an
+/// ImagePath property; a failing image is a non-terminating error naming it.
+/// </summary>
+public abstract class FleetCmdlet : GuestCmdlet
+{
+    private readonly List<string> _images = new();
+
+    /// <summary>Disk images to open one by one (wildcards allowed).</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    /// <summary>Disk images to open one by one, names taken as they are.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    /// <summary>How many images to work on at once (default: from cores and free memory).</summary>
+    [Parameter(ParameterSetName = "Path")]
+    [Parameter(ParameterSetName = "LiteralPath")]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; }
+
+    /// <summary>The images' format, when known (raw, qcow2 …); detected otherwise.</summary>
+    [Parameter(ParameterSetName = "Path")]
+    [Parameter(ParameterSetName = "LiteralPath")]
+    [ValidatePattern("^[-_A-Za-z0-9]+$")]
+    public string? Format { get; set; }
+
+    /// <summary>True when the cmdlet was given images rather than an open session.</summary>
+    protected bool IsFleet => ParameterSetName is "Path" or "LiteralPath";
+
+    /// <summary>Collects the images of this pipeline input (called from ProcessRecord).</summary>
+    protected void CollectImages()
+    {
+        bool literal = ParameterSetName == "LiteralPath";
+        foreach (var p in literal ? LiteralPath : Path)
+        {
+            try
+            {
+                if (literal)
+                {
+                    string lp = GetUnresolvedProviderPathFromPSPath(p);
+                    if (!File.Exists(lp)) throw new ItemNotFoundException(lp);
+                    _images.Add(lp);
+                    continue;
+                }
+                var resolved = GetResolvedProviderPathFromPSPath(p, out var provider);
+                if (provider.Name != "FileSystem")
+                {
+                    WriteError(new ErrorRecord(new ArgumentException($"'{p}' is not a file system path; disk images must be files"),
+                        "NotAFileSystemPath", ErrorCategory.InvalidArgument, p));
+                    continue;
+                }
+                _images.AddRange(resolved.Where(File.Exists));
+            }
+            catch (ItemNotFoundException e)
+            {
+                WriteError(new ErrorRecord(new FileNotFoundException($"The disk image '{p}' does not exist; check the path.", p, e),
+                    "DiskImageNotFound", ErrorCategory.ObjectNotFound, p));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens every collected image in its own read-only session, ThrottleLimit at
+    /// a time, runs <paramref name="work"/> on it and writes what it returns with
+    /// an ImagePath property. Called from EndProcessing.
+    /// </summary>
+    protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId)
+    {
+        var images = _images.Distinct(StringComparer.Ordinal).ToList();
+        if (images.Count == 0) return;
+        GuestSessionOptions options;
+        try { options = GuestSessionOptions.FromEnvironment(); }
+        catch (ArgumentException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "BadEnvironmentVariable", ErrorCategory.InvalidArgument, null));
+            return;
+        }
+        int limit = ThrottleLimit;
+        if (limit == 0)
+        {
+            var (d, why) = FleetThrottle.Default(Environment.ProcessorCount, FleetThrottle.ReadAvailableMemory());
+            limit = Math.Min(d, images.Count);
+            WriteVerbose($"{what}: {images.Count} image(s), {limit} at a time (default {d}, from {why}; -ThrottleLimit sets it)");
+        }
+        else
+        {
+            limit = Math.Min(limit, images.Count);
+            WriteVerbose($"{what}: {images.Count} image(s), {limit} at a time (-ThrottleLimit)");
+        }
+
+        const int activityId = 0x6f1;
+        int done = 0;
+        void Report(string image) => Post(() => WriteProgress(new ProgressRecord(activityId, what, $"{done} of {images.Count} done; finished {System.IO.Path.GetFileName(image)}")
+        { PercentComplete = done * 100 / images.Count }));
+
+        try
+        {
+            Run(async ct =>
+            {
+                using var gate = new SemaphoreSlim(limit);
+                var tasks = images.Select(async image =>
+                {
+                    await gate.WaitAsync(ct).ConfigureAwait(false);
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    var session = new GuestSession(options);
+                    try
+                    {
+                        session.AddDrive(image, new DriveOptions { Format = Format, ReadOnly = true });
+                        await session.LaunchAsync(ct).ConfigureAwait(false);
+                        var results = await work(session, image, ct).ConfigureAwait(false);
+                        string mode = session.LaunchMode;
+                        Post(() =>
+                        {
+                            foreach (var r in results)
+                            {
+                                var o = PSObject.AsPSObject(r);
+                                o.Properties.Add(new PSNoteProperty("ImagePath", image));
+                                WriteObject(o);
+                            }
+                            WriteVerbose($"{image}: done in {sw.Elapsed.TotalSeconds:0.0} s ({mode} launch)");
+                        });
+                    }
+                    catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+                    catch (Exception e)
+                    {
+                        Post(() => WriteError(ImageError(e, errorId, image)));
+                    }
+                    finally
+                    {
+                        try { await session.DisposeAsync().ConfigureAwait(false); } catch { }
+                        gate.Release();
+                        Interlocked.Increment(ref done);
+                        Report(image);
+                    }
+                }).ToArray();
+                await Task.WhenAll(tasks).ConfigureAwait(false);
+            });
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        finally
+        {
+            WriteProgress(new ProgressRecord(activityId, what, "done") { RecordType = ProgressRecordType.Completed });
+        }
+    }
+
+    private static ErrorRecord ImageError(Exception e, string errorId, string image)
+    {
+        if (e is FleetImageException f)
+            return new ErrorRecord(new InvalidOperationException($"{image}: {f.Message}", f), f.ErrorId, f.Category, image);
+        var rec = ToErrorRecord(e, errorId, image, reading: true);
+        rec.ErrorDetails = new ErrorDetails($"{image}: {e.Message}");
+        return rec;
+    }
+}
+
+/// <summary>A per-image failure with its own error id (for example NoOperatingSystem).</summary>
+internal sealed class FleetImageException : Exception
+{
+    public FleetImageException(string errorId, ErrorCategory category, string message) : base(message)
+    {
+        ErrorId = errorId;
+        Category = category;
+    }
+
+    public string ErrorId { get; }
+    public ErrorCategory Category { get; }
+}
