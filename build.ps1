@@ -47,8 +47,9 @@ $ModuleDir = Join-Path $Out 'GuestFs'
 $PesterVersion = '5.7.1'
 $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', 'libguestfs0', 'linux-image-amd64',
     # Tests only: debootstrap builds the Debian 12 root the inspection tests use;
-    # openssh-server runs the loopback "hosts" of the remoting (fleet) tests.
-    'debootstrap', 'openssh-server')
+    # openssh-server runs the loopback "hosts" of the remoting (fleet) tests;
+    # genisoimage makes the ISO whose isoinfo struct is compared with guestfish.
+    'debootstrap', 'openssh-server', 'genisoimage')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 

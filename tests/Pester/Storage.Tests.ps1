@@ -137,8 +137,19 @@ Describe 'Every struct the daemon returns decodes as guestfish prints it (real r
         $fishImage = Join-Path $TestDrive 'fish.qcow2'
         $oursImage = Join-Path $TestDrive 'ours.qcow2'
         foreach ($o in $fishImage, $oursImage) { & qemu-img create -q -f qcow2 -F raw -b $storage.Gpt $o }
-        $script:fish = Start-Guestfish -Images $fishImage -Writable -Directory $TestDrive
-        $script:disk = Open-GuestDisk -Path $oursImage -Writable
+        # An ISO 9660 image as a second disk (for the isoinfo struct), made on the host.
+        $script:iso = $null
+        if (Get-Command genisoimage -ErrorAction SilentlyContinue) {
+            New-Item -ItemType Directory -Path "$TestDrive/isotree" | Out-Null
+            Set-Content -Path "$TestDrive/isotree/readme.txt" -Value 'iso for isoinfo'
+            & genisoimage -quiet -V GFSISO -A GFSAPP -p GFSPREP -publisher GFSPUB -o "$TestDrive/test.iso" "$TestDrive/isotree" 2>$null
+            foreach ($n in 'fish-iso.qcow2', 'ours-iso.qcow2') { & qemu-img create -q -f qcow2 -F raw -b "$TestDrive/test.iso" "$TestDrive/$n" }
+            $script:iso = $true
+        }
+        $fishImages = @($fishImage) + @(if ($iso) { "$TestDrive/fish-iso.qcow2" })
+        $oursImages = @($oursImage) + @(if ($iso) { "$TestDrive/ours-iso.qcow2" })
+        $script:fish = Start-Guestfish -Images $fishImages -Writable -Directory $TestDrive
+        $script:disk = Open-GuestDisk -Path $oursImages -Writable
         # Runs one call on both sides (after the same preparation) and returns both results.
         function Invoke-Both([string[]] $FishCommand, [string] $Api, [hashtable] $Arguments) {
             $f = Invoke-Guestfish $fish $FishCommand[0] @($FishCommand | Select-Object -Skip 1)
@@ -199,6 +210,13 @@ Describe 'Every struct the daemon returns decodes as guestfish prints it (real r
         (Invoke-Guestfish $fish 'mount' @('/dev/sda4', '/')).Ok | Should -BeTrue
         Mount-GuestFs -Device /dev/sda4 -MountPoint /
         Assert-Struct (Invoke-Both @('xfs-info', '/') xfs_info @{ pathordevice = '/' })
+    }
+    It 'isoinfo (isoinfo_device of an ISO 9660 disk made with genisoimage)' {
+        if (-not $iso) { Set-ItResult -Skipped -Because 'genisoimage is not installed (build.ps1 -Task Bootstrap installs it as root)'; return }
+        $r = Invoke-Both @('isoinfo-device', '/dev/sdb') isoinfo_device @{ device = '/dev/sdb' }
+        Assert-Struct $r
+        $r.Ours.IsoVolumeId | Should -Be 'GFSISO'
+        $r.Ours.IsoPublisherId | Should -Be 'GFSPUB'
     }
     It 'mdstat (md_stat of a RAID1 built on two new logical volumes, on both sides)' {
         foreach ($lv in 'md1', 'md2') {
