@@ -61,6 +61,8 @@ public static class FleetThrottle
 /// -ThrottleLimit): each image gets its own read-only session, at most
 /// ThrottleLimit at once; results are written as each image finishes, with an
 /// ImagePath property; a failing image is a non-terminating error naming it.
+/// The machinery is GuestCmdlet's (ResolveImages, RunFleet), shared with
+/// Copy-GuestItem -ImagePath.
 /// </summary>
 public abstract class FleetCmdlet : GuestCmdlet
 {
@@ -94,132 +96,12 @@ public abstract class FleetCmdlet : GuestCmdlet
     protected bool IsFleet => ParameterSetName is "Path" or "LiteralPath";
 
     /// <summary>Collects the images of this pipeline input (called from ProcessRecord).</summary>
-    protected void CollectImages()
-    {
-        bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
-        {
-            try
-            {
-                if (literal)
-                {
-                    string lp = GetUnresolvedProviderPathFromPSPath(p);
-                    if (!File.Exists(lp)) throw new ItemNotFoundException(lp);
-                    _images.Add(lp);
-                    continue;
-                }
-                var resolved = GetResolvedProviderPathFromPSPath(p, out var provider);
-                if (provider.Name != "FileSystem")
-                {
-                    WriteError(new ErrorRecord(new ArgumentException($"'{p}' is not a file system path; disk images must be files"),
-                        "NotAFileSystemPath", ErrorCategory.InvalidArgument, p));
-                    continue;
-                }
-                _images.AddRange(resolved.Where(File.Exists));
-            }
-            catch (ItemNotFoundException e)
-            {
-                WriteError(new ErrorRecord(new FileNotFoundException($"The disk image '{p}' does not exist; check the path.", p, e),
-                    "DiskImageNotFound", ErrorCategory.ObjectNotFound, p));
-            }
-        }
-    }
+    protected void CollectImages() =>
+        _images.AddRange(ResolveImages(ParameterSetName == "LiteralPath" ? LiteralPath : Path, ParameterSetName == "LiteralPath"));
 
-    /// <summary>
-    /// Opens every collected image in its own read-only session, ThrottleLimit at
-    /// a time, runs <paramref name="work"/> on it and writes what it returns with
-    /// an ImagePath property. Called from EndProcessing.
-    /// </summary>
-    protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId)
-    {
-        var images = _images.Distinct(StringComparer.Ordinal).ToList();
-        if (images.Count == 0) return;
-        GuestSessionOptions options;
-        try { options = GuestSessionOptions.FromEnvironment(); }
-        catch (ArgumentException e)
-        {
-            ThrowTerminatingError(new ErrorRecord(e, "BadEnvironmentVariable", ErrorCategory.InvalidArgument, null));
-            return;
-        }
-        int limit = ThrottleLimit;
-        if (limit == 0)
-        {
-            var (d, why) = FleetThrottle.Default(Environment.ProcessorCount, FleetThrottle.ReadAvailableMemory());
-            limit = Math.Min(d, images.Count);
-            WriteVerbose($"{what}: {images.Count} image(s), {limit} at a time (default {d}, from {why}; -ThrottleLimit sets it)");
-        }
-        else
-        {
-            limit = Math.Min(limit, images.Count);
-            WriteVerbose($"{what}: {images.Count} image(s), {limit} at a time (-ThrottleLimit)");
-        }
-
-        const int activityId = 0x6f1;
-        int done = 0;
-        void Report(string image) => Post(() => WriteProgress(new ProgressRecord(activityId, what, $"{done} of {images.Count} done; finished {System.IO.Path.GetFileName(image)}")
-        { PercentComplete = done * 100 / images.Count }));
-
-        try
-        {
-            Run(async ct =>
-            {
-                using var gate = new SemaphoreSlim(limit);
-                var tasks = images.Select(async image =>
-                {
-                    await gate.WaitAsync(ct).ConfigureAwait(false);
-                    var sw = System.Diagnostics.Stopwatch.StartNew();
-                    var session = new GuestSession(options);
-                    try
-                    {
-                        session.AddDrive(image, new DriveOptions { Format = Format, ReadOnly = true });
-                        await session.LaunchAsync(ct).ConfigureAwait(false);
-                        var results = await work(session, image, ct).ConfigureAwait(false);
-                        string mode = session.LaunchMode;
-                        Post(() =>
-                        {
-                            foreach (var r in results)
-                            {
-                                var o = PSObject.AsPSObject(r);
-                                o.Properties.Add(new PSNoteProperty("ImagePath", image));
-                                WriteObject(o);
-                            }
-                            WriteVerbose($"{image}: done in {sw.Elapsed.TotalSeconds:0.0} s ({mode} launch)");
-                        });
-                    }
-                    catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-                    catch (Exception e)
-                    {
-                        Post(() => WriteError(ImageError(e, errorId, image)));
-                    }
-                    finally
-                    {
-                        try { await session.DisposeAsync().ConfigureAwait(false); } catch { }
-                        gate.Release();
-                        Interlocked.Increment(ref done);
-                        Report(image);
-                    }
-                }).ToArray();
-                await Task.WhenAll(tasks).ConfigureAwait(false);
-            });
-        }
-        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
-        {
-            throw new PipelineStoppedException();
-        }
-        finally
-        {
-            WriteProgress(new ProgressRecord(activityId, what, "done") { RecordType = ProgressRecordType.Completed });
-        }
-    }
-
-    private static ErrorRecord ImageError(Exception e, string errorId, string image)
-    {
-        if (e is FleetImageException f)
-            return new ErrorRecord(new InvalidOperationException($"{image}: {f.Message}", f), f.ErrorId, f.Category, image);
-        var rec = ToErrorRecord(e, errorId, image, reading: true);
-        rec.ErrorDetails = new ErrorDetails($"{image}: {e.Message}");
-        return rec;
-    }
+    /// <summary>Works through the collected images (called from EndProcessing).</summary>
+    protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId) =>
+        RunFleet(_images, ThrottleLimit, Format, what, work, errorId);
 }
 
 /// <summary>A per-image failure with its own error id (for example NoOperatingSystem).</summary>

@@ -19,7 +19,7 @@ namespace GuestFs.PowerShell;
 /// methods work only there. Ctrl+C (StopProcessing) cancels the token that
 /// every engine call receives.
 /// </summary>
-public abstract class GuestCmdlet : PSCmdlet
+public abstract partial class GuestCmdlet : PSCmdlet
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly BlockingCollection<Action> _queue = new();

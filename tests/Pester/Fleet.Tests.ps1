@@ -71,6 +71,27 @@ Describe 'Many images on one host' -Tag 'Appliance', 'Fleet' -Skip:($null -ne $d
         ($fsBack | Out-String) | Should -BeExactly ($fs | Out-String)
     }
 
+    It 'Copy-GuestItem -ImagePath copies the same files out of many images, one directory per image' {
+        $out = Join-Path $TestDrive 'collected'
+        $r = Copy-GuestItem -ImagePath "$dir/vm0[1-3].qcow2" -Path /etc/hostname, /etc/os-rel* -Destination $out -ThrottleLimit 2 -PassThru
+        (Get-ChildItem $out -Directory).Name | Sort-Object | Should -Be @('vm01', 'vm02', 'vm03')
+        foreach ($vm in 'vm01', 'vm02', 'vm03') {
+            Get-Content -Raw "$out/$vm/hostname" | Should -Be "gfs-debian`n"
+            Test-Path "$out/$vm/os-release" | Should -BeTrue
+        }
+        @($r).Count | Should -Be 6
+        ($r | Group-Object ImagePath).Count | Should -Be 3
+        # A directory needs -Recurse, and a missing path is an error for that image.
+        Copy-GuestItem -ImagePath "$dir/vm01.qcow2" -Path /etc/apt -Destination $out -ErrorVariable e1 -ErrorAction SilentlyContinue
+        $e1[0].FullyQualifiedErrorId | Should -Match '^DirectoryNeedsRecurse'
+        Copy-GuestItem -ImagePath "$dir/vm01.qcow2" -Path /etc/apt -Destination $out -Recurse
+        Test-Path "$out/vm01/apt/sources.list.d" | Should -BeTrue
+        Copy-GuestItem -ImagePath "$dir/vm02.qcow2" -Path /nope* -Destination $out -ErrorVariable e2 -ErrorAction SilentlyContinue
+        $e2[0].TargetObject | Should -Be (Join-Path $dir 'vm02.qcow2')
+        Copy-GuestItem -ImagePath "$dir/vm03.qcow2" -Path /etc/hostname -Destination (Join-Path $TestDrive 'whatif') -WhatIf
+        Test-Path (Join-Path $TestDrive 'whatif') | Should -BeFalse
+    }
+
     It 'sessions are safe under ForEach-Object -Parallel' {
         $images = @(Get-ChildItem "$dir/vm0[1-4].qcow2").FullName
         $module = $script:ModulePath

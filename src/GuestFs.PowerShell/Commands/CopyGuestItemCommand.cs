@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
@@ -31,6 +32,7 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     /// </summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FromGuest", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "WithinGuest", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FromImages")]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(GuestPathCompleter))]
     public string[] Path { get; set; } = Array.Empty<string>();
@@ -59,8 +61,33 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = "FromGuest")]
+    [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = "ToGuest")]
+    [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = "WithinGuest")]
     public GuestDisk? Disk { get; set; }
+
+    /// <summary>
+    /// Disk images to copy from, each opened read-only in its own session with its
+    /// operating system mounted as guestfish -i does (wildcards allowed). Each
+    /// image's items go to a directory named after the image under -Destination.
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = "FromImages")]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] ImagePath { get; set; } = Array.Empty<string>();
+
+    /// <summary>With -ImagePath: how many images to copy from at once.</summary>
+    [Parameter(ParameterSetName = "FromImages")]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; }
+
+    /// <summary>With -ImagePath: the images' format, when known.</summary>
+    [Parameter(ParameterSetName = "FromImages")]
+    [ValidatePattern("^[-_A-Za-z0-9]+$")]
+    public string? Format { get; set; }
+
+    private readonly List<string> _fleetImages = new();
+    private readonly List<string> _fleetSources = new();
 
     private int _copiedToFixedName;
 
@@ -99,6 +126,12 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     /// </summary>
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == "FromImages")
+        {
+            _fleetImages.AddRange(ResolveImages(ImagePath, literal: false));
+            _fleetSources.AddRange(Path.Select(p => GuestPath.Normalize(p)));
+            return;
+        }
         try
         {
             if (ParameterSetName == "ToGuest")
@@ -122,6 +155,76 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
         {
             WriteProgress(new ProgressRecord(ActivityId, "Copying", "done") { RecordType = ProgressRecordType.Completed });
         }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (ParameterSetName != "FromImages" || _fleetImages.Count == 0) return;
+        string dest = GetUnresolvedProviderPathFromPSPath(Destination);
+        var images = _fleetImages.Distinct(StringComparer.Ordinal).ToList();
+        // One directory per image, named after it: two images of the same name would mix.
+        var clash = images.GroupBy(i => System.IO.Path.GetFileNameWithoutExtension(i), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                $"The images {string.Join(" and ", clash)} would be copied into the same directory '{clash.Key}' under {dest}; copy them in separate commands or rename one."),
+                "ImageNamesClash", ErrorCategory.InvalidArgument, clash.Key));
+            return;
+        }
+        var sources = _fleetSources.Distinct(StringComparer.Ordinal).ToArray();
+        if (!ShouldProcess($"{string.Join(", ", sources)} from {images.Count} image(s) to {dest}", "Copy guest items out of disk images")) return;
+        bool recurse = Recurse.IsPresent, passThru = PassThru.IsPresent;
+        RunFleet(images, ThrottleLimit, Format, "Copying out of disk images", async (session, image, ct) =>
+        {
+            string root = await MountImageOperatingSystemAsync(session, ct).ConfigureAwait(false);
+            string targetDir = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(image));
+            Directory.CreateDirectory(targetDir);
+            var copied = new List<object>();
+            foreach (var pattern in sources)
+            {
+                string[] matches = pattern.IndexOfAny(new[] { '*', '?', '[' }) >= 0
+                    ? await session.GlobExpandAsync(pattern, null, ct).ConfigureAwait(false)
+                    : new[] { pattern };
+                if (matches.Length == 0)
+                    throw new FleetImageException("GuestItemNotFound", ErrorCategory.ObjectNotFound, $"nothing matches {pattern} (operating system on {root})");
+                foreach (var src in matches)
+                {
+                    string name = GuestPath.GetFileName(src.TrimEnd('/'));
+                    if (name.Length == 0) name = "root";
+                    // A named symlink (/etc/os-release → ../usr/lib/os-release) is copied as what
+                    // it points to, resolved inside the guest (never into the appliance's own files).
+                    string real = await session.RealpathAsync(src, ct).ConfigureAwait(false);
+                    if (!recurse && await session.IsDirAsync(real, null, ct).ConfigureAwait(false))
+                        throw new FleetImageException("DirectoryNeedsRecurse", ErrorCategory.InvalidArgument, $"{src} is a directory; add -Recurse to copy it with everything in it");
+                    string target = System.IO.Path.Combine(targetDir, name);
+                    await session.CopyOutToAsync(real, target, overwrite: true, progress: null, skipped: null, cancellationToken: ct).ConfigureAwait(false);
+                    if (passThru) copied.Add(Directory.Exists(target) ? new DirectoryInfo(target) : new FileInfo(target));
+                }
+            }
+            return copied;
+        }, "CopyItemFailed");
+    }
+
+    /// <summary>
+    /// Mounts the operating system of a single-image session read-only, as
+    /// guestfish -i does (the first root when there are several), or the only
+    /// filesystem when there is no operating system; gives the root mounted.
+    /// </summary>
+    private static async System.Threading.Tasks.Task<string> MountImageOperatingSystemAsync(GuestFs.Engine.Session.GuestSession session, System.Threading.CancellationToken ct)
+    {
+        var roots = await session.InspectOperatingSystemsAsync(ct).ConfigureAwait(false);
+        if (roots.Length > 0)
+        {
+            string root = roots.OrderBy(r => r, StringComparer.Ordinal).First();
+            await session.MountOperatingSystemAsync(root, readOnly: true, ct).ConfigureAwait(false);
+            return root;
+        }
+        var fs = (await session.GetFileSystemsAsync(ct).ConfigureAwait(false)).Where(f => f.Type is not ("unknown" or "swap")).ToArray();
+        if (fs.Length != 1)
+            throw new FleetImageException("NoOperatingSystem", ErrorCategory.ObjectNotFound,
+                fs.Length == 0 ? "no operating system and no filesystem was found" : $"no operating system was found, and {fs.Length} filesystems: open it with Open-GuestDisk and mount the one you want");
+        await session.MountRoAsync(fs[0].Device, "/", ct).ConfigureAwait(false);
+        return fs[0].Device;
     }
 
     /// <summary>

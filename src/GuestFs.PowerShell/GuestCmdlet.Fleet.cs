@@ -1,0 +1,150 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Session;
+
+namespace GuestFs.PowerShell;
+
+public abstract partial class GuestCmdlet
+{
+    /// <summary>
+    /// Host paths of disk images (wildcards unless literal; FileSystem only). A
+    /// path that matches nothing is a non-terminating DiskImageNotFound error:
+    /// with many images, the others still go on.
+    /// </summary>
+    protected List<string> ResolveImages(IEnumerable<string> paths, bool literal)
+    {
+        var images = new List<string>();
+        foreach (var p in paths)
+        {
+            try
+            {
+                if (literal)
+                {
+                    string lp = GetUnresolvedProviderPathFromPSPath(p);
+                    if (!File.Exists(lp)) throw new ItemNotFoundException(lp);
+                    images.Add(lp);
+                    continue;
+                }
+                var resolved = GetResolvedProviderPathFromPSPath(p, out var provider);
+                if (provider.Name != "FileSystem")
+                {
+                    WriteError(new ErrorRecord(new ArgumentException($"'{p}' is not a file system path; disk images must be files"),
+                        "NotAFileSystemPath", ErrorCategory.InvalidArgument, p));
+                    continue;
+                }
+                images.AddRange(resolved.Where(File.Exists));
+            }
+            catch (ItemNotFoundException e)
+            {
+                WriteError(new ErrorRecord(new FileNotFoundException($"The disk image '{p}' does not exist; check the path.", p, e),
+                    "DiskImageNotFound", ErrorCategory.ObjectNotFound, p));
+            }
+        }
+        return images;
+    }
+
+    /// <summary>
+    /// Opens every image in its own read-only session, <paramref name="throttle"/>
+    /// at a time (0: the default from cores and memory, said in the verbose
+    /// stream), runs <paramref name="work"/> on it and writes what it returns with
+    /// an ImagePath property, as each image finishes. A failing image is a
+    /// non-terminating error naming it; Ctrl+C stops every session.
+    /// </summary>
+    protected void RunFleet(IReadOnlyCollection<string> imageList, int throttle, string? format, string what,
+        Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId)
+    {
+        var images = imageList.Distinct(StringComparer.Ordinal).ToList();
+        if (images.Count == 0) return;
+        GuestSessionOptions options;
+        try { options = GuestSessionOptions.FromEnvironment(); }
+        catch (ArgumentException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "BadEnvironmentVariable", ErrorCategory.InvalidArgument, null));
+            return;
+        }
+        int limit;
+        if (throttle <= 0)
+        {
+            var (d, why) = FleetThrottle.Default(Environment.ProcessorCount, FleetThrottle.ReadAvailableMemory());
+            limit = Math.Min(d, images.Count);
+            WriteVerbose($"{what}: {images.Count} image(s), {limit} at a time (default {d}, from {why}; -ThrottleLimit sets it)");
+        }
+        else
+        {
+            limit = Math.Min(throttle, images.Count);
+            WriteVerbose($"{what}: {images.Count} image(s), {limit} at a time (-ThrottleLimit)");
+        }
+
+        const int activityId = 0x6f1;
+        int done = 0;
+        void Report(string image) => Post(() => WriteProgress(new ProgressRecord(activityId, what, $"{done} of {images.Count} done; finished {Path.GetFileName(image)}")
+        { PercentComplete = done * 100 / images.Count }));
+
+        try
+        {
+            Run(async ct =>
+            {
+                using var gate = new SemaphoreSlim(limit);
+                var tasks = images.Select(async image =>
+                {
+                    await gate.WaitAsync(ct).ConfigureAwait(false);
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    var session = new GuestSession(options);
+                    try
+                    {
+                        session.AddDrive(image, new DriveOptions { Format = format, ReadOnly = true });
+                        await session.LaunchAsync(ct).ConfigureAwait(false);
+                        var results = await work(session, image, ct).ConfigureAwait(false);
+                        string? mode = session.LaunchMode;
+                        Post(() =>
+                        {
+                            foreach (var r in results)
+                            {
+                                var o = PSObject.AsPSObject(r);
+                                if (o.Properties["ImagePath"] is null) o.Properties.Add(new PSNoteProperty("ImagePath", image));
+                                WriteObject(o);
+                            }
+                            WriteVerbose($"{image}: done in {sw.Elapsed.TotalSeconds:0.0} s ({mode} launch)");
+                        });
+                    }
+                    catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+                    catch (Exception e)
+                    {
+                        Post(() => WriteError(FleetImageError(e, errorId, image)));
+                    }
+                    finally
+                    {
+                        try { await session.DisposeAsync().ConfigureAwait(false); } catch { }
+                        gate.Release();
+                        Interlocked.Increment(ref done);
+                        Report(image);
+                    }
+                }).ToArray();
+                await Task.WhenAll(tasks).ConfigureAwait(false);
+            });
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        finally
+        {
+            WriteProgress(new ProgressRecord(activityId, what, "done") { RecordType = ProgressRecordType.Completed });
+        }
+    }
+
+    /// <summary>A per-image failure: names the image, keeps the daemon's errno as the category.</summary>
+    internal static ErrorRecord FleetImageError(Exception e, string errorId, string image)
+    {
+        if (e is FleetImageException f)
+            return new ErrorRecord(new InvalidOperationException($"{image}: {f.Message}", f), f.ErrorId, f.Category, image);
+        var rec = ToErrorRecord(e, errorId, image, reading: true);
+        rec.ErrorDetails = new ErrorDetails($"{image}: {e.Message}");
+        return rec;
+    }
+}
