@@ -12,11 +12,15 @@ namespace GuestFs.PowerShell;
 public abstract partial class GuestCmdlet
 {
     /// <summary>
-    /// Host paths of disk images (wildcards unless literal; FileSystem only). A
-    /// path that matches nothing is a non-terminating DiskImageNotFound error:
-    /// with many images, the others still go on.
+    /// Host paths of disk images (wildcards unless literal; FileSystem only; a
+    /// path of another provider is a non-terminating NotAFileSystemPath error).
+    /// For many independent images a path that does not exist is a
+    /// non-terminating DiskImageNotFound error and the others go on; for the
+    /// disks of one session (<paramref name="oneSession"/>) it stops the
+    /// cmdlet, since that VM would be incomplete, and a directory is kept so
+    /// that adding it gives its own clear error.
     /// </summary>
-    protected List<string> ResolveImages(IEnumerable<string> paths, bool literal)
+    protected List<string> ResolveImages(IEnumerable<string> paths, bool literal, bool oneSession = false)
     {
         var images = new List<string>();
         foreach (var p in paths)
@@ -26,7 +30,7 @@ public abstract partial class GuestCmdlet
                 if (literal)
                 {
                     string lp = GetUnresolvedProviderPathFromPSPath(p);
-                    if (!File.Exists(lp)) throw new ItemNotFoundException(lp);
+                    if (!File.Exists(lp) && !(oneSession && Directory.Exists(lp))) throw new ItemNotFoundException(lp);
                     images.Add(lp);
                     continue;
                 }
@@ -37,12 +41,15 @@ public abstract partial class GuestCmdlet
                         "NotAFileSystemPath", ErrorCategory.InvalidArgument, p));
                     continue;
                 }
-                images.AddRange(resolved.Where(File.Exists));
+                images.AddRange(oneSession ? resolved : resolved.Where(File.Exists));
             }
             catch (ItemNotFoundException e)
             {
-                WriteError(new ErrorRecord(new FileNotFoundException($"The disk image '{p}' does not exist; check the path.", p, e),
-                    "DiskImageNotFound", ErrorCategory.ObjectNotFound, p));
+                var rec = new ErrorRecord(new FileNotFoundException(
+                    $"The disk image '{p}' does not exist. Check the path, or create an image with New-GuestDiskImage.", p, e),
+                    "DiskImageNotFound", ErrorCategory.ObjectNotFound, p);
+                if (oneSession) ThrowTerminatingError(rec);
+                WriteError(rec);
             }
         }
         return images;

@@ -109,7 +109,6 @@ Describe 'Many images on one host' -Tag 'Appliance', 'Fleet' -Skip:($null -ne $d
 
     It 'Ctrl+C stops every running session and leaves no qemu and no temp dir' {
         $before = @(Get-QemuProcessIds)
-        $tmpBefore = @(Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue).Name
         $ps = [powershell]::Create()
         $null = $ps.AddScript("Import-Module '$script:ModulePath'; Get-GuestOSInfo -Path '$dir/*.qcow2' -ThrottleLimit 2")
         $h = $ps.BeginInvoke()
@@ -117,6 +116,12 @@ Describe 'Many images on one host' -Tag 'Appliance', 'Fleet' -Skip:($null -ne $d
         function Get-OwnNewQemu { @(Get-QemuProcessIds | Where-Object { $_ -notin $before -and (Get-Process -Id $_ -ErrorAction SilentlyContinue).Parent.Id -eq $PID }) }
         while ((Get-OwnNewQemu).Count -lt 2 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
         (Get-OwnNewQemu).Count | Should -Be 2 -Because 'two sessions (-ThrottleLimit 2) run when Ctrl+C comes'
+        # The running sessions' private temp dirs, from their qemu command lines.
+        $sessionDirs = @(Get-OwnNewQemu | ForEach-Object {
+                $c = [IO.File]::ReadAllText("/proc/$_/cmdline")
+                if ($c -match '(/[^\x00]*?/guestfs-[a-z0-9]+)/') { $Matches[1] }
+            })
+        $sessionDirs.Count | Should -Be 2
         $h.IsCompleted | Should -BeFalse
         $sw = [Diagnostics.Stopwatch]::StartNew()
         $ps.Stop()
@@ -125,7 +130,7 @@ Describe 'Many images on one host' -Tag 'Appliance', 'Fleet' -Skip:($null -ne $d
         $deadline = [DateTime]::UtcNow.AddSeconds(10)
         while (@(Get-QemuProcessIds | Where-Object { $_ -notin $before }).Count -gt 0 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
         @(Get-QemuProcessIds | Where-Object { $_ -notin $before }) | Should -BeNullOrEmpty
-        @(Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue).Name | Where-Object { $_ -notin $tmpBefore } | Should -BeNullOrEmpty
+        @($sessionDirs | Where-Object { Test-Path $_ }) | Should -BeNullOrEmpty
     }
 }
 

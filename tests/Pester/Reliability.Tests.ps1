@@ -143,15 +143,20 @@ Describe 'Repeated open and close leak nothing' -Tag 'Appliance' {
         Open-GuestDisk -Path $base | Close-GuestDisk
         [GC]::Collect(); [GC]::WaitForPendingFinalizers()
         $fdBefore = @(Get-ChildItem /proc/self/fd).Count
-        $tempBefore = Get-OwnTempDirs
+        # Each session's private temp dir, read from its qemu's command line (other processes
+        # on the machine may have guestfs-* dirs of their own at the same time).
+        $sessionDirs = [Collections.Generic.List[string]]::new()
         foreach ($i in 1..20) {
             $d = Open-GuestDisk -Path $base
             Invoke-GuestFsApi -Disk $d list_devices | Should -Be '/dev/sda'
+            $cmdline = [IO.File]::ReadAllText("/proc/$($d.ProcessId)/cmdline")
+            if ($cmdline -match '(/[^\x00]*?/guestfs-[a-z0-9]+)/') { $sessionDirs.Add($Matches[1]) }
             Close-GuestDisk $d
         }
         [GC]::Collect(); [GC]::WaitForPendingFinalizers()
         @(Get-OwnQemu) | Should -BeNullOrEmpty
-        @(Get-OwnTempDirs | Where-Object { $_ -notin $tempBefore }) | Should -BeNullOrEmpty
+        $sessionDirs.Count | Should -Be 20
+        @($sessionDirs | Where-Object { Test-Path $_ }) | Should -BeNullOrEmpty
         @(Get-ChildItem /proc/self/fd).Count | Should -BeLessOrEqual ($fdBefore + 3)
     }
 }

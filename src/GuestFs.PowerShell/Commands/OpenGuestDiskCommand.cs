@@ -54,36 +54,10 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
 
     protected override void ProcessRecord()
     {
+        // All paths of one call form one session (one VM's disks): opening it without
+        // one of them would be wrong, so a missing image stops the whole open.
         bool literal = ParameterSetName == "LiteralPath";
-        foreach (var p in literal ? LiteralPath : Path)
-        {
-            try
-            {
-                if (literal)
-                {
-                    string lp = GetUnresolvedProviderPathFromPSPath(p);
-                    if (!File.Exists(lp) && !Directory.Exists(lp)) throw new ItemNotFoundException(lp);
-                    _paths.Add(lp);
-                    continue;
-                }
-                var resolved = GetResolvedProviderPathFromPSPath(p, out var provider);
-                if (provider.Name != "FileSystem")
-                {
-                    WriteError(new ErrorRecord(new ArgumentException($"'{p}' is not a file system path; disk images must be files"),
-                        "NotAFileSystemPath", ErrorCategory.InvalidArgument, p));
-                    continue;
-                }
-                _paths.AddRange(resolved);
-            }
-            catch (ItemNotFoundException e)
-            {
-                // All paths of one call form one session (one VM's disks): opening it
-                // without one of them would be wrong, so nothing is opened.
-                ThrowTerminatingError(new ErrorRecord(new FileNotFoundException(
-                    $"The disk image '{p}' does not exist. Check the path, or create an image with New-GuestDiskImage.", p, e),
-                    "DiskImageNotFound", ErrorCategory.ObjectNotFound, p));
-            }
-        }
+        _paths.AddRange(ResolveImages(literal ? LiteralPath : Path, literal, oneSession: true));
     }
 
     protected override void EndProcessing()
