@@ -275,8 +275,12 @@ Describe 'A fleet of hosts over PowerShell remoting (SSH)' -Tag 'Appliance', 'Fl
         Stop-TestHost $hostA
         Stop-TestHost $hostB
         $deadline = [DateTime]::UtcNow.AddSeconds(15)
-        while (@(Get-QemuProcessIds | Where-Object { $_ -notin $qemuBefore }).Count -gt 0 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
-        @(Get-QemuProcessIds | Where-Object { $_ -notin $qemuBefore }) | Should -BeNullOrEmpty
+        # The hosts' qemu processes carry the hosts' environment (GFS_IMAGES under $root);
+        # other qemu processes on the machine do not count.
+        function Get-HostQemu { @(Get-QemuProcessIds | Where-Object { $_ -notin $qemuBefore } | Where-Object {
+                    try { [IO.File]::ReadAllText("/proc/$_/environ") -match [regex]::Escape("GFS_IMAGES=$root") } catch { $false } }) }
+        while ((Get-HostQemu).Count -gt 0 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
+        Get-HostQemu | Should -BeNullOrEmpty
         @(Get-Process -Name sshd -ErrorAction SilentlyContinue | Where-Object { $_.Id -in @($hostA.Process.Id, $hostB.Process.Id) }) | Should -BeNullOrEmpty
     }
 }

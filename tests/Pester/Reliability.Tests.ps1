@@ -6,7 +6,18 @@ BeforeAll {
     . $PSScriptRoot/TestSupport.ps1
     # qemu processes started by this process (others on the machine do not count).
     function script:Get-OwnQemu { @(Get-QemuProcessIds | Where-Object { (Get-Process -Id $_ -ErrorAction SilentlyContinue).Parent.Id -eq $PID }) }
-    function script:Get-OwnTempDirs { @(Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue | ForEach-Object Name) }
+    # Session temp dirs of this file's sessions only: they go under a private parent
+    # (LIBGUESTFS_TMPDIR), so other processes' guestfs-* dirs in /tmp do not count.
+    $script:sessionTmp = Join-Path ([IO.Path]::GetTempPath()) ("gfs-reltmp-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+    New-Item -ItemType Directory -Path $sessionTmp | Out-Null
+    $script:savedTmpVar = $env:LIBGUESTFS_TMPDIR
+    $env:LIBGUESTFS_TMPDIR = $sessionTmp
+    function script:Get-OwnTempDirs { @(Get-ChildItem $sessionTmp -Directory -Filter 'guestfs-*' -ErrorAction SilentlyContinue | ForEach-Object Name) }
+}
+
+AfterAll {
+    $env:LIBGUESTFS_TMPDIR = $savedTmpVar
+    Remove-Item -Recurse -Force $sessionTmp -ErrorAction SilentlyContinue
 }
 
 Describe 'Bad images give clear errors and leave nothing behind' -Tag 'Appliance' {
