@@ -92,10 +92,43 @@ public abstract partial class GuestCmdlet
         void Report(string image) => Post(() => WriteProgress(new ProgressRecord(activityId, what, $"{done} of {images.Count} done; finished {Path.GetFileName(image)}")
         { PercentComplete = done * 100 / images.Count }));
 
+        // The sessions run on their own token: when the command ends early for any reason
+        // (Ctrl+C, or a record written under -ErrorAction Stop throwing on the pipeline
+        // thread), they are cancelled and waited for, so no qemu outlives the command.
+        // (A worker can post its error before RunImagesAsync has returned its task, so the
+        // end is signalled separately rather than through that task.)
+        using var fleetCts = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
+        var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int started = 0;
         try
         {
-            Run(async ct =>
-            {
+            Run(ct => RunImagesAsync(fleetCts.Token));
+        }
+        catch (Exception) when (Volatile.Read(ref started) == 1 && !finished.Task.IsCompleted)
+        {
+            fleetCts.Cancel();
+            finished.Task.Wait(TimeSpan.FromSeconds(60));
+            if (StopToken.IsCancellationRequested) throw new PipelineStoppedException();
+            throw;
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        finally
+        {
+            WriteProgress(new ProgressRecord(activityId, what, "done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        async Task RunImagesAsync(CancellationToken ct)
+        {
+            Volatile.Write(ref started, 1);
+            try { await RunAllAsync(ct).ConfigureAwait(false); }
+            finally { finished.TrySetResult(); }
+        }
+
+        async Task RunAllAsync(CancellationToken ct)
+        {
                 using var gate = new SemaphoreSlim(limit);
                 var tasks = images.Select(async image =>
                 {
@@ -133,15 +166,6 @@ public abstract partial class GuestCmdlet
                     }
                 }).ToArray();
                 await Task.WhenAll(tasks).ConfigureAwait(false);
-            });
-        }
-        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
-        {
-            throw new PipelineStoppedException();
-        }
-        finally
-        {
-            WriteProgress(new ProgressRecord(activityId, what, "done") { RecordType = ProgressRecordType.Completed });
         }
     }
 

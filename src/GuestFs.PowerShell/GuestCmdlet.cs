@@ -196,12 +196,16 @@ public abstract partial class GuestCmdlet : PSCmdlet
                     "GuestDiskClosed", ErrorCategory.InvalidOperation, disk));
             return disk;
         }
-        var all = GuestDiskRegistry.All();
+        var all = GuestDiskRegistry.Mine();
         if (all.Length == 1) return all[0];
         if (all.Length == 0)
-            ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(
-                "No guest disk is open. Open one first: Open-GuestDisk -Path <image>"),
+        {
+            var others = GuestDiskRegistry.All();
+            ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(others.Length == 0
+                ? "No guest disk is open. Open one first: Open-GuestDisk -Path <image>"
+                : $"No guest disk was opened in this runspace (other runspaces have {string.Join(", ", Array.ConvertAll(others, d => "GuestDisk " + d.Id))}); open one here, or pass one with -Disk (Get-GuestDisk -Id {others[0].Id})"),
                 "NoGuestDiskOpen", ErrorCategory.InvalidOperation, null));
+        }
         ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(
             $"{all.Length} guest disks are open (Ids {string.Join(", ", Array.ConvertAll(all, d => d.Id))}); say which one with -Disk (for example -Disk (Get-GuestDisk -Id {all[0].Id}))"),
             "AmbiguousGuestDisk", ErrorCategory.InvalidArgument, null));

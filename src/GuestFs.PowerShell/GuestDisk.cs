@@ -83,15 +83,31 @@ public sealed class GuestDisk
     public override string ToString() => $"GuestDisk {Id} ({string.Join(", ", Paths)})";
 }
 
-/// <summary>The sessions open in this process (what Get-GuestDisk lists).</summary>
+/// <summary>
+/// The sessions open in this process (what Get-GuestDisk lists), each with the
+/// runspace that opened it. A cmdlet without -Disk picks among its own
+/// runspace's sessions only, so parallel runspaces (ForEach-Object -Parallel,
+/// thread jobs) that each open a disk do not see each other's as ambiguous,
+/// and Close-GuestDisk -All closes only its own runspace's sessions.
+/// </summary>
 internal static class GuestDiskRegistry
 {
     private static readonly object s_lock = new();
-    private static readonly List<GuestDisk> s_disks = new();
+    private static readonly List<(GuestDisk Disk, Guid? Runspace)> s_disks = new();
 
-    public static void Add(GuestDisk d) { lock (s_lock) s_disks.Add(d); }
+    private static Guid? Current => System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId;
 
-    public static void Remove(GuestDisk d) { lock (s_lock) s_disks.Remove(d); }
+    public static void Add(GuestDisk d) { var r = Current; lock (s_lock) s_disks.Add((d, r)); }
 
-    public static GuestDisk[] All() { lock (s_lock) return s_disks.ToArray(); }
+    public static void Remove(GuestDisk d) { lock (s_lock) s_disks.RemoveAll(x => ReferenceEquals(x.Disk, d)); }
+
+    /// <summary>Every session of the process.</summary>
+    public static GuestDisk[] All() { lock (s_lock) return s_disks.Select(x => x.Disk).ToArray(); }
+
+    /// <summary>The sessions opened in the calling runspace.</summary>
+    public static GuestDisk[] Mine()
+    {
+        var r = Current;
+        lock (s_lock) return s_disks.Where(x => x.Runspace == r).Select(x => x.Disk).ToArray();
+    }
 }

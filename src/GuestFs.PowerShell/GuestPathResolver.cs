@@ -68,7 +68,7 @@ internal static class CompletionSession
         var disk = (fakeBoundParameters?["Disk"] as PSObject)?.BaseObject as GuestDisk ?? fakeBoundParameters?["Disk"] as GuestDisk;
         if (disk is null)
         {
-            var all = GuestDiskRegistry.All();
+            var all = GuestDiskRegistry.Mine();
             if (all.Length != 1) return null;
             disk = all[0];
         }

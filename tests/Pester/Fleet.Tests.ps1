@@ -107,6 +107,33 @@ Describe 'Many images on one host' -Tag 'Appliance', 'Fleet' -Skip:($null -ne $d
         $r.Hostname | Sort-Object -Unique | Should -Be 'gfs-debian'
     }
 
+    It 'parallel runspaces that each open one disk use it without -Disk; Close-GuestDisk -All closes only its own' {
+        $images = @(Get-ChildItem "$dir/vm0[1-2].qcow2").FullName
+        $module = $script:ModulePath
+        $mine = Open-GuestDisk -Path (Join-Path $dir 'vm03.qcow2')
+        try {
+            $r = $images | ForEach-Object -ThrottleLimit 2 -Parallel {
+                Import-Module $using:module
+                Open-GuestDisk -Path $_ | Out-Null
+                try { (Get-GuestOSInfo).Hostname } finally { Close-GuestDisk -All }
+            }
+            $r | Should -Be @('gfs-debian', 'gfs-debian')
+            $mine.State | Should -Be 'Ready' -Because 'Close-GuestDisk -All in another runspace leaves this runspace''s session open'
+            (Get-GuestOSInfo).Hostname | Should -Be 'gfs-debian'
+        }
+        finally { Close-GuestDisk -Disk $mine }
+    }
+
+    It 'a record that stops the command (-ErrorAction Stop) stops every session with it' {
+        function Get-OwnQemu { @(Get-QemuProcessIds | Where-Object { (Get-Process -Id $_ -ErrorAction SilentlyContinue).Parent.Id -eq $PID }) }
+        $empty = Join-Path $TestDrive 'a-empty.img'
+        New-Item -ItemType File -Path $empty | Out-Null
+        { Get-GuestOSInfo -LiteralPath $empty, (Join-Path $dir 'vm01.qcow2'), (Join-Path $dir 'vm02.qcow2') -ThrottleLimit 3 -ErrorAction Stop } | Should -Throw '*empty*'
+        # The other two were launching when the error stopped the command: none may start later.
+        Start-Sleep -Seconds 3
+        Get-OwnQemu | Should -BeNullOrEmpty
+    }
+
     It 'Ctrl+C stops every running session and leaves no qemu and no temp dir' {
         $before = @(Get-QemuProcessIds)
         $ps = [powershell]::Create()

@@ -16,7 +16,7 @@ public sealed class CloseGuestDiskCommand : GuestCmdlet
 
     protected override void ProcessRecord()
     {
-        var disks = All.IsPresent ? GuestDiskRegistry.All() : Disk ?? new[] { ResolveDisk(null) };
+        var disks = All.IsPresent ? GuestDiskRegistry.Mine() : Disk ?? new[] { ResolveDisk(null) };
         foreach (var d in disks)
         {
             try

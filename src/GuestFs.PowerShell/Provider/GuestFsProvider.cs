@@ -121,7 +121,7 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
         }
         else if (disk is null)
         {
-            var all = GuestDiskRegistry.All();
+            var all = GuestDiskRegistry.Mine();
             if (all.Length != 1)
             {
                 WriteError(new ErrorRecord(new InvalidOperationException(all.Length == 0
