@@ -55,8 +55,7 @@ public sealed class GetGuestFileSystemCommand : FleetCmdlet
         var patterns = Type is null ? null : Array.ConvertAll(Type, t => new WildcardPattern(t, WildcardOptions.IgnoreCase));
         foreach (var fs in list)
         {
-            if (!All.IsPresent && fs.Type is "unknown" or "swap") continue;
-            if (patterns is not null && !Array.Exists(patterns, p => p.IsMatch(fs.Type))) continue;
+            if (!Keep(fs, All.IsPresent, patterns)) continue;
             var o = PSObject.AsPSObject(fs);
             o.Properties.Add(new PSNoteProperty("Disk", disk));
             WriteObject(o);
