@@ -100,8 +100,10 @@ function Invoke-Bootstrap {
         }
         Write-Host "installing: $($missing -join ' ')"
         $env:DEBIAN_FRONTEND = 'noninteractive'
-        Invoke-Native apt-get @('update', '-qq') | Out-Null
-        Invoke-Native apt-get (@('install', '-y', '-qq') + $missing) | Out-Null
+        # Wait for another apt/dpkg run (a parallel build, unattended upgrades) instead of failing at once.
+        $lockWait = @('-o', 'DPkg::Lock::Timeout=900')
+        Invoke-Native apt-get (@('update', '-qq') + $lockWait) | Out-Null
+        Invoke-Native apt-get (@('install', '-y', '-qq') + $lockWait + $missing) | Out-Null
         $still = Get-MissingPackages
         if ($still.Count -gt 0) { throw "apt-get did not install: $($still -join ', ')" }
     }
@@ -139,7 +141,7 @@ function Install-Reference {
     if (Get-Command guestfish -ErrorAction SilentlyContinue) { return }
     if ((& id -u) -ne '0') { throw "The benchmark compares with guestfish. Install it with:`n    sudo apt-get install -y libguestfs-tools" }
     $env:DEBIAN_FRONTEND = 'noninteractive'
-    Invoke-Native apt-get @('install', '-y', '-qq', 'libguestfs-tools') | Out-Null
+    Invoke-Native apt-get @('install', '-y', '-qq', '-o', 'DPkg::Lock::Timeout=900', 'libguestfs-tools') | Out-Null
 }
 
 # Boots and saves the appliance that warm launches restore (docs/warm.md), so the
