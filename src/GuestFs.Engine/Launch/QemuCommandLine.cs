@@ -91,7 +91,10 @@ internal static class QemuCommandLine
             }
             drive.Append(",id=hd").Append(d.Index).Append(",if=none");
             a.Add("-drive"); a.Add(drive.ToString());
-            var dev = new StringBuilder("scsi-hd,drive=hd").Append(d.Index);
+            // The SCSI target is the drive's index on every launch path (the hot-plug
+            // gives the same): the daemon names disks by target order at boot.
+            var dev = new StringBuilder("scsi-hd,drive=hd").Append(d.Index)
+                .Append(",bus=scsi.0,channel=0,scsi-id=").Append(d.Index).Append(",lun=0");
             if (d.Label is not null) dev.Append(",serial=").Append(d.Label);
             a.Add("-device"); a.Add(dev.ToString());
         }

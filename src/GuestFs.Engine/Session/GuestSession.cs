@@ -336,6 +336,9 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             {
                 throw LaunchFailed(e.DaemonMessage);
             }
+            var listed = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, launchCts.Token).ConfigureAwait(false);
+            string? misnamed = DiskOrder.CheckNames(listed, drives.Count);
+            if (misnamed is not null) throw LaunchFailed("the appliance did not name its disks in drive order: " + misnamed);
             timings["boot"] = sw.Elapsed - t0;
             _ = bootMarker;
             FinishLaunch(sw, timings);
@@ -510,8 +513,14 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
                 t0 = sw.Elapsed;
                 ReportLaunch(LaunchStage.WaitingForDaemon, $"warm: attaching {drives.Count} disk(s)", sw);
-                foreach (var d in drives)
+                // One drive at a time: the guest kernel names hot-plugged SCSI disks in the
+                // order their probes finish, and this daemon's name translation was set up
+                // at boot with no disks, so /dev/sdX is whatever the kernel chose. Plugging
+                // drive N only once drive N-1 is listed makes sdX follow the drive order;
+                // the sysfs check below proves it before any call can touch a disk.
+                for (int i = 0; i < drives.Count; i++)
                 {
+                    var d = drives[i];
                     try
                     {
                         await WarmAppliance.HotPlugAsync(qmp, d, token).ConfigureAwait(false);
@@ -520,13 +529,23 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                     {
                         throw DriveInUse(Drives[d.Index].Path);
                     }
+                    while (true)
+                    {
+                        var seen = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
+                        if (seen.Length == i + 1) break;
+                        if (seen.Length > i + 1) throw new IOException($"the restored appliance lists {seen.Length} devices after {i + 1} drive(s) were attached");
+                        await Task.Delay(10, token).ConfigureAwait(false);
+                    }
                 }
-                while (true)
+                if (drives.Count > 0)
                 {
-                    var seen = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
-                    if (seen.Length == drives.Count) break;
-                    if (seen.Length > drives.Count) throw new IOException($"the restored appliance lists {seen.Length} devices for {drives.Count} drives");
-                    await Task.Delay(20, token).ConfigureAwait(false);
+                    string map = await WarmCallAsync(new RpcRequest(76, "debug", 0, w =>
+                    {
+                        w.WriteString("sh");
+                        w.WriteStringArray(new[] { DiskOrder.SysfsScript });
+                    }), XdrDecoders.String, token).ConfigureAwait(false);
+                    string? problem = DiskOrder.Check(map, drives.Select(x => x.Index).ToList());
+                    if (problem is not null) throw new IOException("the hot-plugged disks were named out of order: " + problem);
                 }
                 timings["warm-hotplug"] = sw.Elapsed - t0;
             }
@@ -558,7 +577,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         if (done == call) return await call.ConfigureAwait(false);
         _channel.Break(request.Name, "abandoned");
         ct.ThrowIfCancellationRequested();
-        throw new IOException($"qemu exited during the restore (status {_qemu.ExitCode}): {LastConsoleLine()}");
+        throw new IOException($"qemu exited while the appliance was being set up (status {_qemu.ExitCode}): {LastConsoleLine()}");
     }
 
     private string LastConsoleLine() =>

@@ -147,10 +147,13 @@ public sealed class QemuCommandLineTests
     {
         var a = QemuCommandLine.Build(Plan());
         Assert.Contains("file=/img/a,,b.img,format=raw,cache=writeback,id=hd0,if=none", a);
-        Assert.Contains("scsi-hd,drive=hd0,serial=data", a);
+        Assert.Contains("scsi-hd,drive=hd0,bus=scsi.0,channel=0,scsi-id=0,lun=0,serial=data", a);
         Assert.Contains("file=/tmp/x/overlay1.qcow2,format=qcow2,cache=unsafe,id=hd1,if=none", a);
         Assert.Contains("socket,path=/tmp/s,,1/guestfsd.sock,id=channel0", a);
-        Assert.True(a.IndexOf("scsi-hd,drive=hd1") < a.IndexOf("virtio-blk-pci,drive=appliance"));
+        int hd1 = a.FindIndex(x => x.StartsWith("scsi-hd,drive=hd1,", StringComparison.Ordinal));
+        Assert.True(hd1 > 0, "the second drive's device is missing");
+        Assert.Equal("scsi-hd,drive=hd1,bus=scsi.0,channel=0,scsi-id=1,lun=0", a[hd1]);
+        Assert.True(hd1 < a.IndexOf("virtio-blk-pci,drive=appliance"));
     }
 
     [Fact]
