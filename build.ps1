@@ -45,7 +45,8 @@ $Root = $PSScriptRoot
 $Out = Join-Path $Root 'out'
 $ModuleDir = Join-Path $Out 'GuestFs'
 $PesterVersion = '5.7.1'
-$RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', 'libguestfs0', 'linux-image-amd64',
+# libguestfs-xfs is only a Recommends of libguestfs0: without it the appliance has no xfs.
+$RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', 'libguestfs0', 'libguestfs-xfs', 'linux-image-amd64',
     # Tests only: debootstrap builds the Debian 12 root the inspection tests use;
     # openssh-server runs the loopback "hosts" of the remoting (fleet) tests;
     # genisoimage makes the ISO whose isoinfo struct is compared with guestfish.
@@ -408,6 +409,33 @@ function Invoke-Help {
 
 # ------------------------------------------------------------------ Test
 
+# The skips a run may have (tests/skip-allowlist.txt): pattern, condition, reason.
+function Get-SkipAllowList {
+    $file = Join-Path $Root 'tests/skip-allowlist.txt'
+    foreach ($line in Get-Content $file) {
+        if ($line -match '^\s*(#|$)') { continue }
+        $parts = $line -split '\s*\|\s*', 3
+        if ($parts.Count -ne 3) { throw "tests/skip-allowlist.txt: '$line' is not 'pattern | condition | reason'" }
+        $holds = switch ($parts[1]) {
+            'no-kvm' { -not (Test-Path /dev/kvm) }
+            default { throw "tests/skip-allowlist.txt: unknown condition '$($parts[1])' in '$line'" }
+        }
+        [pscustomobject]@{ Pattern = $parts[0].Trim(); Holds = $holds; Reason = $parts[2] }
+    }
+}
+
+# Splits skipped test names into allowed skips and the rest, which count as failures.
+function Test-SkippedTests([string[]] $Names, [string] $Runner) {
+    $allow = @(Get-SkipAllowList)
+    $bad = 0
+    foreach ($n in $Names) {
+        $entry = $allow | Where-Object { $_.Holds -and $n -like $_.Pattern } | Select-Object -First 1
+        if ($entry) { Write-Host "skipped (allowed: $($entry.Reason)): $n" }
+        else { Write-Host "FAILED (skipped, not on tests/skip-allowlist.txt): [$Runner] $n" -ForegroundColor Red; $bad++ }
+    }
+    $bad
+}
+
 function Invoke-Test {
     $passed = 0; $failed = 0; $skipped = 0; $broken = @()
     $results = Join-Path $Out 'test-results'
@@ -425,7 +453,10 @@ function Invoke-Test {
             [xml] $x = Get-Content $trx
             $c = $x.TestRun.ResultSummary.Counters
             $passed += [int] $c.passed; $failed += [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted
-            $skipped += [int] $c.notExecuted
+            $ns = @{ t = 'http://microsoft.com/schemas/VisualStudio/TeamTest/2010' }
+            $names = @(Select-Xml -Xml $x -XPath '//t:UnitTestResult[@outcome="NotExecuted"]' -Namespace $ns | ForEach-Object { $_.Node.testName })
+            $bad = Test-SkippedTests $names 'xunit'
+            $failed += $bad; $skipped += $names.Count - $bad
             Write-Host ("xunit: {0} passed, {1} failed, {2} skipped" -f $c.passed, $c.failed, $c.notExecuted)
             if ($code -ne 0 -and [int] $c.failed -eq 0) { $broken += "xunit exited with $code" }
         }
@@ -446,7 +477,9 @@ function Invoke-Test {
         $code = Invoke-Native $pwsh[0] $pargs -AllowFailure
         if (Test-Path $json) {
             $r = Get-Content $json -Raw | ConvertFrom-Json
-            $passed += $r.Passed; $failed += $r.Failed; $skipped += $r.Skipped
+            $names = @($r.SkippedNames | Where-Object { $_ })
+            $bad = Test-SkippedTests $names 'Pester'
+            $passed += $r.Passed; $failed += $r.Failed + $bad; $skipped += $names.Count - $bad
             if ($r.ContainerFailures -gt 0) { $failed += $r.ContainerFailures }
             Write-Host ("Pester: {0} passed, {1} failed, {2} skipped, {3} blocks failed" -f $r.Passed, $r.Failed, $r.Skipped, $r.ContainerFailures)
         }

@@ -17,6 +17,8 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
+# Get-GuestFsTestCacheDirectory: where the tests cache their images (the fleet rows reuse the Debian one).
+. (Join-Path $PSScriptRoot '../tests/Pester/TestSupport.ps1')
 if (-not (Get-Command guestfish -ErrorAction SilentlyContinue)) {
     throw "guestfish (the reference to compare with) is not installed: apt-get install -y libguestfs-tools"
 }
@@ -330,8 +332,9 @@ Close-GuestDisk -Disk `$d
         # ---------------- fleet: the same inventory with -ThrottleLimit 1 (sequential), 2 and 4,
         # each in a fresh pwsh; peak memory = the sampled sum of that pwsh's and its qemu's RSS.
         Write-Host '## fleet inventory'
-        $debian = "/var/tmp/guestfs-test-images-$(& id -u)/debian12-v1.img"
-        $useOs = Test-Path $debian
+        # The Debian image the tests cache (under the key of this tree's recipes and launch code).
+        $debian = Get-ChildItem "$(Get-GuestFsTestCacheDirectory)/debian12-*.img" -ErrorAction SilentlyContinue | Select-Object -First 1 -ExpandProperty FullName
+        $useOs = [bool] $debian
         $fleetDir = "$work/fleet"
         New-Item -ItemType Directory $fleetDir | Out-Null
         foreach ($i in 1..$FleetImages) {

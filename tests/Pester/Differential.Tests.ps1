@@ -208,8 +208,14 @@ Describe "GuestFs and guestfish agree ($distinctCalls different calls)" -Tag 'Ap
         Close-GuestDisk -All
     }
 
-    It 'runs at least 40 different calls' {
-        $distinctCalls | Should -BeGreaterOrEqual 40
+    It 'got an answer from guestfish for at least 40 different calls' {
+        # Counted from what guestfish answered in this run, not from the list of steps:
+        # a guestfish that died or refused every call leaves nothing to compare with.
+        $answered = for ($i = 0; $i -lt $steps.Count; $i++) {
+            $f = $results[$i].Fish
+            if ($f -and ($f.Ok -or $steps[$i].Fails) -and "$($f.Error)" -notmatch 'unknown command|not connected|Connection refused') { $steps[$i].Fish[0] }
+        }
+        @($answered | Sort-Object -Unique).Count | Should -BeGreaterOrEqual 40
     }
 
     It '<Name>' -ForEach $steps {

@@ -228,7 +228,12 @@ Describe 'Guest content copied to the host never escapes the destination' -Tag '
         $ps = [powershell]::Create()
         $null = $ps.AddScript("Import-Module '$script:ModulePath'; Copy-GuestItem -Disk (Get-GuestDisk -Id $($d.Id)) /huge.bin -Destination '$target'")
         $h = $ps.BeginInvoke()
-        Start-Sleep -Milliseconds 700
+        # Wait until the download is writing its (temporary) file, not for a fixed time.
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not (Get-ChildItem $work -Force | Where-Object { $_.Name -like '*huge*' -and $_.Length -gt 0 }) -and -not $h.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
+            Start-Sleep -Milliseconds 20
+        }
+        @(Get-ChildItem $work -Force | Where-Object Name -like '*huge*') | Should -Not -BeNullOrEmpty -Because 'the download must have started'
         $h.IsCompleted | Should -BeFalse -Because 'the download must still be running when it is stopped'
         $ps.Stop()
         $ps.Dispose()

@@ -8,9 +8,46 @@ if (-not (Get-Module GuestFs)) { Import-Module $script:ModulePath -Force -ErrorA
 # Bump when the content of the base image changes.
 $script:BaseImageVersion = 'v4'
 
+# The cached test images are built by the code under test, so a cache built by older
+# code could hide a regression (a launch that swaps disks, a recipe that changed). The
+# cache is therefore keyed to what builds the images: the image recipes (this file and
+# every *Images*.ps1 beside it), the engine's launch code (Launch, Session, Appliance)
+# and the appliance's package lists (a filesystem added to the appliance, such as xfs,
+# must reach the images). A change to any of them starts a new, empty cache.
+function Get-GuestFsTestCacheKey {
+    if ($script:GuestFsTestCacheKey) { return $script:GuestFsTestCacheKey }
+    $repo = Join-Path $PSScriptRoot '../..'
+    $files = @(Get-Item (Join-Path $PSScriptRoot 'TestSupport.ps1'))
+    $files += @(Get-ChildItem $PSScriptRoot -Filter '*Images*.ps1' -File)
+    foreach ($d in 'Launch', 'Session', 'Appliance') {
+        $files += @(Get-ChildItem (Join-Path $repo "src/GuestFs.Engine/$d") -Filter '*.cs' -File -Recurse -ErrorAction SilentlyContinue)
+    }
+    $superminD = '/usr/lib/x86_64-linux-gnu/guestfs/supermin.d'
+    if (Test-Path $superminD) { $files += @(Get-ChildItem $superminD -Filter 'packages*' -File) }
+    $sha = [Security.Cryptography.SHA256]::Create()
+    try {
+        $sb = [Text.StringBuilder]::new()
+        foreach ($f in $files | Sort-Object FullName) {
+            $rel = if ($f.FullName.StartsWith($superminD)) { $f.FullName } else { [IO.Path]::GetRelativePath($repo, $f.FullName) }
+            $h = [Convert]::ToHexString($sha.ComputeHash([IO.File]::ReadAllBytes($f.FullName)))
+            $null = $sb.Append($rel).Append(' ').Append($h).Append("`n")
+        }
+        $script:GuestFsTestCacheKey = [Convert]::ToHexString($sha.ComputeHash([Text.Encoding]::UTF8.GetBytes($sb.ToString()))).Substring(0, 16).ToLowerInvariant()
+    }
+    finally { $sha.Dispose() }
+    $script:GuestFsTestCacheKey
+}
+
 function Get-GuestFsTestCacheDirectory {
-    $dir = if ($env:GUESTFS_TEST_IMAGE_CACHE) { $env:GUESTFS_TEST_IMAGE_CACHE } else { "/var/tmp/guestfs-test-images-$(id -u)" }
-    if (-not (Test-Path $dir)) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
+    $parent = if ($env:GUESTFS_TEST_IMAGE_CACHE) { $env:GUESTFS_TEST_IMAGE_CACHE } else { "/var/tmp/guestfs-test-images-$(id -u)" }
+    $dir = Join-Path $parent (Get-GuestFsTestCacheKey)
+    if (-not (Test-Path $dir)) {
+        New-Item -ItemType Directory -Path $dir -Force | Out-Null
+        # Caches of other builds that nobody used for two days go.
+        Get-ChildItem $parent -Directory -ErrorAction SilentlyContinue |
+            Where-Object { $_.FullName -ne $dir -and $_.LastWriteTimeUtc -lt [datetime]::UtcNow.AddDays(-2) } |
+            Remove-Item -Recurse -Force -ErrorAction SilentlyContinue
+    }
     $dir
 }
 

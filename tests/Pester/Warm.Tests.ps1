@@ -97,8 +97,13 @@ Describe 'Several warm sessions at once' -Tag 'Appliance' {
 
     It 'one killed in the middle of a call leaves the other two working' {
         $victim = $sessions[1]
+        $calls = $victim.CallCount
         $call = $victim.SleepAsync(30)
-        Start-Sleep -Milliseconds 300
+        # Wait until the call is on its way (counted as sent), not for a fixed time.
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while ($victim.CallCount -eq $calls -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
+        $victim.CallCount | Should -BeGreaterThan $calls
+        $call.IsCompleted | Should -BeFalse -Because 'the 30 s sleep must still be running when qemu is killed'
         $victim.KillSubprocessForTesting()
         { $call.GetAwaiter().GetResult() } | Should -Throw
         $victim.State | Should -Be 'Config'

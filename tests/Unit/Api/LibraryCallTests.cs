@@ -37,7 +37,7 @@ public sealed class LibraryCallTests
         Assert.Equal(ProcedureCatalog.All.Count + LibraryCatalog.All.Count, ProcedureCatalog.AllWithLibrary.Count);
 
         string json = Path.Combine(ProcedureTableTests.RepoRoot(), "..", "shared", "protocol", "procedures.json");
-        if (File.Exists(json))
+        Assert.True(File.Exists(json), $"the facts sheet {json} is missing: it lives in shared/protocol beside the repository (CI lays it there)");
         {
             using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
             var names = doc.RootElement.GetProperty("library_functions").EnumerateArray()

@@ -31,13 +31,6 @@ public sealed class ProviderSurfaceTests
     }
 
     [Fact]
-    public void The_provider_implements_navigation_and_content()
-    {
-        Assert.True(typeof(NavigationCmdletProvider).IsAssignableFrom(typeof(GuestFsProvider)));
-        Assert.True(typeof(IContentCmdletProvider).IsAssignableFrom(typeof(GuestFsProvider)));
-    }
-
-    [Fact]
     public void A_new_drive_without_an_open_disk_says_how_to_get_one()
     {
         using var ps = NewShell();

@@ -178,6 +178,7 @@ public sealed class DecoderFuzzTests
             Assert.True(e is GuestFsException, $"case {i} threw {e.GetType().Name}: {e.Message}\ninput {Convert.ToHexString(input)}");
             errors++;
         }
+        Assert.Equal(ChannelCases, values + errors);
         Assert.True(values > 100 && errors > 100, $"the generator should produce both outcomes (values {values}, errors {errors})");
     }
 
@@ -226,7 +227,4 @@ public sealed class DecoderFuzzTests
         rnd.NextBytes(b);
         return b;
     }
-
-    [Fact]
-    public void The_fuzz_run_is_at_least_100000_cases() => Assert.True(ChannelCases + StructCases >= 100_000);
 }

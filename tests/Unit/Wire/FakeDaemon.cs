@@ -49,6 +49,14 @@ public sealed class FakeDaemon : IAsyncDisposable
     /// <summary>Every request seen, in order.</summary>
     public List<FakeRequest> Requests { get; } = new();
 
+    /// <summary>
+    /// How many times bytes of a further message were already waiting on the socket
+    /// when a reply was about to be sent: the library wrote a new request before it
+    /// had the previous reply (or a cancel flag, where a test sends one).
+    /// </summary>
+    public int RequestsBeforeReply => Volatile.Read(ref _requestsBeforeReply);
+    private int _requestsBeforeReply;
+
     public static (Socket, Socket) SocketPair()
     {
         string path = Path.Combine(Path.GetTempPath(), $"fakegfs-{Guid.NewGuid():N}.sock");
@@ -234,6 +242,7 @@ public sealed class FakeDaemon : IAsyncDisposable
             else if (!Handlers.TryGetValue(h.Procedure, out var handler))
                 reply = new Error("", $"dispatch_incoming_message: unknown procedure number {h.Procedure}");
             else reply = await handler(req, this);
+            if (_daemonSide.Available > 0) Interlocked.Increment(ref _requestsBeforeReply);
             await SendReplyAsync(req, reply);
         }
     }

@@ -16,15 +16,12 @@ public sealed class SessionConcurrencyTests
     public async Task Many_threads_calling_one_session_are_serialised_and_each_gets_its_own_reply()
     {
         await using var d = new FakeDaemon();
-        int inFlight = 0, maxInFlight = 0;
-        // echo: the reply is the argument, after a short pause that would expose interleaving
+        // echo: the reply is the argument, after a pause long enough for a second request
+        // written before this reply to be waiting on the socket (FakeDaemon counts those)
         d.Handlers[168] = async (req, _) =>
         {
-            int now = Interlocked.Increment(ref inFlight);
-            InterlockedMax(ref maxInFlight, now);
             string path = req.Reader().ReadString();
-            await Task.Delay(1);
-            Interlocked.Decrement(ref inFlight);
+            await Task.Delay(2);
             return new FakeDaemon.Ok(w => w.WriteString("target-of:" + path));
         };
         d.Start(sendLaunchFlag: false);
@@ -43,7 +40,7 @@ public sealed class SessionConcurrencyTests
         })).ToArray();
         await Task.WhenAll(threads).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Empty(failures);
-        Assert.Equal(1, maxInFlight);
+        Assert.Equal(0, d.RequestsBeforeReply);
         Assert.Equal(320, s.CallCount);
         // Serials are unique and consecutive.
         var serials = d.Requests.Select(r => r.Header.Serial).OrderBy(x => x).ToArray();
@@ -116,9 +113,31 @@ public sealed class SessionConcurrencyTests
         Assert.Equal(GuestSessionState.Config, s.State);
     }
 
-    private static void InterlockedMax(ref int target, int value)
+    [Fact]
+    public async Task The_fake_daemon_sees_a_request_written_before_the_previous_reply()
     {
-        int cur;
-        while ((cur = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, cur) != cur) { }
+        // The check the serialisation test relies on must be able to fire: a client that
+        // writes its second request without waiting for the first reply is counted.
+        await using var d = new FakeDaemon();
+        d.Handlers[168] = async (req, _) =>
+        {
+            string path = req.Reader().ReadString();
+            await Task.Delay(20);
+            return new FakeDaemon.Ok(w => w.WriteString("r:" + path));
+        };
+        d.Start(sendLaunchFlag: false);
+        byte[] Frame(uint serial, string path)
+        {
+            using var w = new XdrWriter();
+            new MessageHeader(ProtocolConstants.Program, ProtocolConstants.Version, 168, 0, serial, 0, 0, 0).Write(w);
+            w.WriteString(path);
+            return w.GetFrame().ToArray();
+        }
+        await d.LibrarySide.WriteAsync(Frame(1, "/a").Concat(Frame(2, "/b")).ToArray());
+        var buf = new byte[4096];
+        int got = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (d.Requests.Count < 2 && DateTime.UtcNow < deadline) got += await d.LibrarySide.ReadAsync(buf.AsMemory(got));
+        Assert.True(d.RequestsBeforeReply >= 1, "two back-to-back requests must be seen as overlapping");
     }
 }
