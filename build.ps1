@@ -9,8 +9,10 @@
       Generate   regenerate the typed daemon API (src/GuestFs.Engine/Api/*.g.cs) from the procedure tables
       Build      build the solution and assemble the importable module in out/GuestFs
       Help       turn the per-cmdlet markdown help into MAML (out/GuestFs/en-US); part of Build
-      Test       Build, then xunit (tests/Unit) and Pester (tests/Pester) against the built module;
-                 ends with one line "N passed, N failed" and a non-zero exit code on any failure
+      Test       Build and Package, then xunit (tests/Unit) and Pester (tests/Pester) against the built module;
+                 ends with one line "N passed, N failed" and a non-zero exit code on any failure; a skipped
+                 test counts as failed unless tests/skip-allowlist.txt allows it
+      Package    Build, then the module as a .nupkg in out/packages (a folder Install-PSResource installs from)
       Demo       Bootstrap + Build, then demo/demo.ps1 on a disk image it creates
       Bench      Bootstrap + Build, then bench/run.ps1 (side by side with guestfish)
       Clean      remove out/ and every bin/ and obj/
@@ -19,7 +21,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Bootstrap', 'Generate', 'Build', 'Help', 'Test', 'Demo', 'Bench', 'Clean')]
+    [ValidateSet('Bootstrap', 'Generate', 'Build', 'Help', 'Test', 'Package', 'Demo', 'Bench', 'Clean')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -496,6 +498,37 @@ function Invoke-Test {
     if ($failed -gt 0) { exit 1 }
 }
 
+# ------------------------------------------------------------------ Package
+
+# The built module as a .nupkg in out/packages, the folder a local PSResourceGet
+# repository points at (Register-PSResourceRepository -Uri <folder>; then
+# Install-PSResource GuestFs -Repository <name>). Publish-PSResource writes the
+# package; the temporary repository it needs is registered in a private HOME, so
+# the user's own repository list is never touched.
+function Invoke-Package {
+    Write-Step 'Package: the module as a .nupkg'
+    if (-not (Test-Path (Join-Path $ModuleDir 'GuestFs.psd1'))) { Invoke-Build }
+    $feed = Join-Path $Out 'packages'
+    New-Item -ItemType Directory -Force -Path $feed | Out-Null
+    Get-ChildItem $feed -Filter 'GuestFs.*.nupkg' | Remove-Item -Force
+    $home2 = Join-Path ([IO.Path]::GetTempPath()) ('guestfs-pack-' + [guid]::NewGuid().ToString('N'))
+    New-Item -ItemType Directory -Path $home2 | Out-Null
+    try {
+        $script = "`$ErrorActionPreference = 'Stop'; Register-PSResourceRepository -Name GuestFsBuild -Uri '$feed' -Trusted; " +
+            "Publish-PSResource -Path '$ModuleDir' -Repository GuestFsBuild -SkipDependenciesCheck"
+        $pwsh = Get-PwshCommand
+        $saved = $env:HOME
+        $env:HOME = $home2
+        try { $code = Invoke-Native $pwsh[0] (@($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $script)) -AllowFailure }
+        finally { $env:HOME = $saved }
+        if ($code -ne 0) { throw "Publish-PSResource failed (exit code $code)" }
+    }
+    finally { Remove-Item -Recurse -Force $home2 -ErrorAction SilentlyContinue }
+    $pkg = Get-ChildItem $feed -Filter 'GuestFs.*.nupkg' | Select-Object -First 1
+    if (-not $pkg) { throw "no GuestFs .nupkg was written to $feed" }
+    Write-Host "package: $($pkg.FullName)"
+}
+
 # ------------------------------------------------------------------ Demo / Bench / Clean
 
 function Invoke-Script([string] $Path) {
@@ -519,7 +552,8 @@ foreach ($t in $Task) {
         }
         'Build' { Invoke-Build }
         'Help' { if (-not (Test-Path $ModuleDir)) { Invoke-Build } else { Invoke-Help } }
-        'Test' { Invoke-Bootstrap; Install-TestReference; Invoke-Build; Invoke-WarmPrepare; Invoke-Test }
+        'Test' { Invoke-Bootstrap; Install-TestReference; Invoke-Build; Invoke-Package; Invoke-WarmPrepare; Invoke-Test }
+        'Package' { Invoke-Build; Invoke-Package }
         'Demo' { Invoke-Bootstrap; Invoke-Build; Invoke-WarmPrepare; Invoke-Script (Join-Path $Root 'demo/demo.ps1') }
         'Bench' { Invoke-Bootstrap; Install-Reference; Invoke-Build; Invoke-WarmPrepare; Invoke-Script (Join-Path $Root 'bench/run.ps1') }
         'Clean' { Invoke-Clean }

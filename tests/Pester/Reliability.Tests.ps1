@@ -80,6 +80,9 @@ Describe 'Bad images give clear errors and leave nothing behind' -Tag 'Appliance
             $e.Exception.Message | Should -Match "good.qcow2' is in use.*write lock"
             $e = Open-Failing "$work/good.qcow2"
             $e.Exception.Message | Should -Match "good.qcow2' is in use.*write lock"
+            # The cold path (qemu's own -drive open) refuses it the same way.
+            $e = Open-Failing "$work/good.qcow2" @{ Writable = $true; ColdStart = $true }
+            $e.Exception.Message | Should -Match "good.qcow2' is in use.*write lock"
             Invoke-GuestFsApi -Disk $writer list_devices | Should -Be '/dev/sda'
         }
         finally { Close-GuestDisk $writer }
@@ -240,5 +243,91 @@ Describe 'Guest content copied to the host never escapes the destination' -Tag '
         Test-Path $target | Should -BeFalse
         @(Get-ChildItem $work -Force | Where-Object Name -like '*huge*') | Should -BeNullOrEmpty -Because 'the temporary download file is removed'
         Invoke-GuestFsApi -Disk $d list_devices | Should -Be '/dev/sda'
+    }
+}
+
+Describe 'The rest of docs/reliability.md, each row with a test' -Tag 'Appliance', 'Reliability' {
+    BeforeAll {
+        $script:work = Join-Path ([IO.Path]::GetTempPath()) ("gfs-rows-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+        New-Item -ItemType Directory $work | Out-Null
+        $pwsh = [Environment]::ProcessPath
+        $script:pwshArgs = @(if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+        $script:pwshExe = $pwsh
+    }
+    AfterAll { Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue }
+
+    It 'the host process killed with SIGKILL: the watchdog stops its qemu and removes its temp dir within seconds' {
+        $img = New-GuestFsTestOverlay $work 'watchdog.qcow2'
+        $ready = Join-Path $work 'watchdog.ready'
+        $script = "Import-Module '$script:ModulePath'; `$d = Open-GuestDisk -Path '$img'; Set-Content -LiteralPath '$ready' -Value `$PID; Start-Sleep 600"
+        $child = Start-Process -FilePath $pwshExe -ArgumentList ($pwshArgs + @('-NoProfile', '-NonInteractive', '-Command', $script)) -PassThru
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(120)
+            while (-not (Test-Path $ready) -and -not $child.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            Test-Path $ready | Should -BeTrue -Because 'the child must have opened its disk'
+            $qemu = @(Get-QemuProcessIds | Where-Object { (Get-Process -Id $_ -ErrorAction SilentlyContinue).Parent.Id -eq $child.Id })
+            $qemu.Count | Should -Be 1
+            $cmdline = [IO.File]::ReadAllText("/proc/$($qemu[0])/cmdline")
+            $cmdline -match '(/[^\x00]*?/guestfs-[a-z0-9]+)/' | Should -BeTrue
+            $tempDir = $Matches[1]
+            Test-Path $tempDir | Should -BeTrue
+            & kill -9 $child.Id
+            $deadline = [DateTime]::UtcNow.AddSeconds(15)
+            while (((Get-Process -Id $qemu[0] -ErrorAction SilentlyContinue) -or (Test-Path $tempDir)) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            Get-Process -Id $qemu[0] -ErrorAction SilentlyContinue | Should -BeNullOrEmpty -Because 'the watchdog kills qemu when its host dies'
+            Test-Path $tempDir | Should -BeFalse -Because 'the watchdog removes the session temp dir'
+        }
+        finally { if (-not $child.HasExited) { $child.Kill() } }
+    }
+
+    It 'a daemon that does not answer in time: the launch fails with the appliance console tail, nothing left' {
+        $img = New-GuestFsTestOverlay $work 'timeout.qcow2'
+        $saved = $env:GUESTFS_LAUNCH_TIMEOUT, $env:LIBGUESTFS_DEBUG
+        $env:GUESTFS_LAUNCH_TIMEOUT = '4'; $env:LIBGUESTFS_DEBUG = '1'
+        $before = @(Get-QemuProcessIds)
+        try {
+            $err = try { Open-GuestDisk -Path $img -ColdStart -ErrorAction Stop -Debug:$false 5>$null | Out-Null; $null } catch { $_ }
+        }
+        finally { $env:GUESTFS_LAUNCH_TIMEOUT, $env:LIBGUESTFS_DEBUG = $saved }
+        $err | Should -Not -BeNullOrEmpty -Because 'a 4 s launch deadline cannot be met by a TCG boot'
+        $e = $err.Exception; while ($e -and $e -isnot [GuestFs.Engine.Session.GuestFsLaunchException]) { $e = $e.InnerException }
+        $e | Should -Not -BeNullOrEmpty -Because "the error is a launch failure: $($err.Exception.Message)"
+        $e.Message | Should -Match 'did not send the launch flag within 4 s'
+        $e.Message | Should -Match 'GUESTFS_LAUNCH_TIMEOUT'
+        $e.ConsoleTail | Should -Not -BeNullOrEmpty
+        $e.Message | Should -Match 'last appliance console output'
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while (@(Get-QemuProcessIds | Where-Object { $_ -notin $before }).Count -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        @(Get-QemuProcessIds | Where-Object { $_ -notin $before }) | Should -BeNullOrEmpty
+    }
+
+    It 'guest names that are not valid UTF-8 are listed and copied out without failing' {
+        $d = Open-GuestDisk -Path (New-GuestFsTestOverlay $work 'utf8.qcow2') -Writable
+        try {
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+            Invoke-GuestFsApi -Disk $d mkdir -Arguments @{ path = '/badnames' } | Out-Null
+            # Bytes 0xff and 0xc3 0x28 are not UTF-8; made by the appliance's shell with fixed text.
+            Invoke-GuestFsApi -Disk $d debug -Arguments @{ subcmd = 'sh'; extraargs = @('printf x > "$root/badnames/$(printf ''bad\377name'')"; printf y > "$root/badnames/$(printf ''half\303\050'')"') } | Out-Null
+            $items = @(Get-GuestChildItem -Disk $d /badnames)
+            $items.Count | Should -Be 2
+            $dest = Join-Path $work 'badnames-out'
+            Copy-GuestItem -Disk $d /badnames -Destination $dest -Recurse
+            @(Get-ChildItem -LiteralPath $dest -File).Count | Should -Be 2
+            @(Get-ChildItem -LiteralPath $dest -File | ForEach-Object { Get-Content -LiteralPath $_.FullName -Raw }) | Sort-Object | Should -Be @('x', 'y')
+        }
+        finally { Close-GuestDisk $d }
+    }
+
+    It 'the saved appliance is private: directory 0700, every file 0600' {
+        $parent = if ($env:LIBGUESTFS_CACHEDIR) { $env:LIBGUESTFS_CACHEDIR } elseif ($env:TMPDIR) { $env:TMPDIR } else { '/var/tmp' }
+        $warm = Join-Path $parent ".guestfs-$(id -u)/warm"
+        $saved = @(Get-ChildItem $warm -Directory | Where-Object { Test-Path (Join-Path $_.FullName 'ok') })
+        $saved.Count | Should -BeGreaterThan 0 -Because 'the test run prepares a saved appliance first'
+        foreach ($dir in $saved) {
+            [IO.File]::GetUnixFileMode($dir.FullName) | Should -Be ([IO.UnixFileMode]'UserRead, UserWrite, UserExecute')
+            foreach ($f in Get-ChildItem $dir.FullName -File) {
+                [IO.File]::GetUnixFileMode($f.FullName) | Should -Be ([IO.UnixFileMode]'UserRead, UserWrite') -Because $f.Name
+            }
+        }
     }
 }

@@ -107,6 +107,10 @@ Describe 'Several warm sessions at once' -Tag 'Appliance' {
         $victim.KillSubprocessForTesting()
         { $call.GetAwaiter().GetResult() } | Should -Throw
         $victim.State | Should -Be 'Config'
+        # The same session launches again (a new appliance) and works.
+        $victim.Launch()
+        $victim.State | Should -Be 'Ready'
+        $victim.ListDevices() | Should -Be @('/dev/sda')
         [Text.Encoding]::UTF8.GetString($sessions[0].ReadFileAsync('/who').GetAwaiter().GetResult()) | Should -Be 'session 0'
         [Text.Encoding]::UTF8.GetString($sessions[2].ReadFileAsync('/who').GetAwaiter().GetResult()) | Should -Be 'session 2'
     }

@@ -126,6 +126,26 @@ public sealed class SafeTarExtractorTests : IDisposable
     }
 
     [Fact]
+    public async Task Setgid_and_sticky_bits_are_dropped_from_files_and_directories()
+    {
+        var root = await Extract(Tar(w =>
+        {
+            var dir = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, "sgid-dir/")
+            {
+                Mode = UnixFileMode.SetGroup | UnixFileMode.StickyBit | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute,
+            };
+            w.WriteEntry(dir);
+            var e = File("sgid-dir/sgid", "x");
+            e.Mode = UnixFileMode.SetGroup | UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupExecute;
+            w.WriteEntry(e);
+        }));
+        var special = UnixFileMode.SetUser | UnixFileMode.SetGroup | UnixFileMode.StickyBit;
+        Assert.Equal((UnixFileMode)0, System.IO.File.GetUnixFileMode(Path.Combine(root, "sgid-dir", "sgid")) & special);
+        Assert.Equal((UnixFileMode)0, System.IO.File.GetUnixFileMode(Path.Combine(root, "sgid-dir")) & special);
+        Assert.True(System.IO.File.GetUnixFileMode(Path.Combine(root, "sgid-dir", "sgid")).HasFlag(UnixFileMode.UserExecute), "ordinary bits are kept");
+    }
+
+    [Fact]
     public async Task Names_with_newlines_spaces_and_non_ascii_survive()
     {
         // The daemon's tar_out is GNU tar in its default (gnu) format.

@@ -113,6 +113,28 @@ public sealed class SessionConcurrencyTests
         Assert.Equal(GuestSessionState.Config, s.State);
     }
 
+    [Theory]
+    [InlineData(0x1234_5678u, 4u, "program")]
+    [InlineData(0x2000_F5F5u, 3u, "version")]
+    public async Task A_reply_with_a_foreign_program_or_version_breaks_the_session_with_a_clear_error(uint program, uint version, string named)
+    {
+        await using var d = new FakeDaemon();
+        d.Handlers[168] = (req, _) =>
+        {
+            using var w = new XdrWriter();
+            new MessageHeader(program, version, req.Header.Procedure, 1, req.Header.Serial, 0, 0, 0).Write(w);
+            w.WriteString("looks fine otherwise");
+            return Task.FromResult<FakeDaemon.Reply>(new FakeDaemon.Raw(w.GetFrame().ToArray()));
+        };
+        d.Start(sendLaunchFlag: false);
+        using var s = new GuestSession(new GuestSessionOptions());
+        s.AttachForTesting(d.LibrarySide);
+        var e = await Assert.ThrowsAsync<GuestFsProtocolException>(() => s.ReadlinkAsync("/x").WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains(named, e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(GuestSessionState.Config, s.State);
+        Assert.ThrowsAny<InvalidOperationException>(() => s.Readlink("/y"));
+    }
+
     [Fact]
     public async Task The_fake_daemon_sees_a_request_written_before_the_previous_reply()
     {
