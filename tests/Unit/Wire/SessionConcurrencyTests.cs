@@ -52,17 +52,22 @@ public sealed class SessionConcurrencyTests
     {
         await using var d = new FakeDaemon();
         var release = new TaskCompletionSource();
+        var slowArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         d.Handlers[168] = async (req, _) =>
         {
             string path = req.Reader().ReadString();
-            if (path == "/slow") await release.Task;
+            if (path == "/slow") { slowArrived.TrySetResult(); await release.Task; }
             return new FakeDaemon.Ok(w => w.WriteString("r:" + path));
         };
         d.Start(sendLaunchFlag: false);
         using var s = new GuestSession(new GuestSessionOptions());
         s.AttachForTesting(d.LibrarySide);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => s.ReadlinkAsync("/slow", cts.Token).WaitAsync(TimeSpan.FromSeconds(10)));
+        using var cts = new CancellationTokenSource();
+        var slow = s.ReadlinkAsync("/slow", cts.Token);
+        // Cancel once the daemon is working on it (a fixed delay raced the send on a busy machine).
+        await slowArrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => slow.WaitAsync(TimeSpan.FromSeconds(10)));
         var next = s.ReadlinkAsync("/fast");
         Assert.False(next.IsCompleted, "the next call waits for the abandoned reply");
         release.SetResult();
