@@ -513,14 +513,16 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
 
                 t0 = sw.Elapsed;
                 ReportLaunch(LaunchStage.WaitingForDaemon, $"warm: attaching {drives.Count} disk(s)", sw);
-                // One drive at a time: the guest kernel names hot-plugged SCSI disks in the
-                // order their probes finish, and this daemon's name translation was set up
-                // at boot with no disks, so /dev/sdX is whatever the kernel chose. Plugging
-                // drive N only once drive N-1 is listed makes sdX follow the drive order;
-                // the sysfs check below proves it before any call can touch a disk.
-                for (int i = 0; i < drives.Count; i++)
+                // The guest kernel names hot-plugged SCSI disks in the order their probes
+                // finish, and this daemon's name translation was set up at boot with no
+                // disks, so /dev/sdX is whatever the kernel chose. All drives are plugged
+                // at once (their probes overlap, which is what keeps this fast on a busy
+                // machine), then the sysfs check below proves that /dev/sdX is drive X
+                // before any call can touch a disk; if it is not, this warm launch is
+                // abandoned and the cold boot (whose daemon translates names by SCSI
+                // target) takes over.
+                foreach (var d in drives)
                 {
-                    var d = drives[i];
                     try
                     {
                         await WarmAppliance.HotPlugAsync(qmp, d, token).ConfigureAwait(false);
@@ -529,13 +531,13 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                     {
                         throw DriveInUse(Drives[d.Index].Path);
                     }
-                    while (true)
-                    {
-                        var seen = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
-                        if (seen.Length == i + 1) break;
-                        if (seen.Length > i + 1) throw new IOException($"the restored appliance lists {seen.Length} devices after {i + 1} drive(s) were attached");
-                        await Task.Delay(10, token).ConfigureAwait(false);
-                    }
+                }
+                while (true)
+                {
+                    var seen = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
+                    if (seen.Length == drives.Count) break;
+                    if (seen.Length > drives.Count) throw new IOException($"the restored appliance lists {seen.Length} devices for {drives.Count} drives");
+                    await Task.Delay(10, token).ConfigureAwait(false);
                 }
                 if (drives.Count > 0)
                 {
