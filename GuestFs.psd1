@@ -25,7 +25,6 @@
     PrivateData          = @{
         PSData = @{
             Tags       = @('libguestfs', 'qemu', 'disk-image', 'qcow2', 'virtualization', 'Linux')
-            ProjectUri = ''
         }
     }
 }
