@@ -65,6 +65,11 @@ function Get-Peaks {
     Get-Content "$work/peaks.json" -Raw | ConvertFrom-Json -AsHashtable
 }
 
+# Both sides get the same guest memory: libguestfs and GuestFs both read LIBGUESTFS_MEMSIZE,
+# so the qemu memory rows compare like for like.
+if (-not $env:LIBGUESTFS_MEMSIZE) { $env:LIBGUESTFS_MEMSIZE = [string][GuestFs.Engine.Session.GuestSessionOptions]::DefaultMemoryMB }
+$memSize = [int]$env:LIBGUESTFS_MEMSIZE
+
 try {
     Write-Host "## Preparing images and data in $work"
     $base = "$work/base.img"
@@ -91,6 +96,7 @@ try {
         $results[$Workload][$Side].Add($Seconds)
     }
     $rss = @{}
+    $sideOrder = [System.Collections.Generic.List[string]]::new()
     $stageRows = [System.Collections.Generic.List[object]]::new()
     function Note-Rss([string] $Key, [long] $Bytes) { if (-not $rss[$Key] -or $rss[$Key] -lt $Bytes) { $rss[$Key] = $Bytes } }
 
@@ -104,130 +110,139 @@ try {
         Write-Host "## $label"
         $record = $round -gt 0
 
-        # ---------------- guestfish
-        Reset-Peaks
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        & guestfish --ro -a $base run | Out-Null
-        $gfLaunch = $sw.Elapsed.TotalSeconds
-        "run`nmount-ro /dev/sda1 /`nls /`n" | Set-Content "$work/first.gf"
-        $sw.Restart(); & guestfish --ro -a $base -f "$work/first.gf" | Out-Null; $gfFirst = $sw.Elapsed.TotalSeconds
-        $img = New-Copy gf
-        # The calls are timed inside one guestfish run: `! date` (a child process) stamps the
-        # wall clock into files right before the first and after the last call.
-        (("run`nmount /dev/sda1 /`n! date +%s.%N > $work/gf-t0`n") + ("exists /etc`nstatns /etc/hostname`n" * ($SmallCalls / 2)) + "! date +%s.%N > $work/gf-t1`n") | Set-Content "$work/calls.gf"
-        & guestfish -a $img -f "$work/calls.gf" | Out-Null
-        $gfCalls = [double](Get-Content "$work/gf-t1") - [double](Get-Content "$work/gf-t0")
-        @(
-            'run', 'mount /dev/sda1 /',
-            "time upload $big /big.bin", "time download /big.bin $work/gf-big.out",
-            "time copy-in $tree /", "! mkdir -p $work/gf-out", "time copy-out /tree $work/gf-out",
-            'time find /tree'
-        ) -join "`n" | Set-Content "$work/main.gf"
-        $out = & guestfish -a $img -f "$work/main.gf" 2>&1 | Out-String
-        $times = [regex]::Matches($out, 'elapsed time: ([\d.]+) seconds') | ForEach-Object { [double]$_.Groups[1].Value }
-        if ($times.Count -ne 5) { throw "guestfish run did not report 5 timings:`n$out" }
-        if ((Get-FileHash "$work/gf-big.out").Hash -ne $bigHash) { throw 'guestfish download differs from the upload' }
-        $peaks = Get-Peaks
-        if ($record) {
-            Add-Result 'launch + close' guestfish $gfLaunch
-            Add-Result 'launch + close, cold boot forced' guestfish $gfLaunch
-            Add-Result 'open, mount, first listing, close' guestfish $gfFirst
-            Add-Result "$SmallCalls small calls (exists, stat)" guestfish $gfCalls
-            Add-Result "upload $TransferMB MiB" guestfish $times[0]
-            Add-Result "download $TransferMB MiB" guestfish $times[1]
-            Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" guestfish $times[2]
-            Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" guestfish $times[3]
-            Add-Result "recursive listing of the tree" guestfish $times[4]
-            Note-Rss 'guestfish: qemu' ($peaks['qemu-system-x86'] ?? 0)
-            Note-Rss 'guestfish: host process' ($peaks['guestfish'] ?? 0)
-        }
-        Remove-Item -Recurse -Force "$work/gf-out", "$work/gf-big.out" -ErrorAction SilentlyContinue
+        # Each side is a block dot-sourced in this scope; the side that goes first alternates
+        # from round to round, so neither side always meets a cooler or warmer machine.
+        $fishSide = {
+            # ---------------- guestfish
+            Reset-Peaks
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            & guestfish --ro -a $base run | Out-Null
+            $gfLaunch = $sw.Elapsed.TotalSeconds
+            "run`nmount-ro /dev/sda1 /`nls /`n" | Set-Content "$work/first.gf"
+            $sw.Restart(); & guestfish --ro -a $base -f "$work/first.gf" | Out-Null; $gfFirst = $sw.Elapsed.TotalSeconds
+            $img = New-Copy gf
+            # The calls are timed inside one guestfish run: `! date` (a child process) stamps the
+            # wall clock into files right before the first and after the last call.
+            (("run`nmount /dev/sda1 /`n! date +%s.%N > $work/gf-t0`n") + ("exists /etc`nstatns /etc/hostname`n" * ($SmallCalls / 2)) + "! date +%s.%N > $work/gf-t1`n") | Set-Content "$work/calls.gf"
+            & guestfish -a $img -f "$work/calls.gf" | Out-Null
+            $gfCalls = [double](Get-Content "$work/gf-t1") - [double](Get-Content "$work/gf-t0")
+            @(
+                'run', 'mount /dev/sda1 /',
+                "time upload $big /big.bin", "time download /big.bin $work/gf-big.out",
+                "time copy-in $tree /", "! mkdir -p $work/gf-out", "time copy-out /tree $work/gf-out",
+                'time find /tree'
+            ) -join "`n" | Set-Content "$work/main.gf"
+            $out = & guestfish -a $img -f "$work/main.gf" 2>&1 | Out-String
+            $times = [regex]::Matches($out, 'elapsed time: ([\d.]+) seconds') | ForEach-Object { [double]$_.Groups[1].Value }
+            if ($times.Count -ne 5) { throw "guestfish run did not report 5 timings:`n$out" }
+            if ((Get-FileHash "$work/gf-big.out").Hash -ne $bigHash) { throw 'guestfish download differs from the upload' }
+            $peaks = Get-Peaks
+            if ($record) {
+                Add-Result 'launch + close' guestfish $gfLaunch
+                Add-Result 'launch + close, cold boot forced' guestfish $gfLaunch
+                Add-Result 'open, mount, first listing, close' guestfish $gfFirst
+                Add-Result "$SmallCalls small calls (exists, stat)" guestfish $gfCalls
+                Add-Result "upload $TransferMB MiB" guestfish $times[0]
+                Add-Result "download $TransferMB MiB" guestfish $times[1]
+                Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" guestfish $times[2]
+                Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" guestfish $times[3]
+                Add-Result "recursive listing of the tree" guestfish $times[4]
+                Note-Rss 'guestfish: qemu' ($peaks['qemu-system-x86'] ?? 0)
+                Note-Rss 'guestfish: host process' ($peaks['guestfish'] ?? 0)
+            }
+            Remove-Item -Recurse -Force "$work/gf-out", "$work/gf-big.out" -ErrorAction SilentlyContinue
 
-        # ---------------- GuestFs engine API
-        Reset-Peaks
-        $sw.Restart()
-        $s = [GuestFs.Engine.Session.GuestSession]::new([GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment())
-        $null = $s.AddDrive($base, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'raw' })
-        $s.Launch(); $s.Dispose()
-        $engLaunch = $sw.Elapsed.TotalSeconds
-        $sw.Restart()
-        $env:GUESTFS_COLD_START = '1'
-        try { $coldOptions = [GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment() } finally { Remove-Item Env:GUESTFS_COLD_START }
-        $s = [GuestFs.Engine.Session.GuestSession]::new($coldOptions)
-        $null = $s.AddDrive($base, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'raw' })
-        $s.Launch(); $s.Dispose()
-        $engCold = $sw.Elapsed.TotalSeconds
-        $img = New-Copy eng
-        $s = [GuestFs.Engine.Session.GuestSession]::new([GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment())
-        $null = $s.AddDrive($img, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'qcow2'; ReadOnly = $false })
-        $s.Launch(); $s.Mount('/dev/sda1', '/')
-        $sw.Restart(); for ($i = 0; $i -lt $SmallCalls / 2; $i++) { $null = $s.Exists('/etc'); $null = $s.Statns('/etc/hostname') }; $engCalls = $sw.Elapsed.TotalSeconds
-        $sw.Restart(); $fsIn = [IO.File]::OpenRead($big); $s.Upload($fsIn, '/big.bin'); $fsIn.Dispose(); $engUp = $sw.Elapsed.TotalSeconds
-        $sw.Restart(); $fsOut = [IO.File]::Create("$work/eng-big.out"); $s.Download('/big.bin', $fsOut); $fsOut.Dispose(); $engDown = $sw.Elapsed.TotalSeconds
-        if ((Get-FileHash "$work/eng-big.out").Hash -ne $bigHash) { throw 'engine download differs from the upload' }
-        $sw.Restart(); $null = $s.CopyInAsync($tree, '/').GetAwaiter().GetResult(); $engIn = $sw.Elapsed.TotalSeconds
-        New-Item -ItemType Directory "$work/eng-out" | Out-Null
-        $sw.Restart(); $null = $s.CopyOutAsync('/tree', "$work/eng-out").GetAwaiter().GetResult(); $engOut = $sw.Elapsed.TotalSeconds
-        $sw.Restart(); $null = $s.GetTreeAsync('/tree').GetAwaiter().GetResult(); $engList = $sw.Elapsed.TotalSeconds
-        $engQemu = Get-Hwm $s.QemuProcessId
-        $s.Dispose()
-        if ($record) {
-            Add-Result 'launch + close' 'GuestFs engine' $engLaunch
-            Add-Result 'launch + close, cold boot forced' 'GuestFs engine' $engCold
-            Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs engine' $engCalls
-            Add-Result "upload $TransferMB MiB" 'GuestFs engine' $engUp
-            Add-Result "download $TransferMB MiB" 'GuestFs engine' $engDown
-            Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" 'GuestFs engine' $engIn
-            Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" 'GuestFs engine' $engOut
-            Add-Result "recursive listing of the tree" 'GuestFs engine' $engList
-            Note-Rss 'GuestFs: qemu' $engQemu
         }
-        Remove-Item -Recurse -Force "$work/eng-out", "$work/eng-big.out" -ErrorAction SilentlyContinue
+        $oursSide = {
+            # ---------------- GuestFs engine API
+            Reset-Peaks
+            $sw.Restart()
+            $s = [GuestFs.Engine.Session.GuestSession]::new([GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment())
+            $null = $s.AddDrive($base, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'raw' })
+            $s.Launch(); $s.Dispose()
+            $engLaunch = $sw.Elapsed.TotalSeconds
+            $sw.Restart()
+            $env:GUESTFS_COLD_START = '1'
+            try { $coldOptions = [GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment() } finally { Remove-Item Env:GUESTFS_COLD_START }
+            $s = [GuestFs.Engine.Session.GuestSession]::new($coldOptions)
+            $null = $s.AddDrive($base, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'raw' })
+            $s.Launch(); $s.Dispose()
+            $engCold = $sw.Elapsed.TotalSeconds
+            $img = New-Copy eng
+            $s = [GuestFs.Engine.Session.GuestSession]::new([GuestFs.Engine.Session.GuestSessionOptions]::FromEnvironment())
+            $null = $s.AddDrive($img, [GuestFs.Engine.Session.DriveOptions]@{ Format = 'qcow2'; ReadOnly = $false })
+            $s.Launch(); $s.Mount('/dev/sda1', '/')
+            $sw.Restart(); for ($i = 0; $i -lt $SmallCalls / 2; $i++) { $null = $s.Exists('/etc'); $null = $s.Statns('/etc/hostname') }; $engCalls = $sw.Elapsed.TotalSeconds
+            $sw.Restart(); $fsIn = [IO.File]::OpenRead($big); $s.Upload($fsIn, '/big.bin'); $fsIn.Dispose(); $engUp = $sw.Elapsed.TotalSeconds
+            $sw.Restart(); $fsOut = [IO.File]::Create("$work/eng-big.out"); $s.Download('/big.bin', $fsOut); $fsOut.Dispose(); $engDown = $sw.Elapsed.TotalSeconds
+            if ((Get-FileHash "$work/eng-big.out").Hash -ne $bigHash) { throw 'engine download differs from the upload' }
+            $sw.Restart(); $null = $s.CopyInAsync($tree, '/').GetAwaiter().GetResult(); $engIn = $sw.Elapsed.TotalSeconds
+            New-Item -ItemType Directory "$work/eng-out" | Out-Null
+            $sw.Restart(); $null = $s.CopyOutAsync('/tree', "$work/eng-out").GetAwaiter().GetResult(); $engOut = $sw.Elapsed.TotalSeconds
+            $sw.Restart(); $null = $s.GetTreeAsync('/tree').GetAwaiter().GetResult(); $engList = $sw.Elapsed.TotalSeconds
+            $engQemu = Get-Hwm $s.QemuProcessId
+            $s.Dispose()
+            if ($record) {
+                Add-Result 'launch + close' 'GuestFs engine' $engLaunch
+                Add-Result 'launch + close, cold boot forced' 'GuestFs engine' $engCold
+                Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs engine' $engCalls
+                Add-Result "upload $TransferMB MiB" 'GuestFs engine' $engUp
+                Add-Result "download $TransferMB MiB" 'GuestFs engine' $engDown
+                Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" 'GuestFs engine' $engIn
+                Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" 'GuestFs engine' $engOut
+                Add-Result "recursive listing of the tree" 'GuestFs engine' $engList
+                Note-Rss 'GuestFs: qemu' $engQemu
+            }
+            Remove-Item -Recurse -Force "$work/eng-out", "$work/eng-big.out" -ErrorAction SilentlyContinue
 
-        # ---------------- GuestFs cmdlets
-        $sw.Restart()
-        $d = Open-GuestDisk -Path $base; Close-GuestDisk -Disk $d
-        $cmdLaunch = $sw.Elapsed.TotalSeconds
-        $sw.Restart(); $d = Open-GuestDisk -Path $base -ColdStart; Close-GuestDisk -Disk $d; $cmdCold = $sw.Elapsed.TotalSeconds
-        $sw.Restart()
-        $d = Open-GuestDisk -Path $base
-        $tOpen = $sw.Elapsed.TotalSeconds
-        Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
-        $tMount = $sw.Elapsed.TotalSeconds - $tOpen
-        $null = Get-GuestChildItem -Disk $d /
-        $stages = $d.LaunchStages
-        Close-GuestDisk -Disk $d
-        $cmdFirst = $sw.Elapsed.TotalSeconds
-        if ($record) {
-            $stageRows.Add([pscustomobject]@{ Round = $round; Mode = $d.LaunchMode; Restore = $stages['warm-restore']; FirstReply = $stages['warm-first-reply']; HotPlug = $stages['warm-hotplug']; Mount = [math]::Round($tMount, 3); Total = [math]::Round($cmdFirst, 3) })
+            # ---------------- GuestFs cmdlets
+            $sw.Restart()
+            $d = Open-GuestDisk -Path $base; Close-GuestDisk -Disk $d
+            $cmdLaunch = $sw.Elapsed.TotalSeconds
+            $sw.Restart(); $d = Open-GuestDisk -Path $base -ColdStart; Close-GuestDisk -Disk $d; $cmdCold = $sw.Elapsed.TotalSeconds
+            $sw.Restart()
+            $d = Open-GuestDisk -Path $base
+            $tOpen = $sw.Elapsed.TotalSeconds
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+            $tMount = $sw.Elapsed.TotalSeconds - $tOpen
+            $null = Get-GuestChildItem -Disk $d /
+            $stages = $d.LaunchStages
+            Close-GuestDisk -Disk $d
+            $cmdFirst = $sw.Elapsed.TotalSeconds
+            if ($record) {
+                $stageRows.Add([pscustomobject]@{ Round = $round; Mode = $d.LaunchMode; Restore = $stages['warm-restore']; FirstReply = $stages['warm-first-reply']; HotPlug = $stages['warm-hotplug']; Mount = [math]::Round($tMount, 3); Total = [math]::Round($cmdFirst, 3) })
+            }
+            $img = New-Copy cmd
+            $d = Open-GuestDisk -Path $img -Writable -Format qcow2
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+            $sw.Restart(); for ($i = 0; $i -lt $SmallCalls / 2; $i++) { $null = Test-GuestPath -Disk $d -LiteralPath /etc; $null = Get-GuestItem -Disk $d -LiteralPath /etc/hostname }; $cmdCalls = $sw.Elapsed.TotalSeconds
+            $sw.Restart(); Copy-GuestItem -Disk $d -LocalPath $big -Destination /big.bin -ProgressAction SilentlyContinue; $cmdUp = $sw.Elapsed.TotalSeconds
+            New-Item -ItemType Directory "$work/cmd-out" | Out-Null
+            $sw.Restart(); Copy-GuestItem -Disk $d /big.bin -Destination "$work/cmd-out/big.out" -ProgressAction SilentlyContinue; $cmdDown = $sw.Elapsed.TotalSeconds
+            if ((Get-FileHash "$work/cmd-out/big.out").Hash -ne $bigHash) { throw 'Copy-GuestItem download differs from the upload' }
+            $sw.Restart(); Copy-GuestItem -Disk $d -LocalPath $tree -Destination / -Recurse -ProgressAction SilentlyContinue; $cmdIn = $sw.Elapsed.TotalSeconds
+            $sw.Restart(); Copy-GuestItem -Disk $d /tree -Destination "$work/cmd-out/tree" -Recurse -ProgressAction SilentlyContinue; $cmdOut = $sw.Elapsed.TotalSeconds
+            $sw.Restart(); $n = (Get-GuestChildItem -Disk $d /tree -Recurse).Count; $cmdList = $sw.Elapsed.TotalSeconds
+            if ($n -ne $TreeFiles + 20) { throw "listing found $n entries, expected $($TreeFiles + 20)" }
+            $cmdQemu = Get-Hwm $d.ProcessId
+            Close-GuestDisk -Disk $d
+            if ($record) {
+                Add-Result 'launch + close' 'GuestFs cmdlets' $cmdLaunch
+                Add-Result 'launch + close, cold boot forced' 'GuestFs cmdlets' $cmdCold
+                Add-Result 'open, mount, first listing, close' 'GuestFs cmdlets' $cmdFirst
+                Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs cmdlets' $cmdCalls
+                Add-Result "upload $TransferMB MiB" 'GuestFs cmdlets' $cmdUp
+                Add-Result "download $TransferMB MiB" 'GuestFs cmdlets' $cmdDown
+                Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdIn
+                Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdOut
+                Add-Result "recursive listing of the tree" 'GuestFs cmdlets' $cmdList
+                Note-Rss 'GuestFs: qemu' $cmdQemu
+            }
+            Remove-Item -Recurse -Force "$work/cmd-out" -ErrorAction SilentlyContinue
         }
-        $img = New-Copy cmd
-        $d = Open-GuestDisk -Path $img -Writable -Format qcow2
-        Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
-        $sw.Restart(); for ($i = 0; $i -lt $SmallCalls / 2; $i++) { $null = Test-GuestPath -Disk $d -LiteralPath /etc; $null = Get-GuestItem -Disk $d -LiteralPath /etc/hostname }; $cmdCalls = $sw.Elapsed.TotalSeconds
-        $sw.Restart(); Copy-GuestItem -Disk $d -LocalPath $big -Destination /big.bin -ProgressAction SilentlyContinue; $cmdUp = $sw.Elapsed.TotalSeconds
-        New-Item -ItemType Directory "$work/cmd-out" | Out-Null
-        $sw.Restart(); Copy-GuestItem -Disk $d /big.bin -Destination "$work/cmd-out/big.out" -ProgressAction SilentlyContinue; $cmdDown = $sw.Elapsed.TotalSeconds
-        if ((Get-FileHash "$work/cmd-out/big.out").Hash -ne $bigHash) { throw 'Copy-GuestItem download differs from the upload' }
-        $sw.Restart(); Copy-GuestItem -Disk $d -LocalPath $tree -Destination / -Recurse -ProgressAction SilentlyContinue; $cmdIn = $sw.Elapsed.TotalSeconds
-        $sw.Restart(); Copy-GuestItem -Disk $d /tree -Destination "$work/cmd-out/tree" -Recurse -ProgressAction SilentlyContinue; $cmdOut = $sw.Elapsed.TotalSeconds
-        $sw.Restart(); $n = (Get-GuestChildItem -Disk $d /tree -Recurse).Count; $cmdList = $sw.Elapsed.TotalSeconds
-        if ($n -ne $TreeFiles + 20) { throw "listing found $n entries, expected $($TreeFiles + 20)" }
-        $cmdQemu = Get-Hwm $d.ProcessId
-        Close-GuestDisk -Disk $d
-        if ($record) {
-            Add-Result 'launch + close' 'GuestFs cmdlets' $cmdLaunch
-            Add-Result 'launch + close, cold boot forced' 'GuestFs cmdlets' $cmdCold
-            Add-Result 'open, mount, first listing, close' 'GuestFs cmdlets' $cmdFirst
-            Add-Result "$SmallCalls small calls (exists, stat)" 'GuestFs cmdlets' $cmdCalls
-            Add-Result "upload $TransferMB MiB" 'GuestFs cmdlets' $cmdUp
-            Add-Result "download $TransferMB MiB" 'GuestFs cmdlets' $cmdDown
-            Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdIn
-            Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdOut
-            Add-Result "recursive listing of the tree" 'GuestFs cmdlets' $cmdList
-            Note-Rss 'GuestFs: qemu' $cmdQemu
-        }
-        Remove-Item -Recurse -Force "$work/cmd-out" -ErrorAction SilentlyContinue
+        $order = if ($round % 2) { 'GuestFs first' } else { 'guestfish first' }
+        if ($record) { $sideOrder.Add("round ${round}: $order") }
+        if ($round % 2) { . $oursSide; . $fishSide } else { . $fishSide; . $oursSide }
     }
 
     # ---------------- host memory, measured in fresh processes so the harness's own data does not count
@@ -286,7 +301,8 @@ Close-GuestDisk -Disk `$d
 
     $md = [System.Text.StringBuilder]::new()
     $null = $md.AppendLine('# Performance').AppendLine()
-    $null = $md.AppendLine('Generated by `./build.ps1 -Task Bench` (bench/run.ps1): the same work through guestfish (libguestfs 1.48.6, direct backend, TCG forced) and through GuestFs (engine API and cmdlets), alternating in each round, after one warm-up round. Ratios are GuestFs / guestfish per round; below 1 means GuestFs is faster.').AppendLine()
+    $null = $md.AppendLine('Generated by `./build.ps1 -Task Bench` (bench/run.ps1): the same work through guestfish (libguestfs 1.48.6, direct backend, TCG forced) and through GuestFs (engine API and cmdlets), after one warm-up round. Ratios are GuestFs / guestfish per round; below 1 means GuestFs is faster.').AppendLine()
+    $null = $md.AppendLine("- Both sides' appliances have $memSize MiB (LIBGUESTFS_MEMSIZE). Side order per round: $($sideOrder -join '; ').")
     $null = $md.AppendLine("- Machine: $(nproc) cores, $([math]::Round((Get-Content /proc/meminfo | Select-Object -First 1).Split(' ', [StringSplitOptions]::RemoveEmptyEntries)[1] / 1MB)) GiB, $((Get-Content /etc/os-release | Where-Object { $_ -like 'PRETTY_NAME=*' }) -replace 'PRETTY_NAME=|""','')")
     $null = $md.AppendLine("- qemu: $((& qemu-system-x86_64 --version | Select-Object -First 1)); guestfish: $((& guestfish --version)); GuestFs $((Get-Module GuestFs).Version); PowerShell $($PSVersionTable.PSVersion)")
     $null = $md.AppendLine("- Date: $(Get-Date -Format 'yyyy-MM-dd HH:mm'); rounds: $Rounds; command: ``./build.ps1 -Task Bench``").AppendLine()
@@ -374,7 +390,10 @@ Close-GuestDisk -Disk `$d
         $null = $md.AppendLine(('`{0} -Path <dir>/*.qcow2 -ThrottleLimit N` on {1} qcow2 overlays of {2}, each run in a fresh pwsh (wall time measured inside it; peak memory is the sampled sum of that pwsh''s and its qemu processes'' resident memory).' -f $fleetCmd, $FleetImages, $(if ($useOs) { 'the Debian 12 test image (OS inspection)' } else { 'the benchmark image (filesystem listing; the Debian test image was not built)' }))).AppendLine()
         $null = $md.AppendLine('| -ThrottleLimit | wall time (s) | speed-up vs 1 | results | peak memory (MB) |').AppendLine('|---|---|---|---|---|')
         foreach ($r in $fleetRows) { $null = $md.AppendLine(('| {0} | {1:0.0} | {2:0.00} | {3} | {4:N0} |' -f $r.Throttle, $r.Seconds, ($seq / $r.Seconds), $r.Results, $r.PeakMB)) }
-        $null = $md.AppendLine().AppendLine(('This machine has {0} cores and no working KVM: each appliance runs under TCG and keeps a core busy while it works, so the speed-up stops at about the number of cores; beyond that, sessions only share the same cores and add memory (about 300-600 MB each). The default throttle (one per core, within available memory) is therefore {0} here.' -f [Environment]::ProcessorCount))
+        $probe = Open-GuestDisk -Path $base; $accel = $probe.Accelerator; Close-GuestDisk -Disk $probe
+        $fleetList = @($fleetRows)
+        $perSession = if ($fleetList.Count -ge 2) { ($fleetList[1].PeakMB - $fleetList[0].PeakMB) } else { 0 }
+        $null = $md.AppendLine().AppendLine(('This machine has {0} cores and its appliances ran under {1}{2}. The speed-up stops at about the number of cores when each session keeps a core busy; beyond that, sessions share the same cores and each adds about {3:N0} MB (the peak at -ThrottleLimit 2 minus the peak at 1, in this run). The default throttle (one per core, within available memory) is {0} here.' -f [Environment]::ProcessorCount, $accel, $(if ($accel -eq 'Tcg') { ' (software emulation: each one keeps a core busy while it works)' } else { '' }), $perSession))
     }
     if (-not $SkipMicro) {
         Write-Host '## micro-benchmarks (BenchmarkDotNet, no appliance)'
