@@ -92,7 +92,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
             return;
         }
 
-        const int activityId = 0x6e5;
+        const int activityId = ProgressActivity.OpenDisk;
         string activity = $"Opening {(_paths.Count == 1 ? System.IO.Path.GetFileName(_paths[0]) : $"{_paths.Count} disk images")}";
         EventHandler<LaunchProgressEventArgs> onStage = (_, e) => Post(() =>
             WriteProgress(new ProgressRecord(activityId, activity, e.Description) { PercentComplete = e.PercentComplete }));

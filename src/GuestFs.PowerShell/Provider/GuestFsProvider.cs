@@ -206,7 +206,7 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             return null;
         }
         GuestDisk? disk = null;
-        const int activityId = 0x6e7;
+        const int activityId = ProgressActivity.DriveOpen;
         string activity = $"Opening {string.Join(", ", paths.Select(System.IO.Path.GetFileName))} for drive {driveName}";
         var stages = new ConcurrentQueue<LaunchProgressEventArgs>();
         EventHandler<LaunchProgressEventArgs> onStage = (_, e) => stages.Enqueue(e);
