@@ -52,7 +52,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
         EventHandler<string>? onConsole = null;
         EventHandler<string>? onTrace = null;
         EventHandler<GuestProgressEventArgs>? onProgress = null;
-        bool daemonProgressShown = false;
+        bool daemonProgressShown = false, slowShown = false;
         if (session is not null)
         {
             onMessage = (_, e) => Post(() =>
@@ -114,9 +114,21 @@ public abstract partial class GuestCmdlet : PSCmdlet
             // for the poll interval; the poll is only a safety net).
             _ = task.ContinueWith(static (_, q) => { try { ((BlockingCollection<Action>)q!).Add(static () => { }); } catch (InvalidOperationException) { } },
                 _queue, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // A call that takes more than about 2 s (list_filesystems and inspection under TCG
+            // take tens of seconds) shows a progress record with the elapsed time, unless the
+            // daemon reports progress of its own.
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            long shownAt = -1;
             while (!task.IsCompleted)
             {
                 if (_queue.TryTake(out var a, 250)) a();
+                long secs = (long)started.Elapsed.TotalSeconds;
+                if (secs >= 2 && secs != shownAt && !daemonProgressShown && !task.IsCompleted)
+                {
+                    shownAt = secs;
+                    slowShown = true;
+                    WriteProgress(new ProgressRecord(ProgressActivity.SlowCall, MyInvocation.MyCommand.Name, $"waiting for the appliance: {secs} s elapsed"));
+                }
             }
             while (_queue.TryTake(out var rest)) rest();
             return task.GetAwaiter().GetResult();
@@ -133,6 +145,8 @@ public abstract partial class GuestCmdlet : PSCmdlet
             while (_queue.TryTake(out var rest)) { try { rest(); } catch { } }
             if (daemonProgressShown)
                 WriteProgress(new ProgressRecord(DaemonActivityId, "guestfsd", "done") { RecordType = ProgressRecordType.Completed });
+            if (slowShown)
+                WriteProgress(new ProgressRecord(ProgressActivity.SlowCall, MyInvocation.MyCommand.Name, "done") { RecordType = ProgressRecordType.Completed });
         }
     }
 
@@ -397,6 +411,11 @@ public abstract partial class GuestCmdlet : PSCmdlet
     /// </summary>
     private static ErrorRecord? Translate(Exception e, object? target)
     {
+        // qemu's image locking: another process (a VM, another session) has the image open for writing.
+        if (e is GuestFsLaunchException && (e.ToString().Contains("\"write\" lock", StringComparison.Ordinal) || e.ToString().Contains("another process using the image", StringComparison.OrdinalIgnoreCase)))
+            return new ErrorRecord(new IOException(
+                $"The image '{target}' is in use: another process (a running VM, or another GuestFs session opened with -Writable) holds its write lock. Close or stop that first, then open the image again.", e),
+                "ImageLocked", ErrorCategory.ResourceBusy, target);
         if (e is not GuestFsException g) return null;
         // "lstatns_stub: you must call 'mount' first to mount the root filesystem" (and the
         // same from every procedure that needs a mounted root: ls, cat, internal_lstatnslist …).
