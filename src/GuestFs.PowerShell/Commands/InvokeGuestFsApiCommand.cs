@@ -56,7 +56,9 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
 
     public object? GetDynamicParameters()
     {
-        var p = ProcedureCatalog.FindAny(Name ?? "");
+        // No name yet (Get-Command, Get-Help, tab completion before the name): no extra parameters.
+        if (string.IsNullOrEmpty(Name)) return null;
+        var p = ProcedureCatalog.FindAny(Name);
         _dynamic = new RuntimeDefinedParameterDictionary();
         _dynamicToArg.Clear();
         if (p is null)
