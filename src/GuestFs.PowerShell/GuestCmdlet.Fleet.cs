@@ -87,7 +87,7 @@ public abstract partial class GuestCmdlet
             WriteVerbose($"{what}: {images.Count} image(s), {limit} at a time (-ThrottleLimit)");
         }
 
-        const int activityId = 0x6f1;
+        const int activityId = ProgressActivity.Fleet;
         int done = 0;
         void Report(string image) => Post(() => WriteProgress(new ProgressRecord(activityId, what, $"{done} of {images.Count} done; finished {Path.GetFileName(image)}")
         { PercentComplete = done * 100 / images.Count }));

@@ -25,7 +25,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     private readonly BlockingCollection<Action> _queue = new();
 
     /// <summary>Progress activity for the daemon's own progress messages.</summary>
-    protected const int DaemonActivityId = 0x6f0;
+    protected const int DaemonActivityId = ProgressActivity.Daemon;
 
     /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
     protected CancellationToken StopToken => _stop.Token;
@@ -48,12 +48,11 @@ public abstract partial class GuestCmdlet : PSCmdlet
     /// </summary>
     protected T Run<T>(Func<CancellationToken, Task<T>> work, GuestSession? session = null)
     {
-        RelaxDebugPrompt();
         EventHandler<GuestMessageEventArgs>? onMessage = null;
         EventHandler<string>? onConsole = null;
         EventHandler<string>? onTrace = null;
         EventHandler<GuestProgressEventArgs>? onProgress = null;
-        bool daemonProgressShown = false;
+        bool daemonProgressShown = false, slowShown = false;
         if (session is not null)
         {
             onMessage = (_, e) => Post(() =>
@@ -66,7 +65,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
                 }
             });
             session.Message += onMessage;
-            if (session.Options.Debug || MyInvocation.BoundParameters.ContainsKey("Debug"))
+            if (session.Options.Debug || WantsDebugLog())
             {
                 // The console arrives in arbitrary chunks: write whole lines only.
                 var pending = new System.Text.StringBuilder();
@@ -82,7 +81,9 @@ public abstract partial class GuestCmdlet : PSCmdlet
                         lines = all.Substring(0, last).Split('\n');
                         pending.Remove(0, last + 1);
                     }
-                    Post(() => { foreach (var l in lines) WriteDebug("appliance: " + l); });
+                    // The console is a flood of lines: the Information stream (tag GuestFs.Appliance),
+                    // where -Debug never turns it into one prompt per line.
+                    Post(() => { foreach (var l in lines) WriteInformation(new InformationRecord("appliance: " + l, "GuestFs") { Tags = { "GuestFs", "GuestFs.Appliance" } }); });
                 };
                 session.ApplianceLog += onConsole;
             }
@@ -113,9 +114,21 @@ public abstract partial class GuestCmdlet : PSCmdlet
             // for the poll interval; the poll is only a safety net).
             _ = task.ContinueWith(static (_, q) => { try { ((BlockingCollection<Action>)q!).Add(static () => { }); } catch (InvalidOperationException) { } },
                 _queue, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // A call that takes more than about 2 s (list_filesystems and inspection under TCG
+            // take tens of seconds) shows a progress record with the elapsed time, unless the
+            // daemon reports progress of its own.
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            long shownAt = -1;
             while (!task.IsCompleted)
             {
                 if (_queue.TryTake(out var a, 250)) a();
+                long secs = (long)started.Elapsed.TotalSeconds;
+                if (secs >= 2 && secs != shownAt && !daemonProgressShown && !task.IsCompleted)
+                {
+                    shownAt = secs;
+                    slowShown = true;
+                    WriteProgress(new ProgressRecord(ProgressActivity.SlowCall, MyInvocation.MyCommand.Name, $"waiting for the appliance: {secs} s elapsed"));
+                }
             }
             while (_queue.TryTake(out var rest)) rest();
             return task.GetAwaiter().GetResult();
@@ -132,52 +145,26 @@ public abstract partial class GuestCmdlet : PSCmdlet
             while (_queue.TryTake(out var rest)) { try { rest(); } catch { } }
             if (daemonProgressShown)
                 WriteProgress(new ProgressRecord(DaemonActivityId, "guestfsd", "done") { RecordType = ProgressRecordType.Completed });
+            if (slowShown)
+                WriteProgress(new ProgressRecord(ProgressActivity.SlowCall, MyInvocation.MyCommand.Name, "done") { RecordType = ProgressRecordType.Completed });
         }
     }
 
     protected void Run(Func<CancellationToken, Task> work, GuestSession? session = null) =>
         Run<bool>(async ct => { await work(ct).ConfigureAwait(false); return true; }, session);
 
-    private bool _debugRelaxed;
-
-    // Every verbose, debug and warning record of a GuestFs cmdlet goes through these,
-    // so -Debug never turns them into prompts (see RelaxDebugPrompt).
-    protected new void WriteVerbose(string text) { RelaxDebugPrompt(); base.WriteVerbose(text); }
-    protected new void WriteDebug(string text) { RelaxDebugPrompt(); base.WriteDebug(text); }
-    protected new void WriteWarning(string text) { RelaxDebugPrompt(); base.WriteWarning(text); }
-
     /// <summary>
-    /// For compiled cmdlets pwsh turns -Debug into "Inquire" for debug, verbose
-    /// and warning records, so every engine line would stop and ask (and fail
-    /// in non-interactive scripts).
-    /// GuestFs's debug lines are a log, not breakpoints: when -Debug is given
-    /// they are shown without prompting. If a future pwsh lacks the field this
-    /// relies on, PowerShell's own behaviour stays.
+    /// Whether the user asked for debug output: -Debug, or $DebugPreference set to
+    /// anything but SilentlyContinue/Ignore (the way to log debug records in a
+    /// script without PowerShell asking before each one, which it does for -Debug).
     /// </summary>
-    private void RelaxDebugPrompt()
+    protected bool WantsDebugLog()
     {
-        if (_debugRelaxed) return;
-        _debugRelaxed = true;
-        if (!MyInvocation.BoundParameters.TryGetValue("Debug", out var v) || v is not SwitchParameter { IsPresent: true }) return;
-        try
-        {
-            var rt = CommandRuntime;
-            var t = rt.GetType();
-            var pref = t.GetField("_debugPreference", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
-            var set = t.GetField("_isDebugPreferenceSet", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
-            var flag = t.GetField("_debugFlag", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
-            if (pref?.FieldType == typeof(ActionPreference) && set?.FieldType == typeof(bool) && flag?.FieldType == typeof(bool))
-            {
-                pref.SetValue(rt, ActionPreference.Continue);
-                set.SetValue(rt, true);
-                // With the -Debug flag up, compiled cmdlets also ask before every verbose
-                // and warning record (and fail when non-interactive); with the preference
-                // pinned above, the flag is not needed: verbose and warnings then follow
-                // -Verbose, -WarningAction and the preference variables as usual.
-                flag.SetValue(rt, false);
-            }
-        }
-        catch (Exception) { }
+        if (MyInvocation.BoundParameters.TryGetValue("Debug", out var v) && v is SwitchParameter { IsPresent: true }) return true;
+        var pref = GetVariableValue("DebugPreference");
+        if (pref is PSObject po) pref = po.BaseObject;
+        return pref is ActionPreference a ? a is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore)
+            : pref is string str && Enum.TryParse<ActionPreference>(str, true, out var a2) && a2 is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
     }
 
     // ------------------------------------------------------------ sessions
@@ -398,6 +385,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     protected internal static ErrorRecord ToErrorRecord(Exception e, string errorId, object? target, bool reading = false)
     {
         if (e is AggregateException { InnerExceptions.Count: 1 } ag) e = ag.InnerExceptions[0];
+        if (Translate(e, target) is { } said) return said;
         ErrorCategory category = e switch
         {
             GuestFsProtocolException => ErrorCategory.ConnectionError,
@@ -417,18 +405,38 @@ public abstract partial class GuestCmdlet : PSCmdlet
         return new ErrorRecord(e, errorId, category, target);
     }
 
+    /// <summary>
+    /// Daemon messages a user meets in everyday work, said in PowerShell's terms
+    /// (with the next step); the daemon's text stays in the inner exception.
+    /// </summary>
+    private static ErrorRecord? Translate(Exception e, object? target)
+    {
+        // qemu's image locking: another process (a VM, another session) has the image open for writing.
+        if (e is GuestFsLaunchException && (e.ToString().Contains("\"write\" lock", StringComparison.Ordinal) || e.ToString().Contains("another process using the image", StringComparison.OrdinalIgnoreCase)))
+            return new ErrorRecord(new IOException(
+                $"The image '{target}' is in use: another process (a running VM, or another GuestFs session opened with -Writable) holds its write lock. Close or stop that first, then open the image again.", e),
+                "ImageLocked", ErrorCategory.ResourceBusy, target);
+        if (e is not GuestFsException g) return null;
+        // "lstatns_stub: you must call 'mount' first to mount the root filesystem" (and the
+        // same from every procedure that needs a mounted root: ls, cat, internal_lstatnslist …).
+        if (g.DaemonMessage.Contains("you must call 'mount' first", StringComparison.Ordinal))
+            return new ErrorRecord(new InvalidOperationException(
+                $"Nothing is mounted on /, so '{target}' cannot be reached: run Mount-GuestFs <device> / (Get-GuestFileSystem lists the devices), or open the disk with Open-GuestDisk -Inspect.", g),
+                "NothingMounted", ErrorCategory.InvalidOperation, target);
+        return null;
+    }
+
     internal static ErrorCategory CategoryForErrno(string errno, bool reading) => errno switch
     {
         "ENOENT" or "ENOTDIR" => ErrorCategory.ObjectNotFound,
-        // A read-only filesystem refuses like a permission would (the rule).
-        "EACCES" or "EPERM" or "EROFS" => ErrorCategory.PermissionDenied,
+        "EACCES" or "EPERM" => ErrorCategory.PermissionDenied,
         "EINVAL" => ErrorCategory.InvalidArgument,
         "EEXIST" or "ENOTEMPTY" => ErrorCategory.ResourceExists,
         "EBUSY" => ErrorCategory.ResourceBusy,
-        "ENOSPC" or "EIO" or "EDQUOT" or "EFBIG" => reading ? ErrorCategory.ReadError : ErrorCategory.WriteError,
+        // A read-only filesystem is a failed write (STYLE.md; the FileSystem provider's IOException is a WriteError too).
+        "EROFS" or "ENOSPC" or "EIO" or "EDQUOT" or "EFBIG" => reading ? ErrorCategory.ReadError : ErrorCategory.WriteError,
         "ENOTSUP" or "EOPNOTSUPP" or "ENOSYS" => ErrorCategory.NotImplemented,
         "EISDIR" => ErrorCategory.InvalidType,
-        "" => ErrorCategory.InvalidOperation,
         _ => ErrorCategory.NotSpecified,
     };
 

@@ -8,8 +8,11 @@ namespace GuestFs.PowerShell;
 /// <summary>
 /// An open GuestFs session as PowerShell users see it. Everything on it is
 /// plain data (it serialises usefully over remoting); the live engine session
-/// stays internal.
+/// stays internal. Output objects name their disk by <see cref="Id"/> (so JSON,
+/// CSV and remoting carry a number, not the session); a -Disk parameter takes
+/// that number too (<see cref="GuestDiskConverter"/>).
 /// </summary>
+[System.ComponentModel.TypeConverter(typeof(GuestDiskConverter))]
 public sealed class GuestDisk
 {
     internal GuestDisk(GuestSession session, string[] paths, bool readOnly, string? label)
@@ -110,4 +113,38 @@ internal static class GuestDiskRegistry
         var r = Current;
         lock (s_lock) return s_disks.Where(x => x.Runspace == r).Select(x => x.Disk).ToArray();
     }
+}
+
+/// <summary>
+/// Lets -Disk take a session's Id (an int, or its text), as the Disk property of
+/// Get-GuestFileSystem and Get-GuestOSInfo objects carries it: piping them to
+/// Mount-GuestFs binds the open session with that Id.
+/// </summary>
+public sealed class GuestDiskConverter : System.Management.Automation.PSTypeConverter
+{
+    private static bool TryId(object? source, out int id)
+    {
+        if (source is System.Management.Automation.PSObject po) source = po.BaseObject;
+        switch (source)
+        {
+            case int i: id = i; return true;
+            case long l when l is >= int.MinValue and <= int.MaxValue: id = (int)l; return true;
+            case string str when int.TryParse(str, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n): id = n; return true;
+            default: id = 0; return false;
+        }
+    }
+
+    public override bool CanConvertFrom(object sourceValue, Type destinationType) => destinationType == typeof(GuestDisk) && TryId(sourceValue, out _);
+
+    public override object ConvertFrom(object sourceValue, Type destinationType, IFormatProvider formatProvider, bool ignoreCase)
+    {
+        if (!TryId(sourceValue, out int id)) throw new InvalidCastException($"'{sourceValue}' is not a GuestDisk or a GuestDisk Id.");
+        return Array.Find(GuestDiskRegistry.All(), d => d.Id == id)
+            ?? throw new InvalidCastException($"No open GuestDisk has Id {id}; Get-GuestDisk lists the open ones (a closed disk must be opened again with Open-GuestDisk).");
+    }
+
+    public override bool CanConvertTo(object sourceValue, Type destinationType) => false;
+
+    public override object ConvertTo(object sourceValue, Type destinationType, IFormatProvider formatProvider, bool ignoreCase) =>
+        throw new InvalidCastException();
 }

@@ -145,26 +145,29 @@ Describe 'Choosing the accelerator' -Tag 'Appliance' {
     }
 }
 
-Describe '-Debug in a non-interactive script' -Tag 'Appliance' {
+Describe 'Debug output in a non-interactive script' -Tag 'Appliance' {
     BeforeAll { . $PSScriptRoot/TestSupport.ps1 }
 
-    It 'logs debug, verbose and warning records without asking "Continue with this operation?"' {
-        # Compiled cmdlets turn -Debug into a prompt before each debug, verbose and warning
-        # record; with no console input that is an error. GuestFs's records are a log.
+    It 'logs debug records with $DebugPreference = Continue, without asking "Continue with this operation?"' {
+        # PowerShell defines -Debug on a compiled cmdlet as "ask before each debug and
+        # warning record" (and with no console that is an error); a script that wants the
+        # log sets $DebugPreference = 'Continue'. GuestFs does not change either.
         $script = Join-Path $TestDrive 'debug.ps1'
         Set-Content -Path $script -Value @"
 Import-Module '$((Get-Module GuestFs).Path)'
+`$DebugPreference = 'Continue'
 `$pw = ConvertTo-SecureString 'not-used' -AsPlainText -Force
-`$d = Open-GuestDisk -Path '$(Get-GuestFsBaseImage)' -Passphrase `$pw -Debug -ErrorAction Stop
-Get-GuestFileSystem -Disk `$d -Debug | Out-Null
-Close-GuestDisk -Disk `$d -Debug
+`$d = Open-GuestDisk -Path '$(Get-GuestFsBaseImage)' -Passphrase `$pw -ErrorAction Stop
+Get-GuestFileSystem -Disk `$d | Out-Null
+Close-GuestDisk -Disk `$d
 'finished'
 "@
         $pwshArgs = @(if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') { "$PSHOME/pwsh.dll" })
-        $out = '' | & ([Environment]::ProcessPath) @pwshArgs -NoProfile -NonInteractive -File $script 2>&1 | Out-String
+        $out = '' | & ([Environment]::ProcessPath) @pwshArgs -NoProfile -NonInteractive -File $script *>&1 | Out-String
         $LASTEXITCODE | Should -Be 0 -Because $out
         $out | Should -Match 'finished'
         $out | Should -Match 'no encrypted'
+        $out | Should -Match 'DEBUG:'
         $out | Should -Not -Match 'NonInteractive mode'
     }
 }

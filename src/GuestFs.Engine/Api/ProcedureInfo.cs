@@ -43,7 +43,7 @@ public sealed class ProcedureInfo
     public bool Progress { get; }
     /// <summary>The optional feature group it needs, if any.</summary>
     public string? Group { get; }
-    /// <summary>One line on what the call does (ours, from summaries.table).</summary>
+    /// <summary>One line on what a library-side call does; empty for daemon procedures (see guestfs(3) for those).</summary>
     public string Summary { get; }
 
     /// <summary>

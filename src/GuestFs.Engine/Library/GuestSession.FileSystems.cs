@@ -21,6 +21,23 @@ public sealed partial class GuestSession
     /// </summary>
     public async Task<GuestFileSystemInfo[]> GetFileSystemsAsync(CancellationToken cancellationToken = default, bool includeEncrypted = false)
     {
+        // list_filesystems takes tens of seconds on a big disk under TCG: reuse the last
+        // answer while no call that could change disks, filesystems or mounts has run.
+        long generation = MountGeneration;
+        if (_fileSystemsCache is { } c && c.Generation == generation && c.IncludeEncrypted == includeEncrypted)
+        {
+            Say(MessageLevel.Verbose, "filesystems: nothing changed since the last listing, reusing it");
+            return (GuestFileSystemInfo[])c.List.Clone();
+        }
+        var fresh = await ListFileSystemsUncachedAsync(includeEncrypted, cancellationToken).ConfigureAwait(false);
+        _fileSystemsCache = (generation, includeEncrypted, fresh);
+        return (GuestFileSystemInfo[])fresh.Clone();
+    }
+
+    private (long Generation, bool IncludeEncrypted, GuestFileSystemInfo[] List)? _fileSystemsCache;
+
+    private async Task<GuestFileSystemInfo[]> ListFileSystemsUncachedAsync(bool includeEncrypted, CancellationToken cancellationToken)
+    {
         var list = (await ListFilesystemsAsync(cancellationToken).ConfigureAwait(false)).ToList();
         if (includeEncrypted)
         {

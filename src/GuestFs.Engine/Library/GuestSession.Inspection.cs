@@ -19,6 +19,26 @@ public sealed record GuestInspectedMount(string MountPoint, string Device, bool 
 
 public sealed partial class GuestSession
 {
+    private (long Generation, string[] Roots)? _inspectCache;
+
+    /// <summary>
+    /// inspect_os (17–20 s under TCG), or its last answer while nothing that could
+    /// change the disks' content has run since (mounting and unmounting cannot).
+    /// The daemon keeps its inspection data, so the inspect_get_* calls still answer.
+    /// </summary>
+    private async Task<string[]> InspectOsCachedAsync(CancellationToken cancellationToken)
+    {
+        long generation = ContentGeneration;
+        if (_inspectCache is { } c && c.Generation == generation)
+        {
+            Say(MessageLevel.Verbose, "inspection: nothing changed since the last inspect_os, reusing its answer");
+            return (string[])c.Roots.Clone();
+        }
+        var roots = await InspectOsAsync(cancellationToken).ConfigureAwait(false);
+        _inspectCache = (generation, roots);
+        return (string[])roots.Clone();
+    }
+
     /// <summary>
     /// Runs the daemon's inspection (inspect_os) and returns the root filesystem of
     /// every operating system found. inspect_os unmounts everything first; the
@@ -31,7 +51,7 @@ public sealed partial class GuestSession
         var saved = await SaveMountsAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await InspectOsAsync(cancellationToken).ConfigureAwait(false);
+            return await InspectOsCachedAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -103,7 +123,7 @@ public sealed partial class GuestSession
         var saved = await SaveMountsAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var roots = await InspectOsAsync(cancellationToken).ConfigureAwait(false);
+            var roots = await InspectOsCachedAsync(cancellationToken).ConfigureAwait(false);
             var result = new List<GuestOSInfo>(roots.Length);
             foreach (var root in roots.OrderBy(r => r, StringComparer.Ordinal))
             {

@@ -789,6 +789,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             var channel = _channel!;
             _procNames.TryAdd(request.Procedure, request.Name);
             Interlocked.Increment(ref _callCount);
+            NoteCall(request.Name);
             Trace(request.Name);
             var call = channel.CallAsync(request, decoder, transfer, cancellationToken, blocking);
             T result;

@@ -4,7 +4,7 @@ using System.Management.Automation;
 namespace GuestFs.PowerShell.Commands;
 
 /// <summary>Syncs and closes guest disk sessions, stopping their appliance.</summary>
-[Cmdlet(VerbsCommon.Close, "GuestDisk", DefaultParameterSetName = "Disk")]
+[Cmdlet(VerbsCommon.Close, "GuestDisk", DefaultParameterSetName = "Disk", SupportsShouldProcess = true)]
 public sealed class CloseGuestDiskCommand : GuestCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ParameterSetName = "Disk")]
@@ -19,6 +19,9 @@ public sealed class CloseGuestDiskCommand : GuestCmdlet
         var disks = All.IsPresent ? GuestDiskRegistry.Mine() : Disk ?? new[] { ResolveDisk(null) };
         foreach (var d in disks)
         {
+            // Closing ends the session: on a read-only disk every change made in it is discarded.
+            if (!ShouldProcess($"GuestDisk {d.Id} ({string.Join(", ", d.Paths)})",
+                d.ReadOnly ? "Close (changes made in this read-only session are discarded)" : "Close (sync changes to the image and stop the appliance)")) continue;
             try
             {
                 WriteVerbose($"closing GuestDisk {d.Id}: syncing and stopping the appliance");

@@ -24,7 +24,7 @@ namespace GuestFs.PowerShell.Commands;
 [OutputType(typeof(GuestFileInfo), typeof(FileSystemInfo))]
 public sealed class CopyGuestItemCommand : GuestCmdlet
 {
-    private const int ActivityId = 0x6e6;
+    private const int ActivityId = ProgressActivity.Copy;
 
     /// <summary>
     /// Guest source paths (wildcards allowed). Guest items from Get-GuestChildItem
@@ -409,7 +409,7 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
             Post(() => WriteProgress(rec));
             if (p.FilesExpected > 1)
             {
-                var child = new ProgressRecord(ActivityId + 1, "File", $"{p.CurrentItem}") { ParentActivityId = ActivityId };
+                var child = new ProgressRecord(ProgressActivity.CopyFile, "File", $"{p.CurrentItem}") { ParentActivityId = ActivityId };
                 child.CurrentOperation = $"file {Math.Min(p.FilesDone + 1, p.FilesExpected)} of {p.FilesExpected}";
                 if (p.FilesExpected > 0) child.PercentComplete = Math.Min(100, p.FilesDone * 100 / p.FilesExpected);
                 Post(() => WriteProgress(child));

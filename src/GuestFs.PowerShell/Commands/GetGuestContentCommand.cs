@@ -26,6 +26,12 @@ public sealed class GetGuestContentCommand : GuestPathCmdlet
     [ValidateRange(0, long.MaxValue)]
     public long TotalCount { get; set; } = -1;
 
+    /// <summary>Only the last N lines (read in the appliance by tail, so the rest is not transferred).</summary>
+    [Parameter]
+    [Alias("Last")]
+    [ValidateRange(0, int.MaxValue)]
+    public int Tail { get; set; } = -1;
+
     [Parameter]
     [ArgumentCompleter(typeof(EncodingCompleter))]
     public string? Encoding { get; set; }
@@ -35,6 +41,11 @@ public sealed class GetGuestContentCommand : GuestPathCmdlet
         Encoding enc;
         try { enc = ContentEncoding.Resolve(Encoding); }
         catch (ArgumentException e) { ThrowTerminatingError(new ErrorRecord(e, "UnknownEncoding", ErrorCategory.InvalidArgument, Encoding)); return; }
+        if (Tail >= 0 && (TotalCount >= 0 || AsByteStream.IsPresent))
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException(AsByteStream.IsPresent
+                    ? "-Tail counts lines, so it does not go with -AsByteStream. Read the bytes with -AsByteStream alone, or the last lines with -Tail alone."
+                    : "-Tail and -TotalCount cannot be used together: use one of them."),
+                "TailWithTotalCount", ErrorCategory.InvalidArgument, Tail));
         foreach (var (_, disk, targets) in ResolveGivenPaths(reading: true, errorWhenNoMatch: true))
         {
             foreach (var t in targets) ReadOne(disk, t, enc);
@@ -46,7 +57,15 @@ public sealed class GetGuestContentCommand : GuestPathCmdlet
         var session = disk.Session;
         try
         {
-            if (TotalCount == 0) return;
+            if (TotalCount == 0 || Tail == 0) return;
+            if (Tail > 0)
+            {
+                // The daemon's tail_n reads the file in the appliance and sends only the last lines.
+                var last = Run(ct => session.TailNAsync(Tail, path, ct), session);
+                if (Raw.IsPresent) WriteObject(last.Length == 0 ? "" : string.Join("\n", last) + "\n");
+                else foreach (var l in last) WriteObject(l);
+                return;
+            }
             if (Raw.IsPresent && !AsByteStream.IsPresent && TotalCount > 0)
             {
                 // -Raw with -TotalCount: the first N lines, as one string with their line ends.

@@ -53,11 +53,29 @@ public sealed class GetGuestFileSystemCommand : FleetCmdlet
             return;
         }
         var patterns = Type is null ? null : Array.ConvertAll(Type, t => new WildcardPattern(t, WildcardOptions.IgnoreCase));
+        // Where each filesystem is mounted, and its free space there (what users ask next).
+        var mounted = new System.Collections.Generic.Dictionary<string, (string MountPoint, long Free)>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var m in Run(ct => disk.Session.GetMountsAsync(ct), disk.Session))
+            {
+                if (mounted.ContainsKey(m.Device)) continue;
+                var st = Run(ct => disk.Session.StatvfsAsync(m.MountPoint, ct), disk.Session);
+                mounted[m.Device] = (m.MountPoint, st.Frsize * st.Bavail);
+            }
+        }
+        catch (Exception e) when (e is Engine.Protocol.GuestFsException)
+        {
+            WriteVerbose($"free space not shown: {e.Message}");
+        }
         foreach (var fs in list)
         {
             if (!Keep(fs, All.IsPresent, patterns)) continue;
             var o = PSObject.AsPSObject(fs);
-            o.Properties.Add(new PSNoteProperty("Disk", disk));
+            o.Properties.Add(new PSNoteProperty("Disk", disk.Id));  // an Id, not the session: objects travel (JSON, CSV, remoting)
+            bool isMounted = mounted.TryGetValue(fs.Device, out var at);
+            o.Properties.Add(new PSNoteProperty("MountPoint", isMounted ? at.MountPoint : null));
+            o.Properties.Add(new PSNoteProperty("FreeSpace", isMounted ? at.Free : (long?)null));
             WriteObject(o);
         }
     }

@@ -5,7 +5,7 @@ using GuestFs.Engine.Api;
 
 namespace GuestFs.PowerShell.Commands;
 
-/// <summary>Describes guestfsd procedures and the library-side calls: number, side, arguments, optional arguments, return, summary.</summary>
+/// <summary>Describes guestfsd procedures and the library-side calls: number, side, arguments, optional arguments, return (and, for library-side calls, a one-line summary).</summary>
 [Cmdlet(VerbsCommon.Get, "GuestFsApi")]
 [OutputType(typeof(ProcedureInfo))]
 public sealed class GetGuestFsApiCommand : PSCmdlet

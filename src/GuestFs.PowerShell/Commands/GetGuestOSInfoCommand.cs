@@ -58,7 +58,7 @@ public sealed class GetGuestOSInfoCommand : FleetCmdlet
         foreach (var os in systems)
         {
             var o = PSObject.AsPSObject(os);
-            o.Properties.Add(new PSNoteProperty("Disk", disk));
+            o.Properties.Add(new PSNoteProperty("Disk", disk.Id));  // an Id, not the session: objects travel (JSON, CSV, remoting)
             WriteObject(o);
         }
     }

@@ -31,6 +31,16 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public GuestDisk? Disk { get; set; }
 
+    /// <summary>
+    /// The daemon argument "c" (fill, fill_pattern …). PowerShell binds named
+    /// arguments before it asks for the call's own parameters, so a dynamic -c
+    /// would lose to -Confirm by abbreviation; an exact static name wins. Its
+    /// positional twin is the dynamic -ArgC.
+    /// </summary>
+    [Parameter(DontShow = true)]
+    public object? C { get; set; }
+
+    private const string RestName = "UnboundArguments";
     private RuntimeDefinedParameterDictionary? _dynamic;
     private readonly Dictionary<string, string> _dynamicToArg = new(StringComparer.OrdinalIgnoreCase);
 
@@ -38,6 +48,7 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
     {
         "Name", "Arguments", "Disk", "Verbose", "Debug", "ErrorAction", "WarningAction", "InformationAction", "ProgressAction",
         "ErrorVariable", "WarningVariable", "InformationVariable", "OutVariable", "OutBuffer", "PipelineVariable", "WhatIf", "Confirm",
+        "C",
     };
 
     /// <summary>Parameter name used for a daemon argument (prefixed when it would clash with ours).</summary>
@@ -45,10 +56,19 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
 
     public object? GetDynamicParameters()
     {
-        var p = ProcedureCatalog.FindAny(Name ?? "");
-        if (p is null) return null;
+        // No name yet (Get-Command, Get-Help, tab completion before the name): no extra parameters.
+        if (string.IsNullOrEmpty(Name)) return null;
+        var p = ProcedureCatalog.FindAny(Name);
         _dynamic = new RuntimeDefinedParameterDictionary();
         _dynamicToArg.Clear();
+        if (p is null)
+        {
+            // Not a call (often: -name <value> bound to our -Name): take the rest, so that
+            // ProcessRecord can say what went wrong instead of a positional-parameter error.
+            var rest = new ParameterAttribute { ValueFromRemainingArguments = true, DontShow = true };
+            _dynamic.Add(RestName, new RuntimeDefinedParameter(RestName, typeof(object[]), new System.Collections.ObjectModel.Collection<Attribute> { rest }));
+            return _dynamic;
+        }
         int position = 1;
         void Add(string arg, string type, bool optional)
         {
@@ -79,6 +99,22 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
     protected override void ProcessRecord()
     {
         var p = ProcedureCatalog.FindAny(Name);
+        if (p is null && _dynamic is not null && _dynamic.TryGetValue(RestName, out var restParam) && restParam.Value is object[] rest)
+        {
+            // "Invoke-GuestFsApi hivex_node_get_child -nodeh $n -name $k": -name is our -Name,
+            // so the call's name arrived as a stray positional argument.
+            var called = rest.Select(x => x is PSObject po ? po.BaseObject : x).OfType<string>().Select(ProcedureCatalog.FindAny).FirstOrDefault(x => x is not null);
+            if (called is not null)
+            {
+                bool hasName = called.Arguments.Any(a => a.Name.Equals("name", StringComparison.OrdinalIgnoreCase)) || called.OptionalArguments.Any(a => a.Name.Equals("name", StringComparison.OrdinalIgnoreCase));
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    $"-Name is Invoke-GuestFsApi's own parameter (the call's name), so '{Name}' was taken as the call and '{called.Name}' was left over. " +
+                    (hasName ? $"Pass {called.Name}'s argument 'name' as -ArgName: Invoke-GuestFsApi {called.Name} … -ArgName {Name}" : "Give the call's name first: Invoke-GuestFsApi " + called.Name + " …") +
+                    " (arguments whose names clash with Invoke-GuestFsApi's own parameters take the prefix Arg; Get-Help Invoke-GuestFsApi)."),
+                    "ArgumentNameIsCommandParameter", ErrorCategory.InvalidArgument, Name));
+                return;
+            }
+        }
         if (p is null)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{Name}' is not a guestfsd procedure or library call; Get-GuestFsApi lists them (Get-GuestFsApi *{Name}*)."),
@@ -90,9 +126,25 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
         if (Arguments is not null)
             foreach (DictionaryEntry e in Arguments)
                 args[e.Key.ToString()!] = e.Value is PSObject po ? po.BaseObject : e.Value;
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(C)))
+        {
+            if (!p.Arguments.Any(a => a.Name == "c") && !p.OptionalArguments.Any(a => a.Name == "c"))
+            {
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"{p.Name} has no argument 'c'. For PowerShell's confirmation prompt write -Confirm (or -cf)."),
+                    "UnknownApiArgument", ErrorCategory.InvalidArgument, "c"));
+                return;
+            }
+            if (_dynamic is not null && _dynamic.TryGetValue(ParameterNameFor("c"), out var twin) && twin.IsSet)
+            {
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException("'c' is given twice: as -c and as -ArgC (or by position)."),
+                    "ArgumentGivenTwice", ErrorCategory.InvalidArgument, "c"));
+                return;
+            }
+            args["c"] = C is PSObject cpo ? cpo.BaseObject : C;
+        }
         if (_dynamic is not null)
             foreach (var (pname, rp) in _dynamic)
-                if (rp.IsSet)
+                if (rp.IsSet && pname != RestName)
                 {
                     if (args.ContainsKey(_dynamicToArg[pname]))
                     {
@@ -107,7 +159,16 @@ public sealed class InvokeGuestFsApiCommand : GuestCmdlet, IDynamicParameters
 
         if (p.Deprecated)
             WriteWarning($"libguestfs deprecates {p.Name}" + (p.DeprecatedBy is null ? "." : $"; use {p.DeprecatedBy} instead."));
-        if (!ShouldProcess($"GuestDisk {disk.Id}", p.IsLibrary ? $"Call {p.Name} (library side)" : $"Call guestfsd {p.Name}")) return;
+        bool go;
+        try { go = ShouldProcess($"GuestDisk {disk.Id}", p.IsLibrary ? $"Call {p.Name} (library side)" : $"Call guestfsd {p.Name}"); }
+        catch (Exception e) when (e is NullReferenceException or PSInvalidOperationException or System.Management.Automation.Host.HostException)
+        {
+            // -Confirm in a host that cannot ask (no console, a hosted runspace).
+            ThrowTerminatingError(new ErrorRecord(new InvalidOperationException($"Cannot ask whether to call {p.Name}: this PowerShell host cannot prompt. Leave out -Confirm, or run the command in an interactive session.", e),
+                "ConfirmationNotPossible", ErrorCategory.InvalidOperation, p.Name));
+            return;
+        }
+        if (!go) return;
         // Host paths of library-side calls (copy_in, disk_format …) are resolved like any provider path.
         foreach (var a in p.Arguments.Where(a => a.Type == "String(HostPath)"))
             if (args.TryGetValue(a.Name, out var hp) && hp is string hostPathArg)

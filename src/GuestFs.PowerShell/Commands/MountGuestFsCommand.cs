@@ -38,6 +38,10 @@ public sealed class MountGuestFsCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Mount even when another filesystem is already mounted on the mount point (it is hidden under the new one).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     /// <summary>Also create a GuestFs drive of this name (global scope) rooted at the mount point.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -52,6 +56,23 @@ public sealed class MountGuestFsCommand : GuestCmdlet
             WriteError(new ErrorRecord(new ArgumentException($"The mount point '{mp}' must be an absolute guest path such as / or /boot"),
                 "MountPointNotAbsolute", ErrorCategory.InvalidArgument, mp));
             return;
+        }
+        mp = mp.Length > 1 ? mp.TrimEnd('/') : mp;
+        if (!Force.IsPresent)
+        {
+            // A second filesystem on a used mount point hides the first one: the tree would
+            // depend on the order filesystems were piped in. Refuse unless asked for.
+            Engine.Library.GuestMountInfo[] mounts;
+            try { mounts = Run(ct => disk.Session.GetMountsAsync(ct), disk.Session); }
+            catch (Exception e) { WriteError(ToErrorRecord(e, "MountFailed", Device)); return; }
+            var used = Array.Find(mounts, m => m.MountPoint == mp);
+            if (used is not null)
+            {
+                WriteError(new ErrorRecord(new InvalidOperationException(
+                    $"{used.Device} is already mounted on {mp}, so {Device} is not mounted there. Mount {Device} somewhere else (Mount-GuestFs {Device} -MountPoint /mnt after New-GuestItem /mnt -ItemType Directory), dismount the first with Dismount-GuestFs {mp}, or add -Force to mount over it. To mount an installed system as it mounts itself, use Open-GuestDisk -Inspect."),
+                    "MountPointInUse", ErrorCategory.ResourceBusy, Device));
+                return;
+            }
         }
         if (!ShouldProcess($"{Device} on {mp}", PSDrive is null ? "Mount guest filesystem" : $"Mount guest filesystem and create drive {PSDrive}:")) return;
         // On a read-only session the disk is behind an overlay, so a read-write

@@ -63,7 +63,7 @@ public sealed class NewGuestDiskImageCommand : GuestCmdlet
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Label names a filesystem; give -FileSystem too."), "LabelWithoutFileSystem", ErrorCategory.InvalidArgument, Label));
         if (!ShouldProcess(full, $"Create {Format} disk image of {Size / (1024 * 1024)} MiB" + (style == GuestPartitionStyle.None ? "" : $", {style} partition table") + (fs == "none" ? "" : $", {fs} filesystem"))) return;
 
-        const int id = 0x6e7;
+        const int id = ProgressActivity.NewDiskImage;
         string tmp = full + ".guestfs-partial";
         try
         {

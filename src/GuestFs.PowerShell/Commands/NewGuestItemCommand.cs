@@ -42,6 +42,39 @@ public sealed class NewGuestItemCommand : GuestCmdlet
             var disk = ResolveLocation(raw, Disk, literal: true, out var given);
             var s = disk.Session;
             string path = GuestPath.Normalize(given);
+            // Everything the command needs is checked before the guest is touched: a
+            // missing link target must not cost the file that -Force would replace.
+            string? target = null;
+            byte[] content = Array.Empty<byte>();
+            if (ItemType == GuestNewItemType.SymbolicLink)
+            {
+                target = Value is null ? null : LanguagePrimitives.ConvertTo<string>(Value is PSObject po ? po.BaseObject : Value);
+                if (string.IsNullOrEmpty(target))
+                {
+                    WriteError(new ErrorRecord(new ArgumentException($"A symbolic link needs a target: pass -Value <target path> (for '{path}')."),
+                        "LinkTargetMissing", ErrorCategory.InvalidArgument, path));
+                    continue;
+                }
+            }
+            else if (ItemType == GuestNewItemType.File)
+            {
+                try
+                {
+                    content = Value switch
+                    {
+                        null => Array.Empty<byte>(),
+                        byte[] b => b,
+                        PSObject { BaseObject: byte[] pb } => pb,
+                        _ => Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(Value is PSObject p2 ? p2.BaseObject : Value)),
+                    };
+                }
+                catch (PSInvalidCastException e)
+                {
+                    WriteError(new ErrorRecord(new ArgumentException($"-Value cannot be written as file content: {e.Message} Pass a string or a byte array.", e),
+                        "ValueNotContent", ErrorCategory.InvalidArgument, path));
+                    continue;
+                }
+            }
             if (!RequireWritable(disk, path)) continue;
             if (!ShouldProcess(path, $"Create guest {ItemType}")) continue;
             try
@@ -66,23 +99,9 @@ public sealed class NewGuestItemCommand : GuestCmdlet
                         Run(ct => s.MkdirPAsync(path, ct), s);
                         break;
                     case GuestNewItemType.SymbolicLink:
-                        string? target = Value is null ? null : LanguagePrimitives.ConvertTo<string>(Value is PSObject po ? po.BaseObject : Value);
-                        if (string.IsNullOrEmpty(target))
-                        {
-                            WriteError(new ErrorRecord(new ArgumentException("A symbolic link needs a target: pass -Value <target path>"),
-                                "LinkTargetMissing", ErrorCategory.InvalidArgument, path));
-                            continue;
-                        }
-                        Run(ct => s.LnSAsync(target, path, ct), s);
+                        Run(ct => s.LnSAsync(target!, path, ct), s);
                         break;
                     default:
-                        byte[] content = Value switch
-                        {
-                            null => Array.Empty<byte>(),
-                            byte[] b => b,
-                            PSObject { BaseObject: byte[] pb } => pb,
-                            _ => Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(Value is PSObject p2 ? p2.BaseObject : Value)),
-                        };
                         Run(ct => s.WriteAsync(path, content, ct), s);
                         break;
                 }

@@ -92,7 +92,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
             return;
         }
 
-        const int activityId = 0x6e5;
+        const int activityId = ProgressActivity.OpenDisk;
         string activity = $"Opening {(_paths.Count == 1 ? System.IO.Path.GetFileName(_paths[0]) : $"{_paths.Count} disk images")}";
         EventHandler<LaunchProgressEventArgs> onStage = (_, e) => Post(() =>
             WriteProgress(new ProgressRecord(activityId, activity, e.Description) { PercentComplete = e.PercentComplete }));
@@ -114,8 +114,39 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
         }
         var disk = new GuestDisk(session, _paths.ToArray(), !Writable.IsPresent, Label);
         AfterLaunch(disk); // -Passphrase, -Inspect (OpenGuestDiskCommand.Inspect.cs); closes the session on failure
+        WarnAboutBlankImages(disk);
         GuestDiskRegistry.Add(disk);
         WriteVerbose($"GuestDisk {disk.Id}: {disk.Accelerator} ({disk.AcceleratorReason}), launched in {disk.LaunchTime?.TotalSeconds:0.00} s, {(disk.ReadOnly ? "read-only" : "writable")}");
         WriteObject(disk);
+    }
+
+    /// <summary>
+    /// A file that is no disk image at all (a text file, a wrong path) opens as a
+    /// blank raw disk: say so, rather than let Get-GuestFileSystem come back empty.
+    /// </summary>
+    private void WarnAboutBlankImages(GuestDisk disk)
+    {
+        try
+        {
+            var s = disk.Session;
+            var parts = Run(ct => s.ListPartitionsAsync(ct), s);
+            var devices = disk.Devices;
+            for (int i = 0; i < devices.Length && i < disk.Paths.Length; i++)
+            {
+                string dev = devices[i];
+                if (Array.Exists(parts, p => p.StartsWith(dev, StringComparison.Ordinal))) continue;
+                try { Run(ct => s.PartGetParttypeAsync(dev, ct), s); continue; } // a partition table without partitions
+                catch (Engine.Protocol.GuestFsException e) when (e is not Engine.Protocol.GuestFsProtocolException) { }
+                string type = "";
+                try { type = Run(ct => s.VfsTypeAsync(dev, ct), s); }
+                catch (Engine.Protocol.GuestFsException e) when (e is not Engine.Protocol.GuestFsProtocolException) { }
+                if (type.Length == 0)
+                    WriteWarning($"'{disk.Paths[i]}' ({dev}) holds no partition table and no filesystem: it is blank, or not a disk image. Check the path (and -Format), or create a filesystem on it (New-GuestDiskImage makes new images).");
+            }
+        }
+        catch (Engine.Protocol.GuestFsException e) when (e is not Engine.Protocol.GuestFsProtocolException)
+        {
+            WriteVerbose($"could not check the images for a partition table: {e.Message}");
+        }
     }
 }

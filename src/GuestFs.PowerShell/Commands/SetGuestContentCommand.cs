@@ -40,6 +40,10 @@ public abstract class WriteGuestContentCommandBase : GuestCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public GuestDisk? Disk { get; set; }
 
+    /// <summary>Also write the values to the pipeline, as Set-Content -PassThru does.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
     protected abstract bool Append { get; }
 
     protected override void ProcessRecord()
@@ -63,6 +67,7 @@ public abstract class WriteGuestContentCommandBase : GuestCmdlet
             {
                 if (Append) Run(ct => disk.Session.WriteAppendAsync(path, content, ct), disk.Session);
                 else Run(ct => disk.Session.WriteAsync(path, content, ct), disk.Session);
+                if (PassThru.IsPresent) foreach (var v in _values) WriteObject(v);
             }
             catch (Exception e)
             {
@@ -77,6 +82,7 @@ public abstract class WriteGuestContentCommandBase : GuestCmdlet
 
 /// <summary>Replaces the content of guest files.</summary>
 [Cmdlet(VerbsCommon.Set, "GuestContent", DefaultParameterSetName = "Path", SupportsShouldProcess = true)]
+[OutputType(typeof(object))]
 public sealed class SetGuestContentCommand : WriteGuestContentCommandBase
 {
     protected override bool Append => false;
@@ -84,6 +90,7 @@ public sealed class SetGuestContentCommand : WriteGuestContentCommandBase
 
 /// <summary>Appends to guest files (creating them if needed).</summary>
 [Cmdlet(VerbsCommon.Add, "GuestContent", DefaultParameterSetName = "Path", SupportsShouldProcess = true)]
+[OutputType(typeof(object))]
 public sealed class AddGuestContentCommand : WriteGuestContentCommandBase
 {
     protected override bool Append => true;

@@ -54,6 +54,25 @@ public sealed class GuestFsDriveParameters
 }
 
 /// <summary>The parameters Get-Content gains on a GuestFs drive.</summary>
+/// <summary>Get-ChildItem's dynamic parameters on a GuestFs drive.</summary>
+public sealed class GuestFsChildItemParameters
+{
+    /// <summary>Only files (everything that is not a directory).</summary>
+    [Parameter]
+    [Alias("af")]
+    public SwitchParameter File { get; set; }
+
+    /// <summary>Only directories.</summary>
+    [Parameter]
+    [Alias("ad")]
+    public SwitchParameter Directory { get; set; }
+
+    /// <summary>Only hidden items: on Linux, names that start with a dot.</summary>
+    [Parameter]
+    [Alias("ah", "h")]
+    public SwitchParameter Hidden { get; set; }
+}
+
 public sealed class GuestFsContentReaderParameters
 {
     /// <summary>The whole file as one string (or one byte array with -AsByteStream).</summary>

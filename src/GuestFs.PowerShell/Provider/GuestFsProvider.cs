@@ -206,7 +206,7 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             return null;
         }
         GuestDisk? disk = null;
-        const int activityId = 0x6e7;
+        const int activityId = ProgressActivity.DriveOpen;
         string activity = $"Opening {string.Join(", ", paths.Select(System.IO.Path.GetFileName))} for drive {driveName}";
         var stages = new ConcurrentQueue<LaunchProgressEventArgs>();
         EventHandler<LaunchProgressEventArgs> onStage = (_, e) => stages.Enqueue(e);
@@ -480,6 +480,26 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
 
     private bool Shown(GuestFileInfo e) => Force.IsPresent || !e.Name.StartsWith('.');
 
+    /// <summary>Get-ChildItem -File, -Directory, -Hidden on a drive, as the FileSystem provider has them.</summary>
+    protected override object GetChildItemsDynamicParameters(string path, bool recurse) => new GuestFsChildItemParameters();
+
+    protected override object GetChildNamesDynamicParameters(string path) => new GuestFsChildItemParameters();
+
+    /// <summary>Whether a listed entry is written: hidden (dot) files per -Force/-Hidden, then -File/-Directory.</summary>
+    private bool Listed(GuestFileInfo e)
+    {
+        var p = DynamicParameters as GuestFsChildItemParameters;
+        bool hidden = e.Name.StartsWith('.');
+        if (p is { Hidden.IsPresent: true } ? !hidden : !Shown(e)) return false;
+        if (p is { File.IsPresent: true } && e.IsDirectory) return false;
+        if (p is { Directory.IsPresent: true } && !e.IsDirectory) return false;
+        return true;
+    }
+
+    /// <summary>Whether -Recurse descends into a directory (hidden ones with -Force or -Hidden).</summary>
+    private bool Descended(GuestFileInfo e) =>
+        e.IsDirectory && (Shown(e) || DynamicParameters is GuestFsChildItemParameters { Hidden.IsPresent: true });
+
     protected override void GetChildItems(string path, bool recurse) => GetChildItems(path, recurse, uint.MaxValue);
 
     protected override void GetChildItems(string path, bool recurse, uint depth)
@@ -508,8 +528,8 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
                 if (Stopping) throw new PipelineStoppedException();
                 if (!byDir.TryGetValue(stack.Pop(), out var list)) continue;
                 foreach (var e in list)
-                    if (Shown(e) && (filter is null || filter.IsMatch(e.Name))) WriteGuestItem(t, e);
-                foreach (var sub in list.Where(e => e.IsDirectory && Shown(e)).Reverse())
+                    if (Listed(e) && (filter is null || filter.IsMatch(e.Name))) WriteGuestItem(t, e);
+                foreach (var sub in list.Where(Descended).Reverse())
                     stack.Push(sub.FullName);
             }
         }
@@ -525,8 +545,8 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             if (!IsDirectory(t)) return;
             foreach (var e in Call(t.Disk, ct => t.Disk.Cache.GetEntriesAsync(t.Session, t.Guest, ct)))
             {
-                if (!Shown(e)) continue;
-                bool matches = filter is null || filter.IsMatch(e.Name);
+                if (!Listed(e) && !(returnContainers == ReturnContainers.ReturnAllContainers && Descended(e))) continue;
+                bool matches = Listed(e) && (filter is null || filter.IsMatch(e.Name));
                 if (matches || (returnContainers == ReturnContainers.ReturnAllContainers && e.IsDirectory))
                     WriteItemObject(e.Name, GuestFsPath.FromGuestPath(t.Drive.Name, t.Drive.GuestRoot, e.FullName) ?? t.PsPath, e.IsDirectory);
             }
