@@ -338,7 +338,20 @@ public abstract partial class GuestCmdlet : PSCmdlet
             return drive.Disk;
         }
         guestPath = value;
-        return ResolveDisk(disk);
+        var resolved = ResolveDisk(disk);
+        if (WindowsPath.IsWindowsPath(value)) guestPath = ToWindowsGuestPath(resolved, value, literal);
+        return resolved;
+    }
+
+    /// <summary>A C:\… path on a disk opened with -Inspect on a Windows guest, as a guest path (see WindowsPath).</summary>
+    protected string ToWindowsGuestPath(GuestDisk disk, string value, bool literal)
+    {
+        try { return Run(ct => WindowsPath.ToGuestPathAsync(disk, value, literal, ct), disk.Session); }
+        catch (WindowsPathException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, e.ErrorId, e.Category, value));
+            throw;
+        }
     }
 
     /// <summary>
@@ -349,7 +362,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     {
         if (TryDrivePath(value, literal, out var drive, out guestPath, out bool fromLocation) && !(fromLocation && drive.Disk != sameDisk))
             return drive.Disk;
-        guestPath = value;
+        guestPath = WindowsPath.IsWindowsPath(value) ? ToWindowsGuestPath(sameDisk, value, literal) : value;
         return sameDisk;
     }
 
