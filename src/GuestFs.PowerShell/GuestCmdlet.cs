@@ -339,7 +339,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
         }
         guestPath = value;
         var resolved = ResolveDisk(disk);
-        if (WindowsPath.IsWindowsPath(value)) guestPath = ToWindowsGuestPath(resolved, value, literal);
+        if (WindowsPath.Applies(resolved, value)) guestPath = ToWindowsGuestPath(resolved, value, literal);
         return resolved;
     }
 
@@ -362,7 +362,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     {
         if (TryDrivePath(value, literal, out var drive, out guestPath, out bool fromLocation) && !(fromLocation && drive.Disk != sameDisk))
             return drive.Disk;
-        guestPath = WindowsPath.IsWindowsPath(value) ? ToWindowsGuestPath(sameDisk, value, literal) : value;
+        guestPath = WindowsPath.Applies(sameDisk, value) ? ToWindowsGuestPath(sameDisk, value, literal) : value;
         return sameDisk;
     }
 

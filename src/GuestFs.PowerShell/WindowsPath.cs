@@ -22,6 +22,14 @@ internal static class WindowsPath
     public static bool IsWindowsPath(string value) =>
         value.Length >= 2 && char.IsAsciiLetter(value[0]) && value[1] == ':' && (value.Length == 2 || value[2] is '\\' or '/');
 
+    /// <summary>
+    /// Whether a path value is taken as a Windows path on this disk: always on a disk with
+    /// Windows drive letters; elsewhere only with a backslash (C:\x), which is then refused
+    /// as NotAWindowsDisk, while C:/x stays the guest path it always was.
+    /// </summary>
+    public static bool Applies(GuestDisk disk, string value) =>
+        IsWindowsPath(value) && (disk.WindowsDrives is not null || value.Contains('\\'));
+
     /// <summary>The guest path a Windows path stands for; throws an exception naming the problem.</summary>
     public static async Task<string> ToGuestPathAsync(GuestDisk disk, string value, bool literal, CancellationToken ct)
     {
