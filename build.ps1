@@ -51,8 +51,10 @@ $PesterVersion = '5.7.1'
 $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', 'libguestfs0', 'libguestfs-xfs', 'linux-image-amd64',
     # Tests only: debootstrap builds the Debian 12 root the inspection tests use;
     # openssh-server runs the loopback "hosts" of the remoting (fleet) tests;
-    # genisoimage makes the ISO whose isoinfo struct is compared with guestfish.
-    'debootstrap', 'openssh-server', 'genisoimage')
+    # genisoimage makes the ISO whose isoinfo struct is compared with guestfish;
+    # libhivex-bin (hivexregedit) fills the phony Windows images' hives and
+    # libwin-hivex-perl lets virt-win-reg, their reference, run.
+    'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 

@@ -325,7 +325,20 @@ public abstract partial class GuestCmdlet : PSCmdlet
             return drive.Disk;
         }
         guestPath = value;
-        return ResolveDisk(disk);
+        var resolved = ResolveDisk(disk);
+        if (WindowsPath.Applies(resolved, value)) guestPath = ToWindowsGuestPath(resolved, value, literal);
+        return resolved;
+    }
+
+    /// <summary>A C:\… path on a disk opened with -Inspect on a Windows guest, as a guest path (see WindowsPath).</summary>
+    protected string ToWindowsGuestPath(GuestDisk disk, string value, bool literal)
+    {
+        try { return Run(ct => WindowsPath.ToGuestPathAsync(disk, value, literal, ct), disk.Session); }
+        catch (WindowsPathException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, e.ErrorId, e.Category, value));
+            throw;
+        }
     }
 
     /// <summary>
@@ -336,7 +349,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     {
         if (TryDrivePath(value, literal, out var drive, out guestPath, out bool fromLocation) && !(fromLocation && drive.Disk != sameDisk))
             return drive.Disk;
-        guestPath = value;
+        guestPath = WindowsPath.Applies(sameDisk, value) ? ToWindowsGuestPath(sameDisk, value, literal) : value;
         return sameDisk;
     }
 

@@ -25,6 +25,13 @@ public sealed class GuestDisk
 
     internal GuestSession Session { get; }
 
+    /// <summary>
+    /// The Windows system Open-GuestDisk -Inspect mounted: drive letter (upper case) to
+    /// device, from its registry; null when no Windows system was mounted that way.
+    /// C:\… paths given to GuestFs cmdlets map through it (see WindowsPath).
+    /// </summary>
+    internal IReadOnlyDictionary<string, string>? WindowsDrives { get; set; }
+
     /// <summary>What GuestFs drives on this disk have recently listed (see GuestItemCache).</summary>
     internal Provider.GuestItemCache Cache { get; } = new();
 

@@ -189,7 +189,8 @@ public sealed partial class GuestSession
     /// <summary>
     /// The installed applications of an inspected operating system whose
     /// filesystems are mounted (as libguestfs's inspect_list_applications2
-    /// expects). deb reads /var/lib/dpkg/status; rpm asks the daemon's librpm.
+    /// expects). deb reads /var/lib/dpkg/status; rpm asks the daemon's librpm;
+    /// Windows reads the Uninstall keys of the SOFTWARE hive.
     /// Other package formats throw <see cref="NotSupportedException"/> naming the format;
     /// a guest without a known package manager has none.
     /// </summary>
@@ -230,14 +231,83 @@ public sealed partial class GuestSession
                     }
                 case "pacman":
                 case "apk":
-                    throw new NotSupportedException($"listing the applications of a guest that uses the '{os.PackageFormat}' package format is not implemented (GuestFs reads deb and rpm databases)");
+                    throw new NotSupportedException($"listing the applications of a guest that uses the '{os.PackageFormat}' package format is not implemented (GuestFs reads deb and rpm databases and the Windows registry)");
                 default:
                     return Array.Empty<GuestApplication>();
             }
         }
         if (os.Type == "windows")
-            throw new NotSupportedException("listing the applications of a Windows guest (from its registry) is not implemented (GuestFs reads deb and rpm databases)");
+            return await ListWindowsApplicationsAsync(os.Root, cancellationToken).ConfigureAwait(false);
         return Array.Empty<GuestApplication>();
+    }
+
+    // The Uninstall keys libguestfs's library reads (lib/inspect-apps.c): native
+    // applications, then the 32-bit ones of a 64-bit system (WOW64). hivex looks
+    // names up without regard to case, so the spelling of WOW6432Node does not matter.
+    private static readonly string[][] s_uninstallKeys =
+    {
+        new[] { "Microsoft", "Windows", "CurrentVersion", "Uninstall" },
+        new[] { "WOW6432Node", "Microsoft", "Windows", "CurrentVersion", "Uninstall" },
+    };
+
+    /// <summary>
+    /// The applications of a Windows guest whose filesystems are mounted: every child
+    /// of the two Uninstall keys of its SOFTWARE hive that has a DisplayName string,
+    /// named by its key; version, install path, publisher, URL and description from
+    /// DisplayVersion, InstallLocation, Publisher, URLInfoAbout and Comments (empty
+    /// when missing or not a string), sorted by name as libguestfs sorts them.
+    /// </summary>
+    private async Task<IReadOnlyList<GuestApplication>> ListWindowsApplicationsAsync(string root, CancellationToken cancellationToken)
+    {
+        string hive = await InspectGetWindowsSoftwareHiveAsync(root, cancellationToken).ConfigureAwait(false);
+        var apps = await WithHiveAsync(hive, write: false, async ct =>
+        {
+            var list = new List<GuestApplication>();
+            long top = await HivexRootAsync(ct).ConfigureAwait(false);
+            foreach (var path in s_uninstallKeys)
+            {
+                long node = top;
+                foreach (var name in path)
+                {
+                    node = await HivexNodeGetChildAsync(node, name, ct).ConfigureAwait(false);
+                    if (node == 0) break;
+                }
+                if (node == 0) continue;
+                foreach (var child in await HivexNodeChildrenAsync(node, ct).ConfigureAwait(false))
+                {
+                    long h = child.HivexNodeH;
+                    string name = await HivexNodeNameAsync(h, ct).ConfigureAwait(false);
+                    string? display = await HiveStringValueOrNullAsync(h, "DisplayName", ct).ConfigureAwait(false);
+                    if (display is null) continue;
+                    list.Add(new GuestApplication
+                    {
+                        Name = name,
+                        DisplayName = display,
+                        Version = await HiveStringValueOrNullAsync(h, "DisplayVersion", ct).ConfigureAwait(false) ?? "",
+                        InstallPath = await HiveStringValueOrNullAsync(h, "InstallLocation", ct).ConfigureAwait(false) ?? "",
+                        Publisher = await HiveStringValueOrNullAsync(h, "Publisher", ct).ConfigureAwait(false) ?? "",
+                        Url = await HiveStringValueOrNullAsync(h, "URLInfoAbout", ct).ConfigureAwait(false) ?? "",
+                        Description = await HiveStringValueOrNullAsync(h, "Comments", ct).ConfigureAwait(false) ?? "",
+                    });
+                }
+            }
+            return list;
+        }, cancellationToken).ConfigureAwait(false);
+        // libguestfs sorts with strcmp: byte order of the UTF-8 names.
+        return apps.OrderBy(a => a.Name, Utf8ByteOrder.Instance).ToArray();
+    }
+
+    /// <summary>strcmp order of UTF-8 strings.</summary>
+    private sealed class Utf8ByteOrder : IComparer<string>
+    {
+        public static readonly Utf8ByteOrder Instance = new();
+
+        public int Compare(string? x, string? y)
+        {
+            var a = System.Text.Encoding.UTF8.GetBytes(x ?? "");
+            var b = System.Text.Encoding.UTF8.GetBytes(y ?? "");
+            return a.AsSpan().SequenceCompareTo(b);
+        }
     }
 
     /// <summary>Mount points in mounting order: shortest first, then ordinal (/ before /boot before /boot/efi).</summary>

@@ -94,6 +94,7 @@ public sealed partial class OpenGuestDiskCommand
         }
         foreach (var m in mounts.Where(m => m.Mounted))
             WriteVerbose($"mounted {m.Device} on {m.MountPoint}{(m.ReadOnly ? " (read-only)" : "")}");
+        RememberWindowsDrives(disk, root);
     }
 
     /// <summary>
