@@ -10,15 +10,15 @@ $script:BaseImageVersion = 'v4'
 
 # The cached test images are built by the code under test, so a cache built by older
 # code could hide a regression (a launch that swaps disks, a recipe that changed). The
-# cache is therefore keyed to what builds the images: the image recipes (this file and
-# every *Images*.ps1 beside it), the engine's launch code (Launch, Session, Appliance)
+# cache is therefore keyed to what builds the images: the image recipes (every support
+# script in this folder), the engine's launch code (Launch, Session, Appliance)
 # and the appliance's package lists (a filesystem added to the appliance, such as xfs,
 # must reach the images). A change to any of them starts a new, empty cache.
 function Get-GuestFsTestCacheKey {
     if ($script:GuestFsTestCacheKey) { return $script:GuestFsTestCacheKey }
     $repo = Join-Path $PSScriptRoot '../..'
-    $files = @(Get-Item (Join-Path $PSScriptRoot 'TestSupport.ps1'))
-    $files += @(Get-ChildItem $PSScriptRoot -Filter '*Images*.ps1' -File)
+    # Every support script beside the suites (image builders, the regf writer, this file …).
+    $files = @(Get-ChildItem $PSScriptRoot -Filter '*.ps1' -File | Where-Object Name -notlike '*.Tests.ps1')
     foreach ($d in 'Launch', 'Session', 'Appliance') {
         $files += @(Get-ChildItem (Join-Path $repo "src/GuestFs.Engine/$d") -Filter '*.cs' -File -Recurse -ErrorAction SilentlyContinue)
     }
