@@ -257,3 +257,60 @@ public enum TskDirentFlags : uint
     /// <summary>The data is compressed by the filesystem (NTFS).</summary>
     Compressed = 4,
 }
+
+public sealed partial class GuestSession
+{
+    /// <summary>
+    /// Checksums of every regular file below <paramref name="directory"/> in
+    /// one daemon call (checksums_out: find -type f | xargs &lt;tool&gt;sum),
+    /// streamed from the results file as (guest path, lowercase hex) pairs.
+    /// </summary>
+    public async IAsyncEnumerable<(string Path, string Hash)> ChecksumTreeAsync(string csumtype, string directory,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var file = CreateResultsFile();
+        await ChecksumsOutAsync(csumtype, directory, file, cancellationToken).ConfigureAwait(false);
+        file.Position = 0;
+        using var reader = new StreamReader(file, new UTF8Encoding(false), false, 64 * 1024, leaveOpen: true);
+        string prefix = directory.TrimEnd('/');
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length == 0) continue;
+            if (!TryParseChecksumLine(line, out string hash, out string rel))
+                throw new GuestFsException("checksums_out", "", $"unexpected line from the daemon: '{line}'");
+            if (rel.StartsWith("./", StringComparison.Ordinal)) rel = rel[2..];
+            yield return (prefix + "/" + rel, hash);
+        }
+    }
+
+    /// <summary>
+    /// One line of coreutils' *sum output: "hash  name", or "\hash  name" when
+    /// the name had a backslash, newline or CR escaped as \\, \n, \r.
+    /// </summary>
+    public static bool TryParseChecksumLine(string line, out string hash, out string name)
+    {
+        hash = name = "";
+        bool escaped = line.StartsWith('\\');
+        if (escaped) line = line[1..];
+        int sep = line.IndexOf("  ", StringComparison.Ordinal);
+        if (sep <= 0) return false;
+        hash = line[..sep];
+        name = line[(sep + 2)..];
+        if (escaped)
+        {
+            var sb = new StringBuilder(name.Length);
+            for (int i = 0; i < name.Length; i++)
+            {
+                if (name[i] == '\\' && i + 1 < name.Length)
+                {
+                    char c = name[++i];
+                    sb.Append(c switch { 'n' => '\n', 'r' => '\r', _ => c });
+                }
+                else sb.Append(name[i]);
+            }
+            name = sb.ToString();
+        }
+        foreach (char c in hash) if (!Uri.IsHexDigit(c)) return false;
+        return true;
+    }
+}
