@@ -18,7 +18,7 @@
         'Get-GuestContent', 'Set-GuestContent', 'Add-GuestContent',
         'Copy-GuestItem', 'New-GuestItem', 'Remove-GuestItem', 'Move-GuestItem', 'Rename-GuestItem', 'Set-GuestItem',
         'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo',
-        'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem'
+        'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem', 'Compare-GuestItem'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
