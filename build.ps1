@@ -48,8 +48,9 @@ $PesterVersion = '5.7.1'
 $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', 'libguestfs0', 'linux-image-amd64',
     # Tests only: debootstrap builds the Debian 12 root the inspection tests use;
     # openssh-server runs the loopback "hosts" of the remoting (fleet) tests;
-    # genisoimage makes the ISO whose isoinfo struct is compared with guestfish.
-    'debootstrap', 'openssh-server', 'genisoimage')
+    # genisoimage makes the ISO whose isoinfo struct is compared with guestfish;
+    # systemd-journal-remote writes the real .journal file of the LookInside tests.
+    'debootstrap', 'openssh-server', 'genisoimage', 'systemd-journal-remote')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 
