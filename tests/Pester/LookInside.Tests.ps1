@@ -112,7 +112,7 @@ Describe 'Look inside: library-side calls compared with guestfish' -Tag 'Applian
 
     Context 'with the root mounted' {
         BeforeAll { Mount-GuestFs -Disk $disk -Device /dev/sda1 -MountPoint / -ReadOnly }
-        AfterAll { Dismount-GuestFs -Disk $disk -MountPoint / }
+        AfterAll { if (Get-GuestMount -Disk $disk) { Dismount-GuestFs -Disk $disk -MountPoint / } }
 
         It 'yara_scan after yara_load finds the rule that guestfish finds, and nothing in a clean file' {
             $fishYaraLoad.Ok | Should -BeTrue
@@ -143,7 +143,7 @@ Describe 'Look inside: library-side calls compared with guestfish' -Tag 'Applian
             }
             finally { Api journal_close | Out-Null }
             $fishFields = [ordered]@{}
-            foreach ($l in $fishJournal -split "`n") { if ($l -match '^([A-Z_]+)=(.*)$') { $fishFields[$Matches[1]] = $Matches[2] } }
+            foreach ($x in (ConvertFrom-GuestfishStructList $fishJournal)) { $fishFields[$x.attrname] = $x.attrval }
             $fishFields.Count | Should -BeGreaterThan 5
             $ours = [ordered]@{}; foreach ($f in $fields) { $ours[$f.Attrname] = [Text.Encoding]::UTF8.GetString($f.Attrval) }
             ($ours.Keys | Sort-Object) | Should -Be ($fishFields.Keys | Sort-Object)
@@ -154,6 +154,8 @@ Describe 'Look inside: library-side calls compared with guestfish' -Tag 'Applian
         It 'inspect_get_icon returns /etc/favicon.png byte for byte, as guestfish does' {
             $root = @(Invoke-GuestFsApi inspect_os -Disk $disk)[0]
             $root | Should -Be '/dev/sda1'
+            # inspect_os unmounts everything; mount the root again, as guestfish -i would.
+            if (-not (Get-GuestMount -Disk $disk)) { Mount-GuestFs -Disk $disk -Device /dev/sda1 -MountPoint / -ReadOnly }
             $icon = Api inspect_get_icon @{ root = '/dev/sda1' }
             $icon.Length | Should -BeGreaterThan 50
             $fishIcon.Length | Should -Be $icon.Length
