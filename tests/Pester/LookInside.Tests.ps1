@@ -91,8 +91,10 @@ Describe 'Look inside: library-side calls compared with guestfish' -Tag 'Applian
     It 'filesystem_walk on ext4 decodes every tsk_dirent as guestfish does, deleted entries included' {
         $ours = @(Api filesystem_walk @{ device = '/dev/sda2' })
         Compare-Dirents $fishWalk2 $ours
-        ($ours | Where-Object TskName -eq 'gone1.txt').TskFlags -band 1 | Should -Be 0
         ($ours | Where-Object TskName -eq 'keep.txt').TskFlags -band 1 | Should -Be 1
+        # The appliance's kernel (>= 5.14) wipes an ext4 directory entry when the file is deleted,
+        # so sleuthkit finds no name for gone1.txt / gone2.bin on ext4 (guestfish agrees, above).
+        @($ours | Where-Object { $_.TskName -like 'gone*' -and ($_.TskFlags -band 1) }).Count | Should -Be 0
     }
 
     It 'filesystem_walk on NTFS agrees with guestfish' {
@@ -169,12 +171,16 @@ Describe 'Look inside: Find-GuestDeletedItem' -Tag 'Appliance', 'LookInside' {
     BeforeAll { $script:disk = Open-GuestDisk -Path $li.Image -Format raw }
     AfterAll { Close-GuestDisk -All }
 
-    It 'finds the files deleted on ext4, and only deleted entries unless -All' {
-        $del = @(Find-GuestDeletedItem /dev/sda2)
-        $del.Name | Should -Contain 'gone1.txt'
-        $del.Name | Should -Contain 'gone2.bin'
-        $del.Name | Should -Not -Contain 'keep.txt'
-        $del | ForEach-Object { $_.Deleted | Should -BeTrue }
+    It 'returns exactly the unallocated entries of the walk, and everything with -All (ext4 and NTFS)' {
+        foreach ($dev in '/dev/sda2', '/dev/sda3') {
+            $walk = @(Invoke-GuestFsApi filesystem_walk -Arguments @{ device = $dev })
+            $del = @(Find-GuestDeletedItem $dev)
+            @($del.Name | Sort-Object) | Should -Be @($walk | Where-Object { -not ($_.TskFlags -band 1) } | ForEach-Object TskName | Sort-Object) -Because $dev
+            $del | ForEach-Object { $_.Deleted | Should -BeTrue }
+            $del.Name | Should -Not -Contain 'keep.txt'
+        }
+        # ext4 on this kernel wipes deleted directory entries (see the filesystem_walk test); NTFS keeps them.
+        @(Find-GuestDeletedItem /dev/sda3).Name | Should -Contain 'deleted.bin'
         $all = @(Find-GuestDeletedItem /dev/sda2 -All)
         $all.Name | Should -Contain 'keep.txt'
         $all.Count | Should -Be @(Invoke-GuestFsApi filesystem_walk -Arguments @{ device = '/dev/sda2' }).Count
@@ -183,7 +189,7 @@ Describe 'Look inside: Find-GuestDeletedItem' -Tag 'Appliance', 'LookInside' {
     It 'recovers a file deleted on NTFS with download_inode, byte for byte' {
         $hit = @(Find-GuestDeletedItem -FileSystem /dev/sda3 -Filter 'deleted.bin')
         $hit.Count | Should -Be 1
-        $hit[0].Type | Should -Be 'r'
+        $hit[0].Deleted | Should -BeTrue
         $hit[0].Size | Should -Be 6000
         $out = Join-Path $tmp 'recovered.bin'
         Invoke-GuestFsApi download_inode -Arguments @{ device = '/dev/sda3'; inode = $hit[0].Inode; filename = $out } -ErrorAction Stop
