@@ -212,8 +212,8 @@ Describe 'Look inside: Find-GuestDeletedItem' -Tag 'Appliance', 'LookInside' {
 
 Describe 'Look inside: Get-GuestDiskUsage compared with virt-df' -Tag 'Appliance', 'LookInside' {
     BeforeAll {
-        $script:df = Invoke-Tool virt-df @('--csv', '-a', $li.Image, '--format=raw') | ConvertFrom-Csv
-        $script:dfi = Invoke-Tool virt-df @('--csv', '-i', '-a', $li.Image, '--format=raw') | ConvertFrom-Csv
+        $script:df = Invoke-Tool virt-df @('--csv', '--format=raw', '-a', $li.Image) | ConvertFrom-Csv
+        $script:dfi = Invoke-Tool virt-df @('--csv', '-i', '--format=raw', '-a', $li.Image) | ConvertFrom-Csv
         $script:disk = Open-GuestDisk -Path $li.Image -Format raw
         $script:ours = @(Get-GuestDiskUsage)
         $script:fleet = @(Get-GuestDiskUsage -LiteralPath $li.Image -Format raw -ThrottleLimit 1)
@@ -283,7 +283,7 @@ Describe 'Look inside: Get-GuestDiskUsage compared with virt-df' -Tag 'Appliance
 Describe 'Look inside: Get-GuestFileHash compared with virt-ls --checksum and sha256sum' -Tag 'Appliance', 'LookInside' {
     BeforeAll {
         $script:base = Get-GuestFsBaseImage
-        $script:ls = Invoke-Tool virt-ls @('-lR', '--csv', '--checksum=sha256', '-a', $base, '--format=raw', '-m', '/dev/sda1', '/data/tree')
+        $script:ls = Invoke-Tool virt-ls @('-lR', '--csv', '--checksum=sha256', '--format=raw', '-a', $base, '-m', '/dev/sda1', '/data/tree')
         $script:lsSums = @{}
         foreach ($l in $ls) { $f = $l -split ','; if ($f[0] -eq '-') { $lsSums[$f[4]] = $f[3] } }
         $script:disk = Open-GuestDisk -Path $base -Format raw
@@ -333,7 +333,7 @@ Describe 'Look inside: Get-GuestFileHash compared with virt-ls --checksum and sh
 
 Describe 'Look inside: Get-GuestJournal compared with virt-log and journalctl' -Tag 'Appliance', 'LookInside' {
     BeforeAll {
-        $script:vlog = Invoke-Tool virt-log @('-a', $li.Image, '--format=raw') @{ TZ = 'UTC' }
+        $script:vlog = Invoke-Tool virt-log @('--format=raw', '-a', $li.Image) @{ TZ = 'UTC' }
         $script:jctl = @(Invoke-Tool journalctl @('--file', $li.Journal, '-o', 'json', '--no-pager') | ForEach-Object { $_ | ConvertFrom-Json })
         $script:disk = Open-GuestDisk -Path $li.Image -Format raw
         Mount-GuestFs -Disk $disk -Device /dev/sda1 -MountPoint / -ReadOnly
