@@ -263,8 +263,8 @@ Describe 'Look inside: Get-GuestDiskUsage compared with virt-df' -Tag 'Appliance
         $back = Import-Csv $csv
         $back[0].PSObject.Properties.Name | Should -Contain 'UsePercent'
         $back[0].PSObject.Properties.Name | Should -Contain 'InodesFree'
-        ($ours | Format-Table | Out-String) | Should -Match '1K-blocks'
-        (Get-GuestDiskUsage -Inode | Format-Table | Out-String) | Should -Match 'IUse%'
+        ($ours | Format-Table | Out-String -Width 200) | Should -Match '1K-blocks'
+        (Get-GuestDiskUsage -Inode | Format-Table | Out-String -Width 200) | Should -Match 'IUse%'
     }
 
     It 'in a session with / in use, measures what is mounted and warns about the rest' {
