@@ -18,7 +18,8 @@
         'Get-GuestContent', 'Set-GuestContent', 'Add-GuestContent',
         'Copy-GuestItem', 'New-GuestItem', 'Remove-GuestItem', 'Move-GuestItem', 'Rename-GuestItem', 'Set-GuestItem',
         'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo',
-        'Select-GuestString'
+        'Select-GuestString',
+        'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem', 'Compare-GuestItem'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

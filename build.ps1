@@ -53,8 +53,9 @@ $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', '
     # openssh-server runs the loopback "hosts" of the remoting (fleet) tests;
     # genisoimage makes the ISO whose isoinfo struct is compared with guestfish;
     # libhivex-bin (hivexregedit) fills the phony Windows images' hives and
-    # libwin-hivex-perl lets virt-win-reg, their reference, run.
-    'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl')
+    # libwin-hivex-perl lets virt-win-reg, their reference, run;
+    # systemd-journal-remote writes the real .journal file of the LookInside tests.
+    'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl', 'systemd-journal-remote')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 

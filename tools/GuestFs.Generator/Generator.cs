@@ -17,21 +17,24 @@ public static class Generator
 
     /// <summary>File name → content of every generated file.</summary>
     public static SortedDictionary<string, string> Generate(IReadOnlyList<Procedure> procs, IReadOnlyList<StructDef> structs,
-        IReadOnlyDictionary<string, string>? summaries = null)
+        IReadOnlyDictionary<string, string>? summaries = null, IReadOnlyList<LibraryCall>? library = null)
     {
         Validate(procs, structs);
+        ValidateLibrary(library ?? Array.Empty<LibraryCall>(), procs, structs);
         s_summaries = summaries ?? new Dictionary<string, string>();
-        return new SortedDictionary<string, string>(StringComparer.Ordinal)
+        var files = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
             ["Structs.g.cs"] = EmitStructs(structs),
             ["GuestSession.Api.g.cs"] = EmitCalls(procs),
             ["ProcedureCatalog.g.cs"] = EmitCatalog(procs),
         };
+        if (library is not null) files["LibraryCatalog.g.cs"] = EmitLibrary(library);
+        return files;
     }
 
     public static SortedDictionary<string, string> GenerateFromDirectory(string apiDir) =>
         Generate(Tables.ReadProcedures(Path.Combine(apiDir, "procedures.table")), Tables.ReadStructs(Path.Combine(apiDir, "structs.table")),
-            Tables.ReadSummaries(Path.Combine(apiDir, "summaries.table")));
+            Tables.ReadSummaries(Path.Combine(apiDir, "summaries.table")), Tables.ReadLibrary(Path.Combine(apiDir, "library.table")));
 
     private static IReadOnlyDictionary<string, string> s_summaries = new Dictionary<string, string>();
 
@@ -67,6 +70,28 @@ public static class Generator
         foreach (var s in structs)
             foreach (var f in s.Fields)
                 if (!FieldTypes.Contains(f.Type)) throw new InvalidDataException($"struct {s.Name}: unknown field type {f.Type}");
+    }
+
+    /// <summary>Library calls: known types, a summary, no clash with a daemon procedure or with each other.</summary>
+    public static void ValidateLibrary(IReadOnlyList<LibraryCall> library, IReadOnlyList<Procedure> procs, IReadOnlyList<StructDef> structs)
+    {
+        var daemon = procs.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        var structNames = structs.Select(s => s.Name).ToHashSet();
+        foreach (var dup in library.GroupBy(l => l.Signature.Name).Where(g => g.Count() > 1))
+            throw new InvalidDataException($"library call {dup.Key} appears twice");
+        foreach (var l in library)
+        {
+            var p = l.Signature;
+            if (daemon.Contains(p.Name)) throw new InvalidDataException($"library call {p.Name} is also a daemon procedure");
+            if (!Returns.Contains(p.ReturnKind)) throw new InvalidDataException($"{p.Name}: unknown return {p.Return}");
+            if (p.ReturnKind is "RStruct" or "RStructList" && !structNames.Contains(p.StructName!))
+                throw new InvalidDataException($"{p.Name}: unknown struct {p.StructName}");
+            foreach (var a in p.Args)
+                if (!(a.Type.StartsWith("String(", StringComparison.Ordinal) || a.Type.StartsWith("StringList(", StringComparison.Ordinal) || ArgTypes.Contains(a.Type))
+                    || a.IsFileIn || a.IsFileOut)
+                    throw new InvalidDataException($"{p.Name}: argument type {a.Type} is not allowed in a library call");
+            if (string.IsNullOrWhiteSpace(l.Summary)) throw new InvalidDataException($"{p.Name}: no summary");
+        }
     }
 
     // ------------------------------------------------------------ names
@@ -286,6 +311,45 @@ public static class Generator
             sb.Append($"deprecated: {(p.Deprecated ? "true" : "false")}, deprecatedBy: {(p.DeprecatedBy is null ? "null" : Lit(p.DeprecatedBy))}, ");
             sb.Append($"isInternal: {(p.Internal ? "true" : "false")}, isDebug: {(p.Debug ? "true" : "false")}, progress: {(p.Progress ? "true" : "false")}, group: {(p.Group is null ? "null" : Lit(p.Group))}, ");
             sb.Append($"summary: {Lit(Summary(p))}),\n");
+        }
+        sb.Append("    };\n}\n");
+        return sb.ToString();
+    }
+
+    // ------------------------------------------------------------ library-side calls
+
+    /// <summary>The value of a checked argument (GuestSession.CheckLibraryArguments) cast to its implementation type.</summary>
+    private static string LibraryArg(Param a) => a.Type switch
+    {
+        "Bool" => $"(bool)__a[{Lit(a.Name)}]!",
+        "Int" => $"(int)__a[{Lit(a.Name)}]!",
+        "Int64" => $"(long)__a[{Lit(a.Name)}]!",
+        "BufferIn" => $"(byte[])__a[{Lit(a.Name)}]!",
+        "OptString" => $"(string?)__a[{Lit(a.Name)}]",
+        _ when a.Type.StartsWith("StringList(", StringComparison.Ordinal) => $"(string[])__a[{Lit(a.Name)}]!",
+        _ => $"(string)__a[{Lit(a.Name)}]!",
+    };
+
+    private static string EmitLibrary(IReadOnlyList<LibraryCall> library)
+    {
+        var sb = new StringBuilder(Header.Replace("procedures.table and structs.table", "library.table"));
+        sb.Append("#nullable enable\n#pragma warning disable CS0618 // deprecated calls call each other's helpers\n");
+        sb.Append("using System;\nusing System.Collections.Generic;\n\nnamespace GuestFs.Engine.Api;\n\n");
+        sb.Append("public static partial class LibraryCatalog\n{\n");
+        sb.Append("    /// <summary>Every row of library.table, bound to its implementation in <see cref=\"LibraryCalls\"/>.</summary>\n");
+        sb.Append("    private static Dictionary<string, Entry> Build() => new(StringComparer.Ordinal)\n    {\n");
+        foreach (var l in library.OrderBy(l => l.Signature.Name, StringComparer.Ordinal))
+        {
+            var p = l.Signature;
+            string args = string.Join(", ", p.Args.Select(a => $"new ArgumentInfo({Lit(a.Name)}, {Lit(a.Type)})"));
+            string call = $"LibraryCalls.{Pascal(p.Name)}Async(__s{string.Concat(p.Args.Select(a => ", " + LibraryArg(a)))}, __ct)";
+            string run = p.ReturnKind == "RErr"
+                ? $"static async (__s, __a, __ct) => {{ await {call}.ConfigureAwait(false); return null; }}"
+                : $"static async (__s, __a, __ct) => await {call}.ConfigureAwait(false)";
+            sb.Append($"        [{Lit(p.Name)}] = new(new ProcedureInfo(0, {Lit(p.Name)}, {Lit(p.Return)}, new ArgumentInfo[] {{ {args} }}, Array.Empty<OptionalArgumentInfo>(), ");
+            sb.Append($"deprecated: {(p.Deprecated ? "true" : "false")}, deprecatedBy: {(p.DeprecatedBy is null ? "null" : Lit(p.DeprecatedBy))}, ");
+            sb.Append($"isInternal: false, isDebug: false, progress: false, group: {(p.Group is null ? "null" : Lit(p.Group))}, summary: {Lit(l.Summary)}, isLibrary: true),\n");
+            sb.Append($"            {run}),\n");
         }
         sb.Append("    };\n}\n");
         return sb.ToString();

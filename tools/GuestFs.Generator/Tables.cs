@@ -31,6 +31,9 @@ public sealed record Procedure(int Number, string Name, string Return, IReadOnly
     public string ReturnKind => Return.Contains('(') ? Return[..Return.IndexOf('(')] : Return;
 }
 
+/// <summary>A library-side call: its signature (number 0, no optargs) and one-line summary.</summary>
+public sealed record LibraryCall(Procedure Signature, string Summary);
+
 public sealed record StructField(string Type, string Name);
 public sealed record StructDef(string Name, IReadOnlyList<StructField> Fields);
 
@@ -68,6 +71,34 @@ public static class Tables
     private static List<Param> ParseParams(string s) =>
         s.Split(", ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
          .Select(p => { int sp = p.LastIndexOf(' '); return new Param(p[..sp], p[(sp + 1)..]); }).ToList();
+
+    /// <summary>
+    /// library.table, one library-side call a line:
+    ///   name | return | args | flags | summary
+    /// args and flags as in procedures.table (flags: deprecated=&lt;call&gt;, group=&lt;feature&gt;).
+    /// Each call is implemented by LibraryCalls.&lt;Pascal name&gt;Async in the engine.
+    /// </summary>
+    public static List<LibraryCall> ReadLibrary(string path)
+    {
+        var list = new List<LibraryCall>();
+        if (!File.Exists(path)) return list;
+        int lineNo = 0;
+        foreach (var raw in File.ReadAllLines(path))
+        {
+            lineNo++;
+            if (raw.Length == 0 || raw.StartsWith('#')) continue;
+            var f = raw.Split(" | ");
+            if (f.Length != 5) throw new FormatException($"{path}:{lineNo}: expected 5 fields separated by ' | ' (name | return | args | flags | summary)");
+            var flags = new Dictionary<string, string>();
+            foreach (var item in f[3].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                int eq = item.IndexOf('=');
+                if (eq < 0) flags[item] = ""; else flags[item[..eq]] = item[(eq + 1)..];
+            }
+            list.Add(new LibraryCall(new Procedure(0, f[0].Trim(), f[1].Trim(), ParseParams(f[2]), Array.Empty<Param>(), flags), f[4].Trim()));
+        }
+        return list;
+    }
 
     public static List<StructDef> ReadStructs(string path)
     {
