@@ -107,11 +107,11 @@ Describe 'Windows guests: inspection and applications, compared with virt-inspec
 
     It 'inspect_list_applications2 gives the same list through Invoke-GuestFsApi' {
         $apps = @(Invoke-GuestFsApi inspect_list_applications2 -root /dev/sdb1)
-        # The engine answers this library call with the same application objects Get-GuestOSInfo returns.
+        # The library call returns libguestfs's application2 structs, with the same content Get-GuestOSInfo shows.
         $apps.Count | Should -Be 4
-        $apps.Name | Should -Be $systems[1].Applications.Name
-        $apps.DisplayName | Should -Be $systems[1].Applications.DisplayName
-        $apps.Publisher | Should -Be $systems[1].Applications.Publisher
+        $apps.App2Name | Should -Be $systems[1].Applications.Name
+        $apps.App2DisplayName | Should -Be $systems[1].Applications.DisplayName
+        $apps.App2Publisher | Should -Be $systems[1].Applications.Publisher
     }
 
     Context 'C:\ paths, compared with virt-cat' {
