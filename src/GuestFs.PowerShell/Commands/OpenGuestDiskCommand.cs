@@ -17,6 +17,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     private readonly List<string> _paths = new();
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
+    [Parameter(ParameterSetName = "Uri")]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = Array.Empty<string>();
@@ -30,8 +31,6 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     /// Network disks in guestfish's -a URI forms (nbd://, nbd+unix://, ssh://, http(s)://,
     /// ftp(s)://, iscsi://, rbd://, gluster://); with -Path they join the same session after the files.
     /// </summary>
-    [Parameter(ParameterSetName = "Path")]
-    [Parameter(ParameterSetName = "LiteralPath")]
     [Parameter(Mandatory = true, ParameterSetName = "Uri")]
     [ValidateNotNullOrEmpty]
     public string[] Uri { get; set; } = Array.Empty<string>();
@@ -90,7 +89,12 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     {
         // All paths of one call form one session (one VM's disks): opening it without
         // one of them would be wrong, so a missing image stops the whole open.
-        if (ParameterSetName == "Uri") return;
+        if (ParameterSetName == "Uri")
+        {
+            // -Path given with -Uri: the files come first in the same session.
+            if (Path.Length > 0) _paths.AddRange(ResolveImages(Path, false, oneSession: true));
+            return;
+        }
         bool literal = ParameterSetName == "LiteralPath";
         _paths.AddRange(ResolveImages(literal ? LiteralPath : Path, literal, oneSession: true));
     }
