@@ -81,21 +81,14 @@ public abstract class FleetCmdlet : GuestCmdlet
     public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
     /// <summary>How many images to work on at once (default: from cores and free memory).</summary>
-    /// <summary>Disks on servers (Open-GuestDisk -Uri forms), each inspected in its own read-only session.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = "Uri")]
-    [ValidateNotNullOrEmpty]
-    public string[] Uri { get; set; } = Array.Empty<string>();
-
     [Parameter(ParameterSetName = "Path")]
     [Parameter(ParameterSetName = "LiteralPath")]
-    [Parameter(ParameterSetName = "Uri")]
     [ValidateRange(1, 64)]
     public int ThrottleLimit { get; set; }
 
     /// <summary>The images' format, when known (raw, qcow2 …); detected otherwise.</summary>
     [Parameter(ParameterSetName = "Path")]
     [Parameter(ParameterSetName = "LiteralPath")]
-    [Parameter(ParameterSetName = "Uri")]
     [ValidatePattern("^[-_A-Za-z0-9]+$")]
     public string? Format { get; set; }
 

@@ -137,9 +137,7 @@ public abstract partial class GuestCmdlet
                     var session = new GuestSession(options);
                     try
                     {
-                        // Host paths are absolute; anything else came from -Uri.
-                        if (image.StartsWith('/')) session.AddDrive(image, new DriveOptions { Format = format, ReadOnly = true });
-                        else session.AddDrive(GuestFs.Engine.Launch.DriveUri.Parse(image), new DriveOptions { Format = format, ReadOnly = true });
+                        session.AddDrive(image, new DriveOptions { Format = format, ReadOnly = true });
                         await session.LaunchAsync(ct).ConfigureAwait(false);
                         var results = await work(session, image, ct).ConfigureAwait(false);
                         string? mode = session.LaunchMode;

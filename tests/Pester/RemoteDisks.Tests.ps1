@@ -126,18 +126,6 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         finally { Stop-Guestfish $h }
     }
 
-    It 'the fleet cmdlets take -Uri lists with -ThrottleLimit' {
-        $fs = @(Get-GuestFileSystem -Uri $nbdUri, $httpUri, 's3://x/y' -ThrottleLimit 2 -ErrorVariable bad -ErrorAction SilentlyContinue)
-        @($bad).Count | Should -Be 1
-        $bad[0].FullyQualifiedErrorId | Should -BeLike 'BadDiskUri,*'
-        ($fs.ImagePath | Sort-Object -Unique) | Should -Be (@($nbdUri, $httpUri) | Sort-Object)
-        foreach ($f in $fs) {
-            $f.Device | Should -Be '/dev/sda1'
-            $f.Type | Should -Be 'ext4'
-            $f.Label | Should -Be 'gfsbase'
-        }
-    }
-
     It 'a server that is down fails within seconds, naming the URI' {
         $down = "nbd://127.0.0.1:$(Get-FreePort)/gfs"
         $sw = [Diagnostics.Stopwatch]::StartNew()
