@@ -411,6 +411,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
             UnauthorizedAccessException => ErrorCategory.PermissionDenied,
             ArgumentException => ErrorCategory.InvalidArgument,
             InvalidDataException => ErrorCategory.InvalidData,
+            GuestFs.Engine.Launch.DriveSourceException => ErrorCategory.ConnectionError,
             IOException => reading ? ErrorCategory.ReadError : ErrorCategory.WriteError,
             InvalidOperationException => ErrorCategory.InvalidOperation,
             _ => ErrorCategory.NotSpecified,

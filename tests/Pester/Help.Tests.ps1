@@ -59,3 +59,13 @@ Describe 'about_GuestFs_Fleet' -Tag 'Module' {
         $about | Should -Match '600 MB per session'
     }
 }
+
+Describe 'about_GuestFs_RemoteDisks' -Tag 'Module', 'RemoteDisks' {
+    It 'is installed with the module and covers the schemes, read-only and auth' {
+        $about = Get-Help about_GuestFs_RemoteDisks | Out-String
+        foreach ($s in 'nbd://', 'nbd\+unix:///', 'ssh://', 'https://', 'ftps://', 'iscsi://', 'rbd://', 'gluster://') { $about | Should -Match $s }
+        $about | Should -Match 'ssh-agent'
+        $about | Should -Match 'SkipCertificateCheck'
+        $about | Should -Match 'nothing is ever sent to the server'
+    }
+}

@@ -1,15 +1,74 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using System.Text;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using GuestFs.Engine.Appliance;
 using GuestFs.Engine.Session;
 
 namespace GuestFs.Engine.Launch;
 
-/// <summary>A user drive as qemu should open it (after any read-only overlay was made).</summary>
-internal sealed record QemuDrive(int Index, string File, string? Format, bool Overlay, string CacheMode, string? Label);
+/// <summary>
+/// A user drive as qemu should open it (after any read-only overlay was made):
+/// its source (the overlay file for a read-only drive), format and per-drive options.
+/// </summary>
+internal sealed record QemuDrive(int Index, DriveSource Source, string Format, bool Overlay, string CacheMode, string? Label)
+{
+    /// <summary>Pass the guest's discards (TRIM/UNMAP) to the image (libguestfs discard=enable).</summary>
+    public bool Discard { get; init; }
+    /// <summary>Copy what the guest reads into the top image (libguestfs copyonread).</summary>
+    public bool CopyOnRead { get; init; }
+    /// <summary>Logical and physical sector size the guest sees (512 or 4096), or null for qemu's default.</summary>
+    public int? BlockSize { get; init; }
+    /// <summary>The qemu secret object (id, 0600 file) holding the source's secret, or null.</summary>
+    public (string Id, string File)? Secret { get; init; }
+
+    /// <summary>The node the SCSI device attaches to.</summary>
+    public string NodeName => "hd" + Index.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The blockdev nodes of this drive, bottom first; the last one is
+    /// <see cref="NodeName"/>. The cold boot passes each as <c>-blockdev</c>, the
+    /// warm launch as <c>blockdev-add</c>: the same JSON on both paths.
+    /// </summary>
+    public IReadOnlyList<JsonObject> BlockdevNodes()
+    {
+        var protocol = Source.ProtocolNode(Secret?.Id);
+        if (Discard) protocol["discard"] = "unmap";
+        var format = new JsonObject
+        {
+            ["driver"] = Format,
+            ["node-name"] = CopyOnRead ? NodeName + "-fmt" : NodeName,
+            ["cache"] = new JsonObject { ["direct"] = false, ["no-flush"] = CacheMode == "unsafe" },
+            ["file"] = protocol,
+        };
+        if (Discard) format["discard"] = "unmap";
+        if (!CopyOnRead) return new[] { format };
+        return new[] { format, new JsonObject { ["driver"] = "copy-on-read", ["node-name"] = NodeName, ["file"] = NodeName + "-fmt" } };
+    }
+
+    /// <summary>The scsi-hd device's properties (the hot-plug adds an id).</summary>
+    public JsonObject Device()
+    {
+        // The SCSI target is the drive's index on every launch path: the daemon
+        // names disks by target order at boot, and DiskOrder checks it.
+        var dev = new JsonObject
+        {
+            ["driver"] = "scsi-hd", ["drive"] = NodeName, ["bus"] = "scsi.0",
+            ["channel"] = 0, ["scsi-id"] = Index, ["lun"] = 0,
+        };
+        if (Label is not null) dev["serial"] = Label;
+        if (BlockSize is int b) { dev["logical_block_size"] = b; dev["physical_block_size"] = b; }
+        return dev;
+    }
+
+    /// <summary>The secret object's properties (qom-type secret), or null.</summary>
+    public JsonObject? SecretObject() => Secret is { } s
+        ? new JsonObject { ["qom-type"] = "secret", ["id"] = s.Id, ["file"] = s.File, ["format"] = "raw" }
+        : null;
+}
 
 /// <summary>Everything the qemu and kernel command lines are built from.</summary>
 internal sealed record QemuLaunchPlan
@@ -78,25 +137,9 @@ internal static class QemuCommandLine
         });
         foreach (var d in plan.Drives)
         {
-            var drive = new StringBuilder();
-            if (d.Overlay)
-            {
-                drive.Append("file=").Append(Escape(d.File)).Append(",format=qcow2,cache=unsafe");
-            }
-            else
-            {
-                drive.Append("file=").Append(Escape(d.File));
-                if (d.Format is not null) drive.Append(",format=").Append(d.Format);
-                drive.Append(",cache=").Append(d.CacheMode);
-            }
-            drive.Append(",id=hd").Append(d.Index).Append(",if=none");
-            a.Add("-drive"); a.Add(drive.ToString());
-            // The SCSI target is the drive's index on every launch path (the hot-plug
-            // gives the same): the daemon names disks by target order at boot.
-            var dev = new StringBuilder("scsi-hd,drive=hd").Append(d.Index)
-                .Append(",bus=scsi.0,channel=0,scsi-id=").Append(d.Index).Append(",lun=0");
-            if (d.Label is not null) dev.Append(",serial=").Append(d.Label);
-            a.Add("-device"); a.Add(dev.ToString());
+            if (d.SecretObject() is { } secret) { a.Add("-object"); a.Add(ObjectArgument(secret)); }
+            foreach (var node in d.BlockdevNodes()) { a.Add("-blockdev"); a.Add(node.ToJsonString()); }
+            a.Add("-device"); a.Add(DeviceArgument(d.Device()));
         }
         // The appliance root goes on virtio-blk (/dev/vda in the guest): the daemon
         // leaves it out of its listings and user disks keep /dev/sdX names.
@@ -117,6 +160,24 @@ internal static class QemuCommandLine
     }
 
     private static readonly Regex TermRegex = new("^[A-Za-z0-9_-]{1,16}$", RegexOptions.CultureInvariant);
+
+    /// <summary>A device's JSON properties as qemu's -device key=value list (driver first).</summary>
+    public static string DeviceArgument(JsonObject device) =>
+        string.Join(",", new[] { device["driver"]!.GetValue<string>() }.Concat(
+            device.Where(p => p.Key != "driver").Select(p => p.Key + "=" + Escape(Scalar(p.Value)))));
+
+    /// <summary>An object's JSON properties as qemu's -object list (qom-type first).</summary>
+    public static string ObjectArgument(JsonObject obj) =>
+        string.Join(",", new[] { obj["qom-type"]!.GetValue<string>() }.Concat(
+            obj.Where(p => p.Key != "qom-type").Select(p => p.Key + "=" + Escape(Scalar(p.Value)))));
+
+    private static string Scalar(JsonNode? v) => v switch
+    {
+        JsonValue j when j.TryGetValue<bool>(out var b) => b ? "on" : "off",
+        JsonValue j when j.TryGetValue<string>(out var s) => s,
+        JsonValue j => j.ToJsonString(),
+        _ => throw new ArgumentException("only scalar properties can be written as key=value"),
+    };
 
     public static string KernelCommandLine(QemuLaunchPlan plan)
     {

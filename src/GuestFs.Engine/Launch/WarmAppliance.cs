@@ -216,7 +216,7 @@ internal static class WarmAppliance
                 throw new IOException($"qemu exited while booting the appliance to save (status {qemuProcess.ExitCode}): {LastLine(qemuProcess.ConsoleTail)}");
             await flag.ConfigureAwait(false);
             // One cheap call, so the daemon is idle in its request loop when saved.
-            var devices = await channel.CallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray).WaitAsync(cts.Token).ConfigureAwait(false);
+            var devices = await channel.CallAsync(LaunchSupport.Request("list_devices"), XdrDecoders.StringArray).WaitAsync(cts.Token).ConfigureAwait(false);
             if (devices.Length != 0) throw new IOException("the disk-less appliance unexpectedly lists devices: " + string.Join(", ", devices));
             say($"warm: appliance booted in {sw.Elapsed.TotalSeconds:0.0} s; saving it");
 
@@ -252,24 +252,18 @@ internal static class WarmAppliance
             ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "x-ignore-shared", ["state"] = true }),
         }, ct);
 
-    /// <summary>Hot-plugs one user drive (after a restore) as the cold launch attaches it.</summary>
+    /// <summary>
+    /// Hot-plugs one user drive (after a restore) with the same nodes and device
+    /// as the cold boot's -blockdev/-device (<see cref="QemuDrive.BlockdevNodes"/>).
+    /// </summary>
     public static async Task HotPlugAsync(QmpClient qmp, QemuDrive d, CancellationToken ct)
     {
-        string node = "hd" + d.Index;
-        var args = new JsonObject
-        {
-            ["driver"] = d.Overlay ? "qcow2" : (d.Format ?? "raw"),
-            ["node-name"] = node,
-            ["cache"] = new JsonObject { ["direct"] = false, ["no-flush"] = d.CacheMode == "unsafe" },
-            ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = d.File },
-        };
-        await qmp.ExecuteAsync("blockdev-add", args, ct).ConfigureAwait(false);
-        var dev = new JsonObject
-        {
-            ["driver"] = "scsi-hd", ["drive"] = node, ["bus"] = "scsi.0", ["id"] = "disk" + d.Index,
-            ["channel"] = 0, ["scsi-id"] = d.Index, ["lun"] = 0,
-        };
-        if (d.Label is not null) dev["serial"] = d.Label;
+        if (d.SecretObject() is { } secret)
+            await qmp.ExecuteAsync("object-add", secret, ct).ConfigureAwait(false);
+        foreach (var node in d.BlockdevNodes())
+            await qmp.ExecuteAsync("blockdev-add", node, ct).ConfigureAwait(false);
+        var dev = d.Device();
+        dev["id"] = "disk" + d.Index;
         await qmp.ExecuteAsync("device_add", dev, ct).ConfigureAwait(false);
     }
 

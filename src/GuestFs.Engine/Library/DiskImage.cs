@@ -43,6 +43,42 @@ public static class DiskImage
         (await InfoAsync(path, ct).ConfigureAwait(false)).Format;
 
     /// <summary>
+    /// The format of a drive source as qemu-img detects it. A local file goes
+    /// through <see cref="InfoAsync"/>; a network source is probed through its
+    /// json: name (<paramref name="objects"/> define the secrets it refers to), and
+    /// a failure names the source.
+    /// </summary>
+    public static async Task<string> DetectFormatAsync(DriveSource source, IReadOnlyList<string> objects, CancellationToken ct = default)
+    {
+        if (source is FileDriveSource f) return await DetectFormatAsync(f.Path, ct).ConfigureAwait(false);
+        var args = new List<string> { "info", "-U", "--output", "json" };
+        foreach (var o in objects) { args.Add("--object"); args.Add(o); }
+        args.Add(source.QemuImgName(objects.Count > 0 ? SecretId(objects[0]) : null));
+        CommandResult r;
+        try
+        {
+            r = await ExternalCommand.RunAsync(QemuImg(), args, ct, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            throw new DriveSourceException(source, $"{source.Display} did not answer within 30 s; check that the server is up and reachable", e);
+        }
+        if (!r.Success)
+            throw new DriveSourceException(source, $"could not open {source.Display}: {OneLine(r.StandardError)}");
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        return doc.RootElement.TryGetProperty("format", out var fm) ? fm.GetString() ?? "raw" : "raw";
+    }
+
+    private static string SecretId(string objectArg)
+    {
+        foreach (var part in objectArg.Split(','))
+            if (part.StartsWith("id=", StringComparison.Ordinal)) return part.Substring(3);
+        return "";
+    }
+
+    private static string OneLine(string s) => s.Replace("\r", "").Replace('\n', ' ').Trim();
+
+    /// <summary>
     /// Creates a new, empty image (sparse raw file or qcow2). Refuses to
     /// overwrite an existing file unless <paramref name="overwrite"/>.
     /// </summary>

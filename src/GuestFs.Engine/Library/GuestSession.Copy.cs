@@ -28,7 +28,7 @@ public sealed partial class GuestSession
         var transfer = FileTransfer.Upload(fs, total, n => progress?.Report(new CopyProgress(hostPath, n, total, n, total, 0, 1)));
         try
         {
-            await InvokeAsync(new Protocol.RpcRequest(66, "upload", 0, w => w.WriteString(tmp)), transfer, cancellationToken).ConfigureAwait(false);
+            await InvokeAsync(GuestFs.Engine.Launch.LaunchSupport.Request("upload", w => w.WriteString(tmp)), transfer, cancellationToken).ConfigureAwait(false);
         }
         catch (GuestFsException e) when (e is not GuestFsProtocolException && State == GuestSessionState.Ready)
         {
@@ -78,7 +78,7 @@ public sealed partial class GuestSession
             await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
             {
                 var transfer = FileTransfer.Download(fs, n => progress?.Report(new CopyProgress(guestPath, n, total, n, total, 0, 1)));
-                await InvokeAsync(new Protocol.RpcRequest(67, "download", 0, w => w.WriteString(guestPath)), transfer, cancellationToken).ConfigureAwait(false);
+                await InvokeAsync(GuestFs.Engine.Launch.LaunchSupport.Request("download", w => w.WriteString(guestPath)), transfer, cancellationToken).ConfigureAwait(false);
             }
             System.IO.File.Move(tmp, full, overwrite);
             progress?.Report(new CopyProgress(guestPath, total, total, total, total, 1, 1));
@@ -179,7 +179,7 @@ public sealed partial class GuestSession
         });
         try
         {
-            await InvokeAsync(new Protocol.RpcRequest(69, "tar_in", 0, w =>
+            await InvokeAsync(GuestFs.Engine.Launch.LaunchSupport.Request("tar_in", w =>
             {
                 w.WriteString(guestDirectory);
                 w.WriteString(""); w.WriteBool(false); w.WriteBool(false); w.WriteBool(false);
@@ -274,7 +274,7 @@ public sealed partial class GuestSession
         Exception? downloadError = null;
         try
         {
-            await InvokeAsync(new Protocol.RpcRequest(70, "tar_out", 0, w =>
+            await InvokeAsync(GuestFs.Engine.Launch.LaunchSupport.Request("tar_out", w =>
             {
                 w.WriteString(guestPath);
                 w.WriteString(""); w.WriteBool(false); w.WriteUInt32(0); w.WriteBool(false); w.WriteBool(false); w.WriteBool(false);

@@ -115,7 +115,7 @@ public sealed partial class GuestSession
         byte[] key = SecretToPinnedUtf8(passphrase);
         try
         {
-            var request = new RpcRequest(508, "cryptsetup_open", 0UL, w =>
+            var request = GuestFs.Engine.Launch.LaunchSupport.Request("cryptsetup_open", w =>
             {
                 w.WriteString(device);
                 w.WriteSecretString(key);

@@ -35,7 +35,6 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     private GuestSessionState _state = GuestSessionState.Config;
     private DaemonChannel? _channel;
     private QemuProcess? _qemu;
-    private Socket? _listener;
     private string? _tempDir;
 
     static GuestSession()
@@ -143,19 +142,45 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         {
             throw new UnauthorizedAccessException($"The disk image '{full}' is not readable by this user; fix its permissions or run as a user that can read it", e);
         }
+        return AddDriveCore(DriveSource.File(full), options);
+    }
+
+    /// <summary>
+    /// Adds a drive from any source (a local file, or a network disk: nbd, ssh,
+    /// http(s), ftp(s), iscsi, rbd, gluster). Read-only by default: a read-only
+    /// drive is opened through a local overlay, so nothing is written to the source.
+    /// </summary>
+    public Drive AddDrive(DriveSource source, DriveOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source is FileDriveSource f) return AddDrive(f.Path, options);
+        options ??= new DriveOptions();
+        RequireConfig("add_drive");
+        if (source.Secret is not null && !source.TakesSecret)
+            throw new ArgumentException($"{source.Protocol} does not take a password or secret ({source.Display}); " +
+                (source.Protocol == "ssh" ? "ssh authenticates with a key held by ssh-agent (SSH_AUTH_SOCK)" : "leave -Credential out"), nameof(source));
+        if (source is CurlDriveSource && !options.ReadOnly)
+            throw new ArgumentException($"{source.Display}: qemu's {source.Protocol} driver is read-only; open it without -Writable (changes then go to a local overlay)", nameof(options));
+        return AddDriveCore(source, options);
+    }
+
+    private Drive AddDriveCore(DriveSource source, DriveOptions options)
+    {
         if (options.Format is not null && !FormatRegex.IsMatch(options.Format))
             throw new ArgumentException($"format '{options.Format}' is not a valid image format name (use raw, qcow2, vmdk …)", nameof(options));
         if (options.Label is not null && !LabelRegex.IsMatch(options.Label))
             throw new ArgumentException($"label '{options.Label}' must be 1 to 20 letters A–Z", nameof(options));
         if (options.CacheMode is not null && options.CacheMode is not ("writeback" or "unsafe"))
             throw new ArgumentException($"cache mode '{options.CacheMode}' must be 'writeback' or 'unsafe'", nameof(options));
+        if (options.BlockSize is not null && options.BlockSize is not (512 or 4096))
+            throw new ArgumentException($"block size {options.BlockSize} must be 512 or 4096", nameof(options));
         lock (_stateLock)
         {
             if (_drives.Count >= 255)
                 throw new InvalidOperationException("a session can hold at most 255 drives");
             if (options.Label is not null && _drives.Any(d => d.Options.Label == options.Label))
                 throw new ArgumentException($"label '{options.Label}' is already used by another drive of this session", nameof(options));
-            var d = new Drive(_drives.Count, full, options);
+            var d = new Drive(_drives.Count, source.Display, options) { Source = source };
             _drives.Add(d);
             return d;
         }
@@ -253,94 +278,49 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             timings["accelerator"] = sw.Elapsed - t0;
 
             var drives = await PrepareDrivesAsync(cancellationToken).ConfigureAwait(false);
+            string qemuImg = ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
+            var request = new LaunchRequest
+            {
+                Qemu = qemu,
+                QemuImg = qemuImg,
+                Plan = CreatePlan(Options, appliance, accel.UseKvm, drives, Path.Combine(_tempDir, "guestfsd.sock")),
+                TempDir = _tempDir,
+                CacheDir = cacheDir,
+                LaunchTimeout = Options.LaunchTimeout,
+                Clock = sw,
+                Timings = timings,
+            };
 
-            string socketPath = Path.Combine(_tempDir, "guestfsd.sock");
-            var plan = CreatePlan(Options, appliance, accel.UseKvm, drives, socketPath);
-
+            // Warm first (unless asked not to), cold when the warm launcher cannot.
             LaunchMode = null;
             WarmFallbackReason = null;
             string? coldReason = Options.ColdStart ? "cold start requested (-ColdStart or GUESTFS_COLD_START)" : null;
+            if (coldReason is null) coldReason = WarmUnsupportedReason(drives);
+            LaunchedAppliance? launched = null;
+            var host = new Host(this, sw);
             if (coldReason is null)
             {
                 try
                 {
-                    await LaunchWarmAsync(qemu, plan, drives, sw, timings, cancellationToken).ConfigureAwait(false);
+                    launched = await new WarmLauncher().LaunchAsync(request, host, cancellationToken).ConfigureAwait(false);
                     LaunchMode = "warm";
                 }
                 catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested) && e is not DriveInUseException)
                 {
                     coldReason = "warm relaunch failed, booting cold: " + OneLine(e.Message);
-                    await AbandonWarmAsync().ConfigureAwait(false);
-                    drives = await PrepareDrivesAsync(cancellationToken).ConfigureAwait(false);
-                    plan = plan with { Drives = drives };
+                    ForgetQemu();
                 }
             }
-            if (LaunchMode == "warm")
+            if (launched is null)
             {
-                FinishLaunch(sw, timings);
-                return;
+                WarmFallbackReason = coldReason;
+                Say(MessageLevel.Verbose, coldReason!);
+                launched = await new ColdLauncher().LaunchAsync(request, host, cancellationToken).ConfigureAwait(false);
+                LaunchMode = "cold";
             }
-            WarmFallbackReason = coldReason;
-            Say(MessageLevel.Verbose, coldReason!);
-            LaunchMode = "cold";
-
-            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            _listener.Listen(1);
-            var args = QemuCommandLine.Build(plan);
-            Say(MessageLevel.Debug, "qemu command line: " + qemu + " " + string.Join(" ", args.Select(QuoteForLog)));
-
-            ReportLaunch(LaunchStage.StartingQemu, $"starting qemu ({AcceleratorInUse}, {Options.MemoryMB} MiB, {Options.Smp} vCPU)", sw);
-            t0 = sw.Elapsed;
-            _qemu = QemuProcess.Start(qemu, args, OnConsole, cleanupDirectory: _tempDir);
-            Say(MessageLevel.Verbose, $"qemu started, pid {_qemu.Pid}");
-
-            using var launchCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            launchCts.CancelAfter(Options.LaunchTimeout);
-            Socket accepted;
-            try
-            {
-                var acceptTask = _listener.AcceptAsync(launchCts.Token).AsTask();
-                var first = await Task.WhenAny(acceptTask, _qemu.Exited).ConfigureAwait(false);
-                if (first != acceptTask)
-                    throw LaunchFailed("qemu exited before connecting to the daemon socket");
-                accepted = await acceptTask.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw LaunchFailed($"qemu did not connect to the daemon socket within {Options.LaunchTimeout.TotalSeconds:0} s");
-            }
-            _listener.Dispose();
-            _listener = null;
-            try { System.IO.File.Delete(socketPath); } catch { }
-            timings["qemu-start"] = sw.Elapsed - t0;
-
-            ReportLaunch(LaunchStage.Booting, "booting the appliance", sw);
-            t0 = sw.Elapsed;
-            _channel = new DaemonChannel(new NetworkStream(accepted, ownsSocket: true));
+            _qemu = launched.Qemu;
+            _channel = launched.Channel;
             _channel.Progress += OnDaemonProgress;
-            var flagTask = _channel.WaitForLaunchFlagAsync(launchCts.Token);
-            var bootMarker = WatchBootMarkersAsync(sw, launchCts.Token);
-            var winner = await Task.WhenAny(flagTask, _qemu.Exited).ConfigureAwait(false);
-            if (winner != flagTask)
-                throw LaunchFailed("qemu exited during boot");
-            try
-            {
-                await flagTask.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw LaunchFailed($"the daemon did not send the launch flag within {Options.LaunchTimeout.TotalSeconds:0} s (set GUESTFS_LAUNCH_TIMEOUT to wait longer)");
-            }
-            catch (GuestFsProtocolException e)
-            {
-                throw LaunchFailed(e.DaemonMessage);
-            }
-            var listed = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, launchCts.Token).ConfigureAwait(false);
-            string? misnamed = DiskOrder.CheckNames(listed, drives.Count);
-            if (misnamed is not null) throw LaunchFailed("the appliance did not name its disks in drive order: " + misnamed);
-            timings["boot"] = sw.Elapsed - t0;
-            _ = bootMarker;
             FinishLaunch(sw, timings);
         }
         catch (Exception e)
@@ -351,9 +331,34 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
                 throw new OperationCanceledException("launch cancelled; qemu was stopped and its temp files removed", e, cancellationToken);
             if (e is GuestFsLaunchException || e is DriveInUseException) throw;
-            if (e is MissingDependencyException or ArgumentException or UnauthorizedAccessException or FileNotFoundException) throw;
+            if (e is MissingDependencyException or ArgumentException or UnauthorizedAccessException or FileNotFoundException or DriveSourceException) throw;
             throw new GuestFsLaunchException($"launch failed: {e.Message}", tail, e);
         }
+    }
+
+    /// <summary>Why the warm launcher cannot take these drives (the launch goes cold), or null.</summary>
+    private static string? WarmUnsupportedReason(IReadOnlyList<QemuDrive> drives) => null;
+
+    /// <summary>The session's side of the launcher contract: progress, messages, and owning qemu.</summary>
+    private sealed class Host : ILaunchHost
+    {
+        private readonly GuestSession _s;
+        private readonly Stopwatch _sw;
+        public Host(GuestSession s, Stopwatch sw) { _s = s; _sw = sw; }
+        public void Report(LaunchStage stage, string text) => _s.ReportLaunch(stage, text, _sw);
+        public void Say(MessageLevel level, string text) => _s.Say(level, text);
+        public void OnConsole(string text) => _s.OnConsole(text);
+        public void Started(QemuProcess qemu) => _s._qemu = qemu;
+        public IReadOnlyList<string> DriveNames => _s.Drives.Select(d => d.Path).ToList();
+    }
+
+    /// <summary>A launcher that failed stopped its qemu; keep its console tail and drop it.</summary>
+    private void ForgetQemu()
+    {
+        var q = _qemu; _qemu = null;
+        if (q is null) return;
+        _lastConsoleTail = q.ConsoleTail;
+        q.Dispose();
     }
 
     private static QemuLaunchPlan CreatePlan(GuestSessionOptions o, ApplianceFiles appliance, bool useKvm, IReadOnlyList<QemuDrive> drives, string socketPath) => new()
@@ -418,224 +423,8 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     /// <summary>Why the last launch booted cold instead of restoring the saved appliance, or null.</summary>
     public string? WarmFallbackReason { get; private set; }
 
-    /// <summary>
-    /// Warm relaunch (docs/warm.md): restore a fresh private copy of the saved
-    /// appliance (saving it first if there is none), answer-check the daemon,
-    /// set the guest clock, and hot-plug this session's drives. Any failure is
-    /// thrown to the caller, which falls back to a cold launch.
-    /// </summary>
-    private async Task LaunchWarmAsync(string qemu, QemuLaunchPlan coldPlan, List<QemuDrive> drives, Stopwatch sw,
-        Dictionary<string, TimeSpan> timings, CancellationToken ct)
-    {
-        string qemuImg = ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
-        string cacheDir = ApplianceLocator.CacheDirectory(Options.CacheDirectory);
-
-        ReportLaunch(LaunchStage.StartingQemu, "warm: looking for the saved appliance", sw);
-        var t0 = sw.Elapsed;
-        var image = await WarmAppliance.EnsureAsync(coldPlan, qemu, qemuImg, cacheDir, Options.LaunchTimeout,
-            m => Say(MessageLevel.Verbose, m), ct).ConfigureAwait(false);
-        timings["warm-save"] = sw.Elapsed - t0;
-
-        // Everything after the save must be quick; a guest that does not answer in
-        // time is abandoned for a cold boot.
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(WarmDeadline);
-        var token = cts.Token;
-        bool restored = false;
-        try
-        {
-            t0 = sw.Elapsed;
-            string overlay = Path.Combine(_tempDir!, "appliance.qcow2");
-            var r = await ExternalCommand.RunAsync(qemuImg, new[]
-            {
-                "create", "-q", "-f", "qcow2", "-o", $"backing_file={QemuCommandLine.Escape(image.SavedRoot)},backing_fmt=qcow2", overlay,
-            }, token, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            if (!r.Success) throw new IOException("could not create the appliance overlay: " + r.Combined);
-
-            string socketPath = Path.Combine(_tempDir!, "guestfsd.sock");
-            string qmpPath = Path.Combine(_tempDir!, "qmp.sock");
-            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            _listener.Listen(1);
-            var plan = coldPlan with
-            {
-                SocketPath = socketPath, ApplianceOverlay = overlay, RamFile = image.Ram, RamShared = false,
-                QmpSocket = qmpPath, Incoming = true, Drives = Array.Empty<QemuDrive>(),
-            };
-            var args = QemuCommandLine.Build(plan);
-            Say(MessageLevel.Debug, "qemu command line (warm): " + qemu + " " + string.Join(" ", args.Select(QuoteForLog)));
-            ReportLaunch(LaunchStage.StartingQemu, "warm: restoring the saved appliance", sw);
-            _qemu = QemuProcess.Start(qemu, args, OnConsole, cleanupDirectory: _tempDir, workingDirectory: image.Directory);
-            Say(MessageLevel.Verbose, $"qemu started, pid {_qemu.Pid} (restoring {image.Directory})");
-
-            var acceptTask = _listener.AcceptAsync(token).AsTask();
-            if (await Task.WhenAny(acceptTask, _qemu.Exited).ConfigureAwait(false) != acceptTask)
-                throw new IOException($"qemu exited before connecting (status {_qemu.ExitCode}): {LastConsoleLine()}");
-            var accepted = await acceptTask.ConfigureAwait(false);
-            _listener.Dispose();
-            _listener = null;
-            try { System.IO.File.Delete(socketPath); } catch { }
-
-            using (var qmp = await QmpClient.ConnectAsync(qmpPath, _qemu.Exited, TimeSpan.FromSeconds(10), token).ConfigureAwait(false))
-            {
-                await WarmAppliance.SetIgnoreSharedAsync(qmp, token).ConfigureAwait(false);
-                // Fixed relative name in qemu's working directory (the saved image's).
-                await qmp.ExecuteAsync("migrate-incoming", new System.Text.Json.Nodes.JsonObject { ["uri"] = "exec:cat state" }, token).ConfigureAwait(false);
-                await qmp.WaitForMigrationAsync(TimeSpan.FromSeconds(30), token).ConfigureAwait(false);
-                await qmp.ExecuteAsync("cont", null, token).ConfigureAwait(false);
-                timings["warm-restore"] = sw.Elapsed - t0;
-
-                t0 = sw.Elapsed;
-                ReportLaunch(LaunchStage.WaitingForDaemon, "warm: waiting for the daemon's first reply", sw);
-                _channel = new DaemonChannel(new NetworkStream(accepted, ownsSocket: true));
-                _channel.Progress += OnDaemonProgress;
-                var none = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
-                if (none.Length != 0) throw new IOException("the restored appliance already lists devices: " + string.Join(", ", none));
-                restored = true;
-                timings["warm-first-reply"] = sw.Elapsed - t0;
-
-                // The guest clock resumes from the moment the appliance was saved:
-                // set it to now, or new files would get old timestamps. The daemon
-                // runs the program directly (no shell) with these fixed arguments.
-                long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-                try
-                {
-                    await WarmCallAsync(new RpcRequest(76, "debug", 0, w =>
-                    {
-                        w.WriteString("sh");
-                        w.WriteStringArray(new[] { "date", "-u", "-s", "@" + now.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                    }), XdrDecoders.String, token).ConfigureAwait(false);
-                }
-                catch (GuestFsException e) when (e is not GuestFsProtocolException)
-                {
-                    throw new IOException("could not set the restored appliance's clock: " + e.Message, e);
-                }
-
-                t0 = sw.Elapsed;
-                ReportLaunch(LaunchStage.WaitingForDaemon, $"warm: attaching {drives.Count} disk(s)", sw);
-                // The guest kernel names hot-plugged SCSI disks in the order their probes
-                // finish, and this daemon's name translation was set up at boot with no
-                // disks, so /dev/sdX is whatever the kernel chose. All drives are plugged
-                // at once (their probes overlap, which is what keeps this fast on a busy
-                // machine), then the sysfs check below proves that /dev/sdX is drive X
-                // before any call can touch a disk; if it is not, this warm launch is
-                // abandoned and the cold boot (whose daemon translates names by SCSI
-                // target) takes over.
-                foreach (var d in drives)
-                {
-                    try
-                    {
-                        await WarmAppliance.HotPlugAsync(qmp, d, token).ConfigureAwait(false);
-                    }
-                    catch (QmpException e) when (IsLockError(e.Message))
-                    {
-                        throw DriveInUse(Drives[d.Index].Path);
-                    }
-                }
-                while (true)
-                {
-                    var seen = await WarmCallAsync(new RpcRequest(7, "list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
-                    if (seen.Length == drives.Count) break;
-                    if (seen.Length > drives.Count) throw new IOException($"the restored appliance lists {seen.Length} devices for {drives.Count} drives");
-                    await Task.Delay(10, token).ConfigureAwait(false);
-                }
-                if (drives.Count > 0)
-                {
-                    string map = await WarmCallAsync(new RpcRequest(76, "debug", 0, w =>
-                    {
-                        w.WriteString("sh");
-                        w.WriteStringArray(new[] { DiskOrder.SysfsScript });
-                    }), XdrDecoders.String, token).ConfigureAwait(false);
-                    string? problem = DiskOrder.Check(map, drives.Select(x => x.Index).ToList());
-                    if (problem is not null) throw new IOException("the hot-plugged disks were named out of order: " + problem);
-                }
-                timings["warm-hotplug"] = sw.Elapsed - t0;
-            }
-            timings["qemu-start"] = TimeSpan.Zero;
-            timings["boot"] = timings["warm-restore"] + timings["warm-first-reply"];
-            Say(MessageLevel.Verbose, $"warm: restored in {timings["warm-restore"].TotalSeconds:0.00} s, first reply after {timings["warm-first-reply"].TotalSeconds:0.00} s, disks attached in {timings["warm-hotplug"].TotalSeconds:0.00} s");
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested)
-        {
-            if (!restored)
-            {
-                // The saved image itself is suspect: drop it so the next launch saves a new one.
-                Say(MessageLevel.Verbose, $"warm: discarding the saved appliance {image.Directory}");
-                WarmAppliance.Discard(image);
-            }
-            if (e is OperationCanceledException)
-                throw new TimeoutException($"the restored appliance did not become ready within {WarmDeadline.TotalSeconds:0} s", e);
-            throw;
-        }
-    }
-
     /// <summary>Deadline for restore + first reply + hot-plug, after the saved image exists.</summary>
-    internal static TimeSpan WarmDeadline { get; set; } = TimeSpan.FromSeconds(30);
-
-    private async Task<T> WarmCallAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, CancellationToken ct)
-    {
-        var call = _channel!.CallAsync(request, decoder);
-        var done = await Task.WhenAny(call, _qemu!.Exited, Task.Delay(Timeout.Infinite, ct)).ConfigureAwait(false);
-        if (done == call) return await call.ConfigureAwait(false);
-        _channel.Break(request.Name, "abandoned");
-        ct.ThrowIfCancellationRequested();
-        throw new IOException($"qemu exited while the appliance was being set up (status {_qemu.ExitCode}): {LastConsoleLine()}");
-    }
-
-    private string LastConsoleLine() =>
-        (_qemu?.ConsoleTail ?? "").Replace("\r", "").TrimEnd().Split('\n').LastOrDefault() ?? "";
-
-    /// <summary>Stops what a failed warm attempt started; the temp dir stays for the cold launch.</summary>
-    private async Task AbandonWarmAsync()
-    {
-        var ch = _channel; _channel = null;
-        try { ch?.Dispose(); } catch { }
-        var q = _qemu; _qemu = null;
-        if (q is not null)
-        {
-            q.Kill();
-            await Task.WhenAny(q.Exited, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
-            q.Dispose();
-        }
-        try { _listener?.Dispose(); } catch { }
-        _listener = null;
-        if (_tempDir is not null)
-            foreach (var f in new[] { "appliance.qcow2", "guestfsd.sock", "qmp.sock" })
-                try { System.IO.File.Delete(Path.Combine(_tempDir, f)); } catch { }
-    }
-
-    private static bool IsLockError(string text) =>
-        text.Contains("Failed to get \"write\" lock", StringComparison.Ordinal) ||
-        text.Contains("Failed to get shared \"write\" lock", StringComparison.Ordinal);
-
-    private static DriveInUseException DriveInUse(string path) =>
-        new($"The disk image '{path}' is in use: another process (a running virtual machine, or another writable session) holds its write lock. " +
-            "Stop that process or close that session first (qemu's image locking refuses even a read-only session while another process writes to the image).");
-
-    private GuestFsLaunchException LaunchFailed(string what)
-    {
-        string tail = _qemu?.ConsoleTail ?? "";
-        if (IsLockError(tail))
-        {
-            var m = Regex.Match(tail, @"Is another process using the image \[([^\]]+)\]");
-            return new GuestFsLaunchException(DriveInUse(m.Success ? m.Groups[1].Value : string.Join(", ", Drives.Select(x => x.Path))).Message, tail);
-        }
-        string exit = _qemu is { HasExited: true } q ? $" (qemu exit status {q.ExitCode})" : "";
-        return new GuestFsLaunchException($"launch failed: {what}{exit}. " +
-            "Run with -Debug or LIBGUESTFS_DEBUG=1 to see the whole appliance console.", tail);
-    }
-
-    private async Task WatchBootMarkersAsync(Stopwatch sw, CancellationToken ct)
-    {
-        var q = _qemu;
-        if (q is null) return;
-        try
-        {
-            if (await q.WaitForConsoleAsync("Linux version", Options.LaunchTimeout, ct).ConfigureAwait(false) && State == GuestSessionState.Launching)
-                ReportLaunch(LaunchStage.WaitingForDaemon, "kernel started; waiting for the daemon", sw);
-        }
-        catch (OperationCanceledException) { }
-    }
+    internal static TimeSpan WarmDeadline { get => WarmLauncher.Deadline; set => WarmLauncher.Deadline = value; }
 
     private void OnConsole(string text)
     {
@@ -673,8 +462,6 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         try { SubprocessQuit?.Invoke(this, reason); } catch { }
     }
 
-    private static string QuoteForLog(string a) => a.IndexOfAny(new[] { ' ', '"', '\'' }) >= 0 ? "'" + a.Replace("'", "'\\''") + "'" : a;
-
     private static string CreatePrivateTempDir(string parent)
     {
         if (!Directory.Exists(parent))
@@ -695,41 +482,73 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         throw new IOException($"could not create a private temporary directory under {parent}");
     }
 
+    /// <summary>
+    /// Turns each drive into what qemu opens: the source itself when writable, or
+    /// a private qcow2 overlay over it when read-only (so a read-only session never
+    /// writes to the image or the server). Secrets go to 0600 files in the temp dir.
+    /// </summary>
     private async Task<List<QemuDrive>> PrepareDrivesAsync(CancellationToken ct)
     {
         var result = new List<QemuDrive>();
         string? qemuImg = null;
         foreach (var d in Drives)
         {
-            if (d.Options.Format == "raw" && !d.Path.StartsWith("/dev/", StringComparison.Ordinal))
+            var src = d.Source;
+            (string Id, string File)? secret = null;
+            if (src.Secret is not null)
+            {
+                string file = Path.Combine(_tempDir!, $"secret{d.Index}");
+                using (var fs = new FileStream(file, new FileStreamOptions
+                {
+                    Mode = FileMode.Create, Access = FileAccess.Write,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                }))
+                {
+                    var bytes = System.Text.Encoding.UTF8.GetBytes(src.Secret);
+                    fs.Write(bytes, 0, bytes.Length);
+                }
+                secret = ($"sec{d.Index}", file);
+            }
+            var objects = secret is { } sc ? new[] { $"secret,id={sc.Id},file={QemuCommandLine.Escape(sc.File)},format=raw" } : Array.Empty<string>();
+            string? format = d.Options.Format;
+            bool device = src is FileDriveSource { IsDevice: true };
+            if (format is null || (format == "raw" && !device))
             {
                 // Opening a qcow2 (or other container) as raw would show its metadata as
                 // the disk, and writing would destroy the image: refuse a raw that is not.
-                string detected = await DiskImage.DetectFormatAsync(d.Path, ct).ConfigureAwait(false);
-                if (detected != "raw")
+                // Without -Format, name the detected format explicitly: qemu's own probing
+                // warns, and for raw images it refuses writes to block 0.
+                string detected = await DiskImage.DetectFormatAsync(src, objects, ct).ConfigureAwait(false);
+                if (format == "raw" && detected != "raw")
                     throw new ArgumentException($"The disk image '{d.Path}' is a {detected} image, not raw; use -Format {detected}, or leave -Format out to detect it");
+                format ??= detected;
             }
-            if (!d.Options.ReadOnly)
+            var o = d.Options;
+            if (!o.ReadOnly)
             {
-                // Name the format explicitly: qemu's own probing warns, and for raw
-                // images it refuses writes to block 0 (where partition tables live).
-                string fmt = d.Options.Format ?? await DiskImage.DetectFormatAsync(d.Path, ct).ConfigureAwait(false);
-                result.Add(new QemuDrive(d.Index, d.Path, fmt, false, d.Options.CacheMode ?? "writeback", d.Options.Label));
+                result.Add(new QemuDrive(d.Index, src, format, false, o.CacheMode ?? "writeback", o.Label)
+                    { Discard = o.Discard, CopyOnRead = o.CopyOnRead, BlockSize = o.BlockSize, Secret = secret });
                 continue;
             }
             qemuImg ??= ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
-            string format = d.Options.Format ?? await DiskImage.DetectFormatAsync(d.Path, ct).ConfigureAwait(false);
             string overlay = Path.Combine(_tempDir!, $"overlay{d.Index}.qcow2");
-            var r = await ExternalCommand.RunAsync(qemuImg, new[]
+            try
             {
-                "create", "-q", "-f", "qcow2",
-                "-o", $"backing_file={QemuCommandLine.Escape(d.Path)},backing_fmt={format}",
-                overlay,
-            }, ct, TimeSpan.FromMinutes(1)).ConfigureAwait(false);
-            if (!r.Success)
-                throw new InvalidOperationException($"could not create the read-only overlay for '{d.Path}' ({format}): {r.Combined}. " +
-                    "Check that the image is not corrupt and that -Format matches it.");
-            result.Add(new QemuDrive(d.Index, overlay, "qcow2", true, "unsafe", d.Options.Label));
+                await LaunchSupport.CreateOverlayAsync(qemuImg, src.QemuImgName(secret?.Id), format, overlay, objects,
+                    $"'{d.Path}'", ct, TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+            }
+            catch (IOException e) when (src.IsLocal)
+            {
+                throw new InvalidOperationException(e.Message + ". Check that the image is not corrupt and that -Format matches it.", e);
+            }
+            catch (IOException e)
+            {
+                throw new DriveSourceException(src, $"could not open {src.Display} read-only: {OneLine(e.Message)}", e);
+            }
+            // The overlay's header names the source (a json: name for a remote one); qemu
+            // opens it read-only as the overlay's backing and writes only to the overlay.
+            result.Add(new QemuDrive(d.Index, DriveSource.File(overlay), "qcow2", true, "unsafe", o.Label)
+                { Discard = o.Discard, CopyOnRead = o.CopyOnRead, BlockSize = o.BlockSize, Secret = secret });
         }
         return result;
     }
@@ -900,7 +719,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 {
                     using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                     cts.CancelAfter(TimeSpan.FromSeconds(60));
-                    await _channel.CallAsync(new RpcRequest(282, "internal_autosync"), XdrDecoders.Void).WaitAsync(cts.Token).ConfigureAwait(false);
+                    await _channel.CallAsync(LaunchSupport.Request("internal_autosync"), XdrDecoders.Void).WaitAsync(cts.Token).ConfigureAwait(false);
                     Say(MessageLevel.Verbose, "disks synced (filesystems unmounted)");
                 }
                 catch (Exception e)
@@ -940,8 +759,6 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 q.Dispose();
                 _qemu = null;
             }
-            try { _listener?.Dispose(); } catch { }
-            _listener = null;
             RemoveTempDir();
         }
         finally

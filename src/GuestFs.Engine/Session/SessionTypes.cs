@@ -41,11 +41,23 @@ public sealed record DriveOptions
 
     /// <summary><c>writeback</c> (default, safe) or <c>unsafe</c> (faster, for scratch disks).</summary>
     public string? CacheMode { get; init; }
+
+    /// <summary>Pass the guest's discards (fstrim, TRIM/UNMAP) down to the image so it can shrink.</summary>
+    public bool Discard { get; init; }
+
+    /// <summary>Copy what the guest reads into the top image (useful over a slow network source).</summary>
+    public bool CopyOnRead { get; init; }
+
+    /// <summary>Sector size the guest sees: 512 or 4096; null for qemu's default (512).</summary>
+    public int? BlockSize { get; init; }
 }
 
 /// <summary>A drive as added to a session.</summary>
 public sealed record Drive(int Index, string Path, DriveOptions Options)
 {
+    /// <summary>Where the drive's bytes come from (a local file, or a network source).</summary>
+    public GuestFs.Engine.Launch.DriveSource Source { get; init; } = GuestFs.Engine.Launch.DriveSource.File(Path);
+
     /// <summary>The device name callers use for it: /dev/sda, /dev/sdb …</summary>
     public string DeviceName => GuestDeviceNames.FromIndex(Index);
 }

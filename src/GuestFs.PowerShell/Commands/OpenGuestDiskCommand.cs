@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.IO;
 using System.Management.Automation;
 using System.Threading.Tasks;
+using System.Linq;
+using GuestFs.Engine.Launch;
 using GuestFs.Engine.Session;
 
 namespace GuestFs.PowerShell.Commands;
@@ -15,6 +17,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     private readonly List<string> _paths = new();
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
+    [Parameter(ParameterSetName = "Uri")]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = Array.Empty<string>();
@@ -23,6 +26,36 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     [Alias("PSPath", "LP", "FullName")]
     [ValidateNotNullOrEmpty]
     public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    /// <summary>
+    /// Network disks in guestfish's -a URI forms (nbd://, nbd+unix://, ssh://, http(s)://,
+    /// ftp(s)://, iscsi://, rbd://, gluster://); with -Path they join the same session after the files.
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Uri")]
+    [ValidateNotNullOrEmpty]
+    public string[] Uri { get; set; } = Array.Empty<string>();
+
+    /// <summary>User and password for protocols that take them (iSCSI CHAP, http/ftp basic, Ceph key).</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>Accept any TLS certificate for https:// and ftps:// disks.</summary>
+    [Parameter]
+    public SwitchParameter SkipCertificateCheck { get; set; }
+
+    /// <summary>Pass discards (fstrim) from the guest down to the images.</summary>
+    [Parameter]
+    public SwitchParameter Discard { get; set; }
+
+    /// <summary>Copy what is read into the top image (the local overlay when read-only).</summary>
+    [Parameter]
+    public SwitchParameter CopyOnRead { get; set; }
+
+    /// <summary>Sector size the guest sees: 512 or 4096.</summary>
+    [Parameter]
+    [ValidateSet("512", "4096")]
+    public int BlockSize { get; set; }
 
     /// <summary>Image format (raw, qcow2, vmdk …); detected by qemu-img when omitted.</summary>
     [Parameter]
@@ -56,13 +89,41 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     {
         // All paths of one call form one session (one VM's disks): opening it without
         // one of them would be wrong, so a missing image stops the whole open.
+        if (ParameterSetName == "Uri")
+        {
+            // -Path given with -Uri: the files come first in the same session.
+            if (Path.Length > 0) _paths.AddRange(ResolveImages(Path, false, oneSession: true));
+            return;
+        }
         bool literal = ParameterSetName == "LiteralPath";
         _paths.AddRange(ResolveImages(literal ? LiteralPath : Path, literal, oneSession: true));
     }
 
     protected override void EndProcessing()
     {
-        if (_paths.Count == 0) return;
+        var sources = new List<DriveSource>();
+        foreach (var u in Uri)
+        {
+            try
+            {
+                var net = Credential?.GetNetworkCredential();
+                sources.Add(DriveUri.Parse(u, net?.UserName is { Length: > 0 } name ? name : null, net?.Password is { Length: > 0 } pw ? pw : null,
+                    SkipCertificateCheck.IsPresent));
+            }
+            catch (ArgumentException e)
+            {
+                Terminate(e, "BadDiskUri", DriveUri.Redact(u));
+                return;
+            }
+        }
+        if (SkipCertificateCheck.IsPresent && Uri.Length == 0)
+        {
+            Terminate(new ArgumentException("-SkipCertificateCheck applies only to https:// and ftps:// disks given with -Uri"), "BadDiskUri", null);
+            return;
+        }
+        if (_paths.Count == 0 && sources.Count == 0) return;
+        var names = new List<string>(_paths);
+        names.AddRange(sources.Select(x => x.Display));
         GuestSessionOptions options;
         try
         {
@@ -82,18 +143,25 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
         var session = new GuestSession(options);
         try
         {
+            var driveOptions = new DriveOptions
+            {
+                Format = Format, ReadOnly = !Writable.IsPresent, Discard = Discard.IsPresent, CopyOnRead = CopyOnRead.IsPresent,
+                BlockSize = BlockSize > 0 ? BlockSize : null,
+            };
             foreach (var p in _paths)
-                session.AddDrive(p, new DriveOptions { Format = Format, ReadOnly = !Writable.IsPresent });
+                session.AddDrive(p, driveOptions);
+            foreach (var src in sources)
+                session.AddDrive(src, driveOptions);
         }
         catch (Exception e)
         {
             session.Dispose();
-            Terminate(e, e is FileNotFoundException ? "DiskImageNotFound" : "AddDriveFailed", _paths.Count == 1 ? _paths[0] : _paths.ToArray());
+            Terminate(e, e is FileNotFoundException ? "DiskImageNotFound" : "AddDriveFailed", names.Count == 1 ? names[0] : names.ToArray());
             return;
         }
 
         const int activityId = ProgressActivity.OpenDisk;
-        string activity = $"Opening {(_paths.Count == 1 ? System.IO.Path.GetFileName(_paths[0]) : $"{_paths.Count} disk images")}";
+        string activity = $"Opening {(names.Count == 1 ? (sources.Count == 1 ? names[0] : System.IO.Path.GetFileName(names[0])) : $"{names.Count} disk images")}";
         EventHandler<LaunchProgressEventArgs> onStage = (_, e) => Post(() =>
             WriteProgress(new ProgressRecord(activityId, activity, e.Description) { PercentComplete = e.PercentComplete }));
         session.LaunchProgress += onStage;
@@ -104,7 +172,13 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
         catch (Exception e)
         {
             session.Dispose();
-            Terminate(e, e is OperationCanceledException ? "LaunchCancelled" : "LaunchFailed", _paths.Count == 1 ? _paths[0] : _paths.ToArray());
+            string id = e switch
+            {
+                OperationCanceledException => "LaunchCancelled",
+                DriveSourceException => "RemoteDiskUnavailable",
+                _ => "LaunchFailed",
+            };
+            Terminate(e, id, e is DriveSourceException ds ? ds.DriveSource.Display : names.Count == 1 ? names[0] : names.ToArray());
             return;
         }
         finally
@@ -112,7 +186,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
             session.LaunchProgress -= onStage;
             WriteProgress(new ProgressRecord(activityId, activity, "done") { RecordType = ProgressRecordType.Completed });
         }
-        var disk = new GuestDisk(session, _paths.ToArray(), !Writable.IsPresent, Label);
+        var disk = new GuestDisk(session, names.ToArray(), !Writable.IsPresent, Label);
         AfterLaunch(disk); // -Passphrase, -Inspect (OpenGuestDiskCommand.Inspect.cs); closes the session on failure
         WarnAboutBlankImages(disk);
         GuestDiskRegistry.Add(disk);

@@ -136,8 +136,8 @@ public sealed class QemuCommandLineTests
         SocketPath = "/tmp/s,1/guestfsd.sock",
         Drives = new[]
         {
-            new QemuDrive(0, "/img/a,b.img", "raw", false, "writeback", "data"),
-            new QemuDrive(1, "/tmp/x/overlay1.qcow2", "qcow2", true, "unsafe", null),
+            new QemuDrive(0, DriveSource.File("/img/a,b.img"), "raw", false, "writeback", "data"),
+            new QemuDrive(1, DriveSource.File("/tmp/x/overlay1.qcow2"), "qcow2", true, "unsafe", null),
         },
         MemoryMB = 1024, Smp = 2, UseKvm = kvm, Verbose = verbose, Append = append, LoopsPerJiffy = "12345",
     };
@@ -146,9 +146,11 @@ public sealed class QemuCommandLineTests
     public void Commas_in_paths_are_doubled_and_drives_come_in_order_before_the_appliance()
     {
         var a = QemuCommandLine.Build(Plan());
-        Assert.Contains("file=/img/a,,b.img,format=raw,cache=writeback,id=hd0,if=none", a);
+        // -blockdev takes JSON (no comma doubling there); -device and -chardev double commas.
+        Assert.Contains("{\"driver\":\"raw\",\"node-name\":\"hd0\",\"cache\":{\"direct\":false,\"no-flush\":false},\"file\":{\"driver\":\"file\",\"filename\":\"/img/a,b.img\"}}", a);
         Assert.Contains("scsi-hd,drive=hd0,bus=scsi.0,channel=0,scsi-id=0,lun=0,serial=data", a);
-        Assert.Contains("file=/tmp/x/overlay1.qcow2,format=qcow2,cache=unsafe,id=hd1,if=none", a);
+        Assert.Contains("{\"driver\":\"qcow2\",\"node-name\":\"hd1\",\"cache\":{\"direct\":false,\"no-flush\":true},\"file\":{\"driver\":\"file\",\"filename\":\"/tmp/x/overlay1.qcow2\"}}", a);
+        Assert.True(a.IndexOf("-blockdev") < a.FindIndex(x => x.StartsWith("scsi-hd,drive=hd0,", StringComparison.Ordinal)));
         Assert.Contains("socket,path=/tmp/s,,1/guestfsd.sock,id=channel0", a);
         int hd1 = a.FindIndex(x => x.StartsWith("scsi-hd,drive=hd1,", StringComparison.Ordinal));
         Assert.True(hd1 > 0, "the second drive's device is missing");

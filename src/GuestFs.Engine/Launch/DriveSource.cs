@@ -1,0 +1,198 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json.Nodes;
+
+namespace GuestFs.Engine.Launch;
+
+/// <summary>One host and port of a network drive source.</summary>
+public sealed record DriveServer(string Host, int? Port = null);
+
+/// <summary>
+/// Where a drive's bytes come from: the ONE place that knows a drive protocol.
+/// A source describes itself as the blockdev protocol node qemu opens; that one
+/// JSON object becomes the cold boot's <c>-blockdev</c> argument, the warm
+/// launch's QMP <c>blockdev-add</c>, the <c>json:</c> backing of a read-only
+/// overlay and the name <c>qemu-img info</c> probes. Adding a protocol means
+/// adding a subclass here (and, for a URI form, a case in <see cref="DriveUri"/>).
+/// </summary>
+public abstract record DriveSource
+{
+    /// <summary>libguestfs's protocol name (file, nbd, ssh, http, https, ftp, ftps, iscsi, rbd, gluster) or host_device.</summary>
+    public abstract string Protocol { get; }
+
+    /// <summary>What messages call the source (a path or a URI; never a secret).</summary>
+    public abstract string Display { get; }
+
+    /// <summary>True for a file or device on this machine.</summary>
+    public virtual bool IsLocal => false;
+
+    /// <summary>A user name for protocols that take one (iSCSI CHAP, http basic, Ceph, ssh).</summary>
+    public string? User { get; init; }
+
+    /// <summary>The secret (password, CHAP secret, Ceph key); handed to qemu in a 0600 file, never on a command line.</summary>
+    public string? Secret { get; init; }
+
+    /// <summary>True when the protocol can use <see cref="Secret"/>.</summary>
+    public virtual bool TakesSecret => false;
+
+    /// <summary>
+    /// The blockdev protocol node. <paramref name="secretId"/> names the qemu
+    /// secret object holding <see cref="Secret"/>, when there is one.
+    /// </summary>
+    public abstract JsonObject ProtocolNode(string? secretId);
+
+    /// <summary>The name qemu-img takes for this source (a path, or a json: pseudo-filename).</summary>
+    public virtual string QemuImgName(string? secretId) => "json:" + ProtocolNode(secretId).ToJsonString();
+
+    public override string ToString() => Display;
+
+    /// <summary>A local image file.</summary>
+    public static DriveSource File(string path) => new FileDriveSource(path);
+
+    internal static JsonObject Servers(JsonObject node, string key, IReadOnlyList<DriveServer> servers, bool typed, int? defaultPort)
+    {
+        var a = new JsonArray();
+        foreach (var s in servers)
+        {
+            var o = new JsonObject();
+            if (typed) o["type"] = "inet";
+            o["host"] = s.Host;
+            int? port = s.Port ?? defaultPort;
+            if (port is not null) o["port"] = port.Value.ToString(CultureInfo.InvariantCulture);
+            a.Add(o);
+        }
+        node[key] = a;
+        return node;
+    }
+}
+
+/// <summary>A disk image file on this machine (or a block device under /dev).</summary>
+public sealed record FileDriveSource(string Path) : DriveSource
+{
+    public override string Protocol => IsDevice ? "host_device" : "file";
+    public override string Display => Path;
+    public override bool IsLocal => true;
+    public bool IsDevice => Path.StartsWith("/dev/", StringComparison.Ordinal);
+    public override JsonObject ProtocolNode(string? secretId) => new()
+    {
+        ["driver"] = IsDevice ? "host_device" : "file",
+        ["filename"] = Path,
+    };
+    public override string QemuImgName(string? secretId) => Path;
+}
+
+/// <summary>An NBD export, over TCP or a unix socket.</summary>
+public sealed record NbdDriveSource(DriveServer? Server, string? Socket, string? Export) : DriveSource
+{
+    public override string Protocol => "nbd";
+    public override string Display => Socket is not null
+        ? $"nbd+unix:///{Export}?socket={Socket}"
+        : $"nbd://{Server!.Host}{(Server.Port is null ? "" : ":" + Server.Port)}/{Export}";
+    public override JsonObject ProtocolNode(string? secretId)
+    {
+        var n = new JsonObject { ["driver"] = "nbd" };
+        n["server"] = Socket is not null
+            ? new JsonObject { ["type"] = "unix", ["path"] = Socket }
+            : new JsonObject { ["type"] = "inet", ["host"] = Server!.Host, ["port"] = (Server.Port ?? 10809).ToString(CultureInfo.InvariantCulture) };
+        if (!string.IsNullOrEmpty(Export)) n["export"] = Export;
+        return n;
+    }
+}
+
+/// <summary>A file on an SSH server (qemu's libssh driver: ssh-agent authentication, known_hosts check).</summary>
+public sealed record SshDriveSource(DriveServer Server, string RemotePath) : DriveSource
+{
+    public override string Protocol => "ssh";
+    public override string Display => $"ssh://{(User is null ? "" : User + "@")}{Server.Host}{(Server.Port is null ? "" : ":" + Server.Port)}{RemotePath}";
+    public override JsonObject ProtocolNode(string? secretId)
+    {
+        var n = new JsonObject
+        {
+            ["driver"] = "ssh",
+            ["server"] = new JsonObject { ["host"] = Server.Host, ["port"] = (Server.Port ?? 22).ToString(CultureInfo.InvariantCulture) },
+            ["path"] = RemotePath,
+        };
+        if (User is not null) n["user"] = User;
+        return n;
+    }
+}
+
+/// <summary>An image served over http, https, ftp or ftps (qemu's curl driver; read-only).</summary>
+public sealed record CurlDriveSource(string Scheme, string Url) : DriveSource
+{
+    public override string Protocol => Scheme;
+    public override string Display => Url;
+    public override bool TakesSecret => true;
+    /// <summary>Skip the TLS certificate check (https, ftps).</summary>
+    public bool SkipCertificateCheck { get; init; }
+    /// <summary>Seconds qemu waits for each request before failing.</summary>
+    public int Timeout { get; init; } = 10;
+    public override JsonObject ProtocolNode(string? secretId)
+    {
+        var n = new JsonObject { ["driver"] = Scheme, ["url"] = Url, ["timeout"] = Timeout };
+        if (Scheme is "https" or "ftps") n["sslverify"] = !SkipCertificateCheck;
+        if (User is not null) n["username"] = User;
+        if (secretId is not null) n["password-secret"] = secretId;
+        return n;
+    }
+}
+
+/// <summary>An iSCSI LUN (qemu's libiscsi driver), with optional CHAP.</summary>
+public sealed record IscsiDriveSource(DriveServer Server, string Target, int Lun) : DriveSource
+{
+    public override string Protocol => "iscsi";
+    public override string Display => $"iscsi://{Server.Host}{(Server.Port is null ? "" : ":" + Server.Port)}/{Target}/{Lun}";
+    public override bool TakesSecret => true;
+    public override JsonObject ProtocolNode(string? secretId)
+    {
+        var n = new JsonObject
+        {
+            ["driver"] = "iscsi",
+            ["transport"] = "tcp",
+            ["portal"] = Server.Host + ":" + (Server.Port ?? 3260).ToString(CultureInfo.InvariantCulture),
+            ["target"] = Target,
+            ["lun"] = Lun,
+        };
+        if (User is not null) n["user"] = User;
+        if (secretId is not null) n["password-secret"] = secretId;
+        return n;
+    }
+}
+
+/// <summary>A Ceph RBD image (monitor hosts optional: ceph.conf otherwise).</summary>
+public sealed record RbdDriveSource(IReadOnlyList<DriveServer> Monitors, string Pool, string Image) : DriveSource
+{
+    public override string Protocol => "rbd";
+    public override string Display => $"rbd://{string.Join(",", Monitors.Select(m => m.Host + (m.Port is null ? "" : ":" + m.Port)))}/{Pool}/{Image}";
+    public override bool TakesSecret => true;
+    public override JsonObject ProtocolNode(string? secretId)
+    {
+        var n = new JsonObject { ["driver"] = "rbd", ["pool"] = Pool, ["image"] = Image };
+        if (Monitors.Count > 0) Servers(n, "server", Monitors, typed: false, defaultPort: 6789);
+        if (User is not null) n["user"] = User;
+        if (secretId is not null) n["key-secret"] = secretId;
+        return n;
+    }
+}
+
+/// <summary>A file on a Gluster volume.</summary>
+public sealed record GlusterDriveSource(DriveServer Server, string Volume, string VolumePath) : DriveSource
+{
+    public override string Protocol => "gluster";
+    public override string Display => $"gluster://{Server.Host}{(Server.Port is null ? "" : ":" + Server.Port)}/{Volume}{VolumePath}";
+    public override JsonObject ProtocolNode(string? secretId) =>
+        Servers(new JsonObject { ["driver"] = "gluster", ["volume"] = Volume, ["path"] = VolumePath },
+            "server", new[] { Server }, typed: true, defaultPort: 24007);
+}
+
+/// <summary>A drive source could not be opened (server down, unknown export, bad credentials …).</summary>
+public sealed class DriveSourceException : IOException
+{
+    public DriveSourceException(DriveSource source, string message, Exception? inner = null) : base(message, inner) { DriveSource = source; }
+
+    /// <summary>The source that failed.</summary>
+    public DriveSource DriveSource { get; }
+}
