@@ -55,7 +55,10 @@ $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', '
     # libhivex-bin (hivexregedit) fills the phony Windows images' hives and
     # libwin-hivex-perl lets virt-win-reg, their reference, run;
     # systemd-journal-remote writes the real .journal file of the LookInside tests.
-    'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl', 'systemd-journal-remote')
+    # qemu-block-extra has qemu's curl/ssh/iscsi/rbd/gluster drivers (Open-GuestDisk -Uri);
+    # busybox serves the remote-disk tests' images over HTTP.
+    'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl', 'systemd-journal-remote',
+    'qemu-block-extra', 'busybox')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 
