@@ -9,7 +9,7 @@ using GuestFs.Engine.Session;
 namespace GuestFs.Engine.Launch;
 
 /// <summary>A user drive as qemu should open it (after any read-only overlay was made).</summary>
-internal sealed record QemuDrive(int Index, string File, string? Format, bool Overlay, string CacheMode, string? Label);
+internal sealed record QemuDrive(int Index, string File, string? Format, bool Overlay, string CacheMode, string? Label, bool Discard = false);
 
 /// <summary>Everything the qemu and kernel command lines are built from.</summary>
 internal sealed record QemuLaunchPlan
@@ -89,6 +89,7 @@ internal static class QemuCommandLine
                 if (d.Format is not null) drive.Append(",format=").Append(d.Format);
                 drive.Append(",cache=").Append(d.CacheMode);
             }
+            if (d.Discard) drive.Append(",discard=unmap");
             drive.Append(",id=hd").Append(d.Index).Append(",if=none");
             a.Add("-drive"); a.Add(drive.ToString());
             var dev = new StringBuilder("scsi-hd,drive=hd").Append(d.Index);

@@ -263,6 +263,13 @@ internal static class WarmAppliance
             ["cache"] = new JsonObject { ["direct"] = false, ["no-flush"] = d.CacheMode == "unsafe" },
             ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = d.File },
         };
+        if (d.Discard)
+        {
+            // Both nodes: the format layer passes the guest's unmap down, the file
+            // layer punches the hole in the host file.
+            args["discard"] = "unmap";
+            ((JsonObject)args["file"]!)["discard"] = "unmap";
+        }
         await qmp.ExecuteAsync("blockdev-add", args, ct).ConfigureAwait(false);
         var dev = new JsonObject
         {

@@ -149,6 +149,8 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             throw new ArgumentException($"label '{options.Label}' must be 1 to 20 letters A–Z", nameof(options));
         if (options.CacheMode is not null && options.CacheMode is not ("writeback" or "unsafe"))
             throw new ArgumentException($"cache mode '{options.CacheMode}' must be 'writeback' or 'unsafe'", nameof(options));
+        if (options.Discard && options.ReadOnly)
+            throw new ArgumentException("discard needs a writable drive (ReadOnly = false): a read-only drive goes through a throw-away overlay, so trimming it frees nothing", nameof(options));
         lock (_stateLock)
         {
             if (_drives.Count >= 255)
@@ -693,7 +695,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 // Name the format explicitly: qemu's own probing warns, and for raw
                 // images it refuses writes to block 0 (where partition tables live).
                 string fmt = d.Options.Format ?? await DiskImage.DetectFormatAsync(d.Path, ct).ConfigureAwait(false);
-                result.Add(new QemuDrive(d.Index, d.Path, fmt, false, d.Options.CacheMode ?? "writeback", d.Options.Label));
+                result.Add(new QemuDrive(d.Index, d.Path, fmt, false, d.Options.CacheMode ?? "writeback", d.Options.Label, d.Options.Discard));
                 continue;
             }
             qemuImg ??= ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");

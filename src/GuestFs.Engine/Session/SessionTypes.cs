@@ -41,6 +41,13 @@ public sealed record DriveOptions
 
     /// <summary><c>writeback</c> (default, safe) or <c>unsafe</c> (faster, for scratch disks).</summary>
     public string? CacheMode { get; init; }
+
+    /// <summary>
+    /// Pass the guest's discard/TRIM through to the image file (qemu
+    /// <c>discard=unmap</c>), so fstrim and blkdiscard free space in it; as
+    /// libguestfs's <c>add_drive discard:enable</c>. Writable drives only.
+    /// </summary>
+    public bool Discard { get; init; }
 }
 
 /// <summary>A drive as added to a session.</summary>
