@@ -17,7 +17,8 @@
         'Get-GuestChildItem', 'Get-GuestItem', 'Test-GuestPath',
         'Get-GuestContent', 'Set-GuestContent', 'Add-GuestContent',
         'Copy-GuestItem', 'New-GuestItem', 'Remove-GuestItem', 'Move-GuestItem', 'Rename-GuestItem', 'Set-GuestItem',
-        'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo'
+        'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo',
+        'Optimize-GuestDisk', 'Resize-GuestDisk'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
