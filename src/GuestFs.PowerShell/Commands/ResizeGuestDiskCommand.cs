@@ -39,7 +39,6 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
 
     /// <summary>Logical volumes (/dev/VG/LV) grown to fill their volume group afterwards.</summary>
     [Parameter]
-    [Alias("LvExpand")]
     public string[] LVExpand { get; set; } = Array.Empty<string>();
 
     [Parameter]
