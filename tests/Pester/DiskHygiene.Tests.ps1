@@ -124,7 +124,16 @@ BeforeAll {
     $script:images = Get-HygieneImages
     $script:work = Join-Path '/var/tmp' ("guestfs-hygiene-" + [guid]::NewGuid().ToString('N'))
     New-Item -ItemType Directory -Path $work | Out-Null
-    $script:sourceSums = @{ Mbr = Get-Checksums $images.Mbr hygvg; Gpt = Get-Checksums $images.Gpt hyggpt }
+    # The sources' listings come from virt-ls too; they only change with the images, so
+    # they are cached beside them (two appliance boots saved per run).
+    $sumsFile = Join-Path (Get-GuestFsTestCacheDirectory) "hygiene-sums-$HygieneImageVersion.json"
+    Invoke-CachedBuild $sumsFile {
+        param($w)
+        @{ Mbr = @(Get-Checksums $images.Mbr hygvg); Gpt = @(Get-Checksums $images.Gpt hyggpt) } | ConvertTo-Json | Set-Content "$w/sums.json"
+        Move-Item "$w/sums.json" $sumsFile -Force
+    }
+    $cached = Get-Content $sumsFile -Raw | ConvertFrom-Json
+    $script:sourceSums = @{ Mbr = @($cached.Mbr); Gpt = @($cached.Gpt) }
 }
 
 AfterAll {
