@@ -45,8 +45,14 @@ public static class DiskSparsify
     /// Runs the trims on every filesystem, swap and volume group of the session's
     /// disks; <paramref name="filesystems"/> is list_filesystems' answer if the caller has it.
     /// </summary>
+    /// <param name="zeroWhenNoTrim">
+    /// For the copying mode: a filesystem that cannot trim gets its free space filled with
+    /// zeros instead (zero_free_space, as virt-sparsify's copying mode does for every
+    /// filesystem), which qemu-img convert then leaves out. In place that would allocate
+    /// the free space, so there such a filesystem is only reported.
+    /// </param>
     public static async Task<IReadOnlyList<SparsifyAction>> TrimAsync(GuestSession s, IReadOnlyList<KeyValuePair<string, string>>? filesystems,
-        Action<string>? stage, CancellationToken ct)
+        Action<string>? stage, CancellationToken ct, bool zeroWhenNoTrim = false)
     {
         var done = new List<SparsifyAction>();
         var fss = filesystems ?? await s.ListFilesystemsAsync(ct).ConfigureAwait(false);
@@ -66,7 +72,13 @@ public static class DiskSparsify
                 }
                 catch (GuestFsException e) when (e.ErrnoName == "ENOTSUP")
                 {
-                    done.Add(new SparsifyAction(fs, "skipped", "this filesystem does not support trim"));
+                    if (zeroWhenNoTrim)
+                    {
+                        stage?.Invoke($"filling the free space of {fs} with zeros");
+                        await s.ZeroFreeSpaceAsync("/", ct).ConfigureAwait(false);
+                        done.Add(new SparsifyAction(fs, "zero-filled", "this filesystem does not support trim"));
+                    }
+                    else done.Add(new SparsifyAction(fs, "skipped", "this filesystem does not support trim"));
                 }
                 finally { await s.UmountAllAsync(CancellationToken.None).ConfigureAwait(false); }
                 continue;

@@ -131,7 +131,7 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
     }
 
     // Launch, refuse locked encryption, unlock, trim. Throws with an error id in Data.
-    private IReadOnlyList<SparsifyAction> Trim(GuestSession session, string path, string title)
+    private IReadOnlyList<SparsifyAction> Trim(GuestSession session, string path, string title, bool copying = false)
     {
         return Run(async ct =>
         {
@@ -147,7 +147,7 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
                 fss = await session.ListFilesystemsAsync(ct).ConfigureAwait(false);
             }
             var actions = await DiskSparsify.TrimAsync(session, fss, stage => Post(() =>
-                WriteProgress(new ProgressRecord(ActivityId, title, stage) { PercentComplete = 40 })), ct).ConfigureAwait(false);
+                WriteProgress(new ProgressRecord(ActivityId, title, stage) { PercentComplete = 40 })), ct, zeroWhenNoTrim: copying).ConfigureAwait(false);
             await session.ShutdownAsync(ct).ConfigureAwait(false);
             return actions;
         }, session);
@@ -209,7 +209,7 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
             Run(ct => DiskSparsify.CreateOverlayAsync(path, info.Format, overlay, ct));
             IReadOnlyList<SparsifyAction> actions;
             using (var session = NewSession(overlay, "qcow2", title))
-                actions = Trim(session, path, title);
+                actions = Trim(session, path, title, copying: true);
             WriteProgress(new ProgressRecord(ActivityId, title, $"qemu-img convert to {format}") { PercentComplete = 70 });
             Run(ct => DiskSparsify.ConvertAsync(overlay, partial, format, Compress.IsPresent, ct));
             File.Move(partial, dest, overwrite: true);
