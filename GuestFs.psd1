@@ -19,7 +19,8 @@
         'Copy-GuestItem', 'New-GuestItem', 'Remove-GuestItem', 'Move-GuestItem', 'Rename-GuestItem', 'Set-GuestItem',
         'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo',
         'Select-GuestString',
-        'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem', 'Compare-GuestItem'
+        'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem', 'Compare-GuestItem',
+        'Optimize-GuestDisk', 'Resize-GuestDisk'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

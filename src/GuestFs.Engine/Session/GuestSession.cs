@@ -174,6 +174,8 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             throw new ArgumentException($"cache mode '{options.CacheMode}' must be 'writeback' or 'unsafe'", nameof(options));
         if (options.BlockSize is not null && options.BlockSize is not (512 or 4096))
             throw new ArgumentException($"block size {options.BlockSize} must be 512 or 4096", nameof(options));
+        if (options.Discard && options.ReadOnly)
+            throw new ArgumentException("discard needs a writable drive (ReadOnly = false): a read-only drive goes through a throw-away overlay, so trimming it frees nothing", nameof(options));
         lock (_stateLock)
         {
             if (_drives.Count >= 255)
