@@ -47,8 +47,8 @@ Describe 'Several disks keep their order on every launch path' -Tag 'Appliance',
         $order = @($images[($_ % 4)..3]) + @(if ($_ % 4) { $images[0..(($_ % 4) - 1)] })
         $d = Open-GuestDisk -Path $order
         try {
-            # Warm unless the restored guest named the disks out of order (or, on a machine
-            # this busy, did not get them ready in time): then a cold boot, never wrong names.
+            # Warm (after a second restore attaching the disks one at a time, when the guest
+            # named them out of order), or on a machine this busy a cold boot: never wrong names.
             if ($d.LaunchMode -ne 'warm') { $d.WarmFallbackReason | Should -Match 'named out of order|did not become ready' }
             Write-Host "    launch: $($d.LaunchMode) $($d.WarmFallbackReason)"
             & $CheckNames $d $order

@@ -5,6 +5,12 @@ using System.Text;
 
 namespace GuestFs.Engine.Launch;
 
+/// <summary>The guest named the disks in another order than they were added (a warm launch retries or boots cold).</summary>
+internal sealed class DiskOrderException : System.IO.IOException
+{
+    public DiskOrderException(string message) : base(message) { }
+}
+
 /// <summary>
 /// Proves that the guest's /dev/sdX names follow the order the drives were
 /// added in: drive N must be the disk the kernel calls sd(N) and sit at SCSI

@@ -25,6 +25,13 @@ internal sealed class WarmLauncher : IApplianceLauncher
 
     public string Mode => "warm";
 
+    /// <summary>
+    /// Attach the drives one at a time, each only once the daemon lists the one
+    /// before: slower (every probe is paid in turn) but the kernel then names them in
+    /// order. Used for a second try after the guest named disks plugged together out of order.
+    /// </summary>
+    public bool OneAtATime { get; init; }
+
     /// <summary>The files a failed warm attempt leaves in the temp dir (removed before a cold boot).</summary>
     public static readonly string[] Files = { "appliance.qcow2", "guestfsd.sock", "qmp.sock" };
 
@@ -128,20 +135,26 @@ internal sealed class WarmLauncher : IApplianceLauncher
                     {
                         throw new IOException($"hot-plugging {d.Source.Display} failed: {e.Message}", e);
                     }
+                    if (OneAtATime) await WaitForDevicesAsync(d.Index + 1).ConfigureAwait(false);
                 }
-                while (true)
+                await WaitForDevicesAsync(drives.Count).ConfigureAwait(false);
+
+                async Task WaitForDevicesAsync(int count)
                 {
-                    var seen = await LaunchSupport.CallWhileWatchingAsync(channel, qemu, LaunchSupport.Request("list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
-                    if (seen.Length == drives.Count) break;
-                    if (seen.Length > drives.Count) throw new IOException($"the restored appliance lists {seen.Length} devices for {drives.Count} drives");
-                    await Task.Delay(10, token).ConfigureAwait(false);
+                    while (true)
+                    {
+                        var seen = await LaunchSupport.CallWhileWatchingAsync(channel, qemu, LaunchSupport.Request("list_devices"), XdrDecoders.StringArray, token).ConfigureAwait(false);
+                        if (seen.Length == count) return;
+                        if (seen.Length > count) throw new IOException($"the restored appliance lists {seen.Length} devices for {count} drive(s)");
+                        await Task.Delay(10, token).ConfigureAwait(false);
+                    }
                 }
                 if (drives.Count > 0)
                 {
                     string map = await LaunchSupport.CallWhileWatchingAsync(channel, qemu, LaunchSupport.DebugShell(DiskOrder.SysfsScript),
                         XdrDecoders.String, token).ConfigureAwait(false);
                     string? problem = DiskOrder.Check(map, drives.Select(x => x.Index).ToList());
-                    if (problem is not null) throw new IOException("the hot-plugged disks were named out of order: " + problem);
+                    if (problem is not null) throw new DiskOrderException("the hot-plugged disks were named out of order: " + problem);
                 }
                 timings["warm-hotplug"] = sw.Elapsed - t0;
             }

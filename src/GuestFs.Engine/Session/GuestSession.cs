@@ -302,15 +302,28 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             var host = new Host(this, sw);
             if (coldReason is null)
             {
-                try
+                // Drives plugged together probe in parallel (fast); when the guest names them
+                // out of order, a fresh restore attaches them one at a time before giving up
+                // on warm and booting cold.
+                foreach (bool oneAtATime in new[] { false, true })
                 {
-                    launched = await new WarmLauncher().LaunchAsync(request, host, cancellationToken).ConfigureAwait(false);
-                    LaunchMode = "warm";
-                }
-                catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested) && e is not DriveInUseException)
-                {
-                    coldReason = "warm relaunch failed, booting cold: " + OneLine(e.Message);
-                    ForgetQemu();
+                    try
+                    {
+                        launched = await new WarmLauncher { OneAtATime = oneAtATime }.LaunchAsync(request, host, cancellationToken).ConfigureAwait(false);
+                        LaunchMode = "warm";
+                        break;
+                    }
+                    catch (DiskOrderException e) when (!oneAtATime && !cancellationToken.IsCancellationRequested)
+                    {
+                        Say(MessageLevel.Verbose, "warm: " + OneLine(e.Message) + "; restoring again and attaching the disks one at a time");
+                        ForgetQemu();
+                    }
+                    catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested) && e is not DriveInUseException)
+                    {
+                        coldReason = "warm relaunch failed, booting cold: " + OneLine(e.Message);
+                        ForgetQemu();
+                        break;
+                    }
                 }
             }
             if (launched is null)
