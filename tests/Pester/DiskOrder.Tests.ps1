@@ -37,7 +37,10 @@ Describe 'Several disks keep their order on every launch path' -Tag 'Appliance',
         }
     }
     AfterAll {
-        $load | ForEach-Object { Stop-Process -Id $_.Id -Force -ErrorAction SilentlyContinue }
+        # SIGTERM to timeout, which passes it on to its busy child (Stop-Process sends SIGKILL,
+        # which would leave the child spinning).
+        $load | ForEach-Object { & kill -TERM $_.Id 2>$null }
+        foreach ($p in $load) { $p.WaitForExit(5000) | Out-Null }
         Close-GuestDisk -All -ErrorAction SilentlyContinue
         Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
     }
