@@ -38,7 +38,7 @@ Describe 'Get-GuestOSInfo and Open-GuestDisk -Inspect on Debian 12' -Tag 'Applia
     It 'finds both operating systems, sorted by root' {
         $systems.Root | Should -Be @('/dev/sda2', '/dev/sdb1')
         $systems.Hostname | Should -Be @('gfs-debian', 'gfs-debian2')
-        $systems[0].Disk.Id | Should -Be $disk.Id
+        $systems[0].Disk | Should -Be $disk.Id -Because 'objects carry the disk Id, not the session'
     }
 
     It 'reports what virt-inspector reports for <_>' -ForEach @('/dev/sda2', '/dev/sdb1') -Skip:$noInspector {

@@ -123,7 +123,8 @@ Describe 'A damaged or stale saved appliance falls back to a cold launch' -Tag '
         New-Item -ItemType Directory "$work/appliance", "$work/cache" | Out-Null
         # A private fixed appliance (links to the built one) and a private cache, so
         # damaging the saved appliance here cannot disturb other suites.
-        $built = "/var/tmp/.guestfs-$(id -u)/appliance.d"
+        $cacheParent = if ($env:LIBGUESTFS_CACHEDIR) { $env:LIBGUESTFS_CACHEDIR } elseif ($env:TMPDIR) { $env:TMPDIR } else { '/var/tmp' }
+        $built = "$cacheParent/.guestfs-$(id -u)/appliance.d"
         foreach ($f in 'kernel', 'initrd', 'root') { New-Item -ItemType SymbolicLink -Path "$work/appliance/$f" -Target "$built/$f" | Out-Null }
         Set-Content "$work/appliance/README.fixed" 'fixed appliance for the warm fallback tests'
         $script:saved = @{ }
