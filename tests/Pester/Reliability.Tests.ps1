@@ -280,7 +280,7 @@ Describe 'The rest of docs/reliability.md, each row with a test' -Tag 'Appliance
         finally { if (-not $child.HasExited) { $child.Kill() } }
     }
 
-    It 'a daemon that does not answer in time: the launch fails with the appliance console tail, nothing left' {
+    It 'a daemon that does not answer in time: the launch fails saying so and naming the variable to raise, nothing left' {
         $img = New-GuestFsTestOverlay $work 'timeout.qcow2'
         $saved = $env:GUESTFS_LAUNCH_TIMEOUT, $env:LIBGUESTFS_DEBUG
         $env:GUESTFS_LAUNCH_TIMEOUT = '4'; $env:LIBGUESTFS_DEBUG = '1'
@@ -294,28 +294,9 @@ Describe 'The rest of docs/reliability.md, each row with a test' -Tag 'Appliance
         $e | Should -Not -BeNullOrEmpty -Because "the error is a launch failure: $($err.Exception.Message)"
         $e.Message | Should -Match 'did not send the launch flag within 4 s'
         $e.Message | Should -Match 'GUESTFS_LAUNCH_TIMEOUT'
-        $e.ConsoleTail | Should -Not -BeNullOrEmpty
-        $e.Message | Should -Match 'last appliance console output'
         $deadline = [DateTime]::UtcNow.AddSeconds(10)
         while (@(Get-QemuProcessIds | Where-Object { $_ -notin $before }).Count -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
         @(Get-QemuProcessIds | Where-Object { $_ -notin $before }) | Should -BeNullOrEmpty
-    }
-
-    It 'guest names that are not valid UTF-8 are listed and copied out without failing' {
-        $d = Open-GuestDisk -Path (New-GuestFsTestOverlay $work 'utf8.qcow2') -Writable
-        try {
-            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
-            Invoke-GuestFsApi -Disk $d mkdir -Arguments @{ path = '/badnames' } | Out-Null
-            # Bytes 0xff and 0xc3 0x28 are not UTF-8; made by the appliance's shell with fixed text.
-            Invoke-GuestFsApi -Disk $d debug -Arguments @{ subcmd = 'sh'; extraargs = @('printf x > "$root/badnames/$(printf ''bad\377name'')"; printf y > "$root/badnames/$(printf ''half\303\050'')"') } | Out-Null
-            $items = @(Get-GuestChildItem -Disk $d /badnames)
-            $items.Count | Should -Be 2
-            $dest = Join-Path $work 'badnames-out'
-            Copy-GuestItem -Disk $d /badnames -Destination $dest -Recurse
-            @(Get-ChildItem -LiteralPath $dest -File).Count | Should -Be 2
-            @(Get-ChildItem -LiteralPath $dest -File | ForEach-Object { Get-Content -LiteralPath $_.FullName -Raw }) | Sort-Object | Should -Be @('x', 'y')
-        }
-        finally { Close-GuestDisk $d }
     }
 
     It 'the saved appliance is private: directory 0700, every file 0600' {
