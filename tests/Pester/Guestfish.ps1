@@ -19,10 +19,30 @@ function Start-Guestfish([string[]] $Images, [switch] $Writable, [string] $Forma
     try { $line = & bash -c 'exec guestfish "$@" 2>"$GF_ERR"' guestfish @fishArgs | Out-String }
     finally { $env:GF_ERR = $null }
     if ($line -notmatch 'GUESTFISH_PID=(\d+)') { throw "guestfish --listen did not start: $line $(Get-Content $err -Raw -ErrorAction SilentlyContinue)" }
-    $h = [pscustomobject]@{ Pid = [int]$Matches[1]; ErrorFile = $err; ErrorOffset = 0L; Commands = [Collections.Generic.List[string]]::new() }
+    $h = [pscustomobject]@{ Pid = [int]$Matches[1]; ErrorFile = $err; ErrorOffset = 0L; Commands = [Collections.Generic.List[string]]::new(); KernelNames = @{} }
     $r = Invoke-Guestfish $h 'run'
     if (-not $r.Ok) { Stop-Guestfish $h; throw "guestfish run failed: $($r.Error)" }
+    $h.KernelNames = Get-GuestfishKernelNames $h
     $h
+}
+
+# guestfish's daemon names drive N /dev/sd<N> only where it translates names (list_devices and
+# the calls that take a device); the kernel inside its appliance names hot-probed SCSI disks in
+# the order their probes finish, and some results (pvs_full's pv_name, xfs_info's mount point,
+# mountable_device) carry the kernel's name unchanged. Returns kernel name -> guestfish's own
+# name for every disk the kernel named differently (empty when the two agree), read from
+# /dev/disk/by-path in guestfish's appliance, which Invoke-Guestfish applies to every answer.
+function Get-GuestfishKernelNames($Handle) {
+    $map = @{}
+    $r = Invoke-Guestfish $Handle 'debug' @('sh', 'ls -l /dev/disk/by-path')
+    if (-not $r.Ok) { throw "guestfish debug sh (to read its appliance's disk names) failed: $($r.Error)" }
+    foreach ($m in [regex]::Matches($r.Output, 'scsi-0:0:(\d+):0 -> \.\./\.\./(sd[a-z]+)\s*$', 'Multiline')) {
+        $n = [int]$m.Groups[1].Value
+        $name = ''
+        do { $name = [char](97 + $n % 26) + $name; $n = [math]::Floor($n / 26) - 1 } while ($n -ge 0)
+        if ($m.Groups[2].Value -ne "sd$name") { $map[$m.Groups[2].Value] = "sd$name" }
+    }
+    $map
 }
 
 # Runs one command on the server without stopping it on error (guestfish's "-" prefix).
@@ -50,6 +70,10 @@ function Invoke-Guestfish($Handle, [string] $Command, [string[]] $Arguments = @(
     }
     $errors = @(($serverErr + "`n" + $clientErr) -split "`n" | Where-Object { $_ -match '^libguestfs: error: ' } | ForEach-Object { $_.Substring(19).Trim() })
     if ($p.ExitCode -ne 0 -and $errors.Count -eq 0) { $errors = @("guestfish exited with $($p.ExitCode): $clientErr") }
+    if ($Handle.KernelNames -and $Handle.KernelNames.Count) {
+        $names = $Handle.KernelNames
+        $out = [regex]::Replace($out, '(?<=/dev/)(sd[a-z]+)', { param($m) if ($names.ContainsKey($m.Value)) { $names[$m.Value] } else { $m.Value } })
+    }
     [pscustomobject]@{ Ok = ($errors.Count -eq 0); Output = $out; Error = ($errors -join "`n") }
 }
 

@@ -37,7 +37,8 @@ public sealed class HostedCmdletTests : IDisposable
     public void The_sdk_gives_the_default_modules_so_pipelines_run_as_in_pwsh()
     {
         using var ps = Shell();
-        var r = ps.AddScript("Get-Command -Noun GuestDisk -CommandType Cmdlet | Where-Object { $_.Source -like 'GuestFs*' -and $_.Verb -in 'Open', 'Get', 'Close' } | Sort-Object Name | ForEach-Object Name").Invoke();
+        var r = ps.AddScript("Get-Command -Noun GuestDisk | Where-Object { $_.CommandType -eq 'Cmdlet' -and $_.Source -like 'GuestFs*' -and $_.Verb -in 'Open', 'Get', 'Close' } | Sort-Object Name | ForEach-Object Name").Invoke();
+        Assert.False(ps.HadErrors, string.Join("; ", ps.Streams.Error.Select(e => e.ToString())));
         Assert.Equal(new[] { "Close-GuestDisk", "Get-GuestDisk", "Open-GuestDisk" }, r.Select(x => x.ToString()).ToArray());
     }
 
