@@ -398,7 +398,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     protected internal static ErrorRecord ToErrorRecord(Exception e, string errorId, object? target, bool reading = false)
     {
         if (e is AggregateException { InnerExceptions.Count: 1 } ag) e = ag.InnerExceptions[0];
-        if (Translate(e, target) is { } said) return said;
+        if (Translate(e, errorId, target, reading) is { } said) return said;
         ErrorCategory category = e switch
         {
             GuestFsProtocolException => ErrorCategory.ConnectionError,
@@ -423,7 +423,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     /// Daemon messages a user meets in everyday work, said in PowerShell's terms
     /// (with the next step); the daemon's text stays in the inner exception.
     /// </summary>
-    private static ErrorRecord? Translate(Exception e, object? target)
+    private static ErrorRecord? Translate(Exception e, string errorId, object? target, bool reading)
     {
         // qemu's image locking: another process (a VM, another session) has the image open for writing.
         if (e is GuestFsLaunchException && (e.ToString().Contains("\"write\" lock", StringComparison.Ordinal) || e.ToString().Contains("another process using the image", StringComparison.OrdinalIgnoreCase)))
@@ -437,7 +437,29 @@ public abstract partial class GuestCmdlet : PSCmdlet
             return new ErrorRecord(new InvalidOperationException(
                 $"Nothing is mounted on /, so '{target}' cannot be reached: run Mount-GuestFs <device> / (Get-GuestFileSystem lists the devices), or open the disk with Open-GuestDisk -Inspect.", g),
                 "NothingMounted", ErrorCategory.InvalidOperation, target);
-        return null;
+        string what = target is null ? "the guest item" : $"'{target}'";
+        // A daemon built without a feature ("… is not available in this build of libguestfs").
+        var feature = System.Text.RegularExpressions.Regex.Match(g.DaemonMessage, "feature '([^']+)' is not available");
+        if (feature.Success)
+            return new ErrorRecord(new GuestFsException(g,
+                $"The appliance has no '{feature.Groups[1].Value}' support, so {what} cannot be handled this way. Invoke-GuestFsApi feature_available -groups {feature.Groups[1].Value} tells whether an appliance has it."),
+                "FeatureNotAvailable", ErrorCategory.NotImplemented, target);
+        string? said = g.ErrnoName switch
+        {
+            "EROFS" => $"{what} is on a filesystem mounted read-only. To change it, open the disk with -Writable and mount the filesystem without -ReadOnly (Mount-GuestFs).",
+            "ENOSPC" => $"No space is left on the guest filesystem that holds {what}. Get-GuestDiskUsage shows the free space of each filesystem.",
+            "EDQUOT" => $"A disk quota of the guest filesystem that holds {what} is used up.",
+            "EISDIR" => $"{what} is a directory, and this needs a file. Get-GuestChildItem lists a directory.",
+            "ENOTDIR" => $"A part of the path {what} is not a directory. Check the path (Get-GuestItem shows what each part is).",
+            "ENOTEMPTY" => $"The directory {what} is not empty. Use -Recurse to remove it with everything in it.",
+            "EACCES" or "EPERM" => $"The guest filesystem refused the operation on {what} (permission denied, or an immutable or append-only item).",
+            _ => null,
+        };
+        // Internal procedures (internal_lstatnslist …) are no names a user should have to read.
+        if (said is null && g.Procedure.StartsWith("internal_", StringComparison.Ordinal))
+            said = target is null ? g.DaemonMessage : $"{target}: {g.DaemonMessage}";
+        if (said is null) return null;
+        return new ErrorRecord(new GuestFsException(g, said), errorId, CategoryForErrno(g.ErrnoName, reading), target);
     }
 
     internal static ErrorCategory CategoryForErrno(string errno, bool reading) => errno switch

@@ -56,7 +56,7 @@ Describe 'Get-GuestOSInfo and Open-GuestDisk -Inspect on Debian 12' -Tag 'Applia
         $os.PackageManagement | Should -Be $ref.package_management
         $os.OSInfo | Should -Be $ref.osinfo
         $refMounts = @($ref.mountpoints.mountpoint | ForEach-Object { "$($_.'#text')=$($_.dev)" } | Sort-Object)
-        @($os.Mountpoints.GetEnumerator() | ForEach-Object { "$($_.Key)=$($_.Value)" } | Sort-Object) | Should -Be $refMounts
+        @($os.Mountpoints | ForEach-Object { "$($_.MountPoint)=$($_.Device)" } | Sort-Object) | Should -Be $refMounts
         @($os.Filesystems | Sort-Object) | Should -Be @($ref.filesystems.filesystem.dev | Sort-Object)
     }
 
@@ -72,6 +72,26 @@ Describe 'Get-GuestOSInfo and Open-GuestDisk -Inspect on Debian 12' -Tag 'Applia
         @($os.Mountpoints.Keys) | Should -Be @('/', '/boot') -Because 'mount points are ordered shortest first'
         $os.Mountpoints['/'] | Should -Be '/dev/sda2'
         $os.Mountpoints['/boot'] | Should -Be '/dev/sda1'
+    }
+
+    It 'Get-GuestOSInfo right after Open-GuestDisk -Inspect reuses its inspection instead of inspecting again' {
+        $verbose = @(Get-GuestOSInfo -Verbose 4>&1 | Where-Object { $_ -is [Management.Automation.VerboseRecord] }).Message -join "`n"
+        $verbose | Should -Match 'reusing its answer'
+    }
+
+    It 'mount points travel as text in CSV and as plain records in JSON and over remoting' {
+        $os = $systems[0]
+        $csv = $os | ConvertTo-Csv | ConvertFrom-Csv
+        $csv.Mountpoints | Should -Be '/=/dev/sda2; /boot=/dev/sda1'
+        $csv.Filesystems | Should -Be ($os.Filesystems -join '; ')
+        ($csv.PSObject.Properties.Value -join ' ') | Should -Not -Match 'System\.' -Because 'no property is written as a type name'
+        $json = $os | ConvertTo-Json -Depth 3 -WarningVariable w -WarningAction SilentlyContinue
+        @($w).Count | Should -Be 0
+        $back = $json | ConvertFrom-Json
+        @($back.Mountpoints | ForEach-Object { "$($_.MountPoint) $($_.Device)" }) | Should -Be @('/ /dev/sda2', '/boot /dev/sda1')
+        $remote = [Management.Automation.PSSerializer]::Deserialize([Management.Automation.PSSerializer]::Serialize($os))
+        @($remote.Mountpoints | ForEach-Object Device) | Should -Be @('/dev/sda2', '/dev/sda1')
+        "$($remote.Mountpoints)" | Should -Not -Match 'System\.'
     }
 
     It 'lists the same applications, versions and descriptions as virt-inspector for <_>' -ForEach @('/dev/sda2', '/dev/sdb1') -Skip:$noInspector {

@@ -89,8 +89,18 @@ Describe 'GuestFs as a new pwsh user finds it' -Tag 'NewUser', 'Appliance' {
                 $e = ErrorOf { Set-GuestContent /mnt/x.txt -Value 'x' -Disk $disk }
                 $e.Exception.ErrnoName | Should -Be 'EROFS'
                 $e.CategoryInfo.Category | Should -Be 'WriteError'
+                $e.Exception.Message | Should -Match "'/mnt/x.txt' is on a filesystem mounted read-only"
+                $e.Exception.Message | Should -Match '-Writable'
+                $e.Exception.InnerException.DaemonMessage | Should -Match 'Read-only file system' -Because 'the daemon text stays for experts'
             }
             finally { Dismount-GuestFs /mnt -Disk $disk }
+        }
+        It 'reading a directory as content is InvalidType, naming the directory' {
+            $e = ErrorOf { Get-GuestContent /etc -Disk $disk }
+            $e | Should -Not -BeNullOrEmpty
+            $e.CategoryInfo.Category | Should -Be 'InvalidType'
+            $e.TargetObject | Should -Be '/etc'
+            $e.Exception.Message | Should -Match "'/etc' is a directory"
         }
         It 'Get-GuestFsApi does not show an empty Summary column' {
             (Get-GuestFsApi mkfs, mount | Format-Table | Out-String) | Should -Not -Match 'Summary'

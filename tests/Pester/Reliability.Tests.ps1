@@ -78,6 +78,8 @@ Describe 'Bad images give clear errors and leave nothing behind' -Tag 'Appliance
         try {
             $e = Open-Failing "$work/good.qcow2" @{ Writable = $true }
             $e.Exception.Message | Should -Match "good.qcow2' is in use.*write lock"
+            $e.FullyQualifiedErrorId | Should -BeLike 'ImageLocked,*'
+            $e.CategoryInfo.Category | Should -Be 'ResourceBusy'
             $e = Open-Failing "$work/good.qcow2"
             $e.Exception.Message | Should -Match "good.qcow2' is in use.*write lock"
             # The cold path (qemu's own -drive open) refuses it the same way.

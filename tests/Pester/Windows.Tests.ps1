@@ -51,11 +51,11 @@ Describe 'Windows guests: inspection and applications, compared with virt-inspec
         $os.PackageManagement | Should -Be (Text $ref 'package_management' | ForEach-Object { if ($_) { $_ } else { 'unknown' } })
         $os.OSInfo | Should -Be $ref.osinfo
         $refMounts = @($ref.mountpoints.mountpoint | ForEach-Object { "$($_.'#text')=$($_.dev)" } | Sort-Object)
-        @($os.Mountpoints.GetEnumerator() | ForEach-Object { "$($_.Key)=$($_.Value)" } | Sort-Object) | Should -Be $refMounts
+        @($os.Mountpoints | ForEach-Object { "$($_.MountPoint)=$($_.Device)" } | Sort-Object) | Should -Be $refMounts
         @($os.Filesystems | Sort-Object) | Should -Be @($ref.filesystems.filesystem.dev | Sort-Object)
         $refDrives = @($ref.drive_mappings.drive_mapping | ForEach-Object { "$($_.name)=$($_.'#text')" } | Sort-Object)
         $refDrives.Count | Should -BeGreaterThan 1
-        @($os.DriveMappings.GetEnumerator() | ForEach-Object { "$($_.Key)=$($_.Value)" } | Sort-Object) | Should -Be $refDrives
+        @($os.DriveMappings | ForEach-Object { "$($_.Letter)=$($_.Device)" } | Sort-Object) | Should -Be $refDrives
     }
 
     It 'reads the facts the images were built with (MBR: Windows 7, 32-bit; GPT: Server 2019, 64-bit)' {
@@ -73,7 +73,8 @@ Describe 'Windows guests: inspection and applications, compared with virt-inspec
         $w19.OSInfo | Should -Be 'win2k19'
         $w19.Hostname | Should -Be 'GFS-WIN2019' -Because 'Select\Current picks ControlSet001, not ControlSet002'
         "$($w19.DriveMappings['C']) $($w19.DriveMappings['E'])" | Should -Be '/dev/sdb1 /dev/sdb2' -Because 'DMIO:ID: blobs map by GPT partition GUID'
-        $w19.DriveMappings.Contains('Q') | Should -BeFalse -Because 'no partition has that GUID'
+        $w19.DriveMappings.ContainsKey('Q') | Should -BeFalse -Because 'no partition has that GUID'
+        ($w7 | ConvertTo-Csv | ConvertFrom-Csv).DriveMappings | Should -Be 'C:=/dev/sda1; D:=/dev/sda2' -Because 'drive mappings travel as the text users read'
     }
 
     It 'lists the applications virt-inspector lists for <_>, field by field, in the same order' -ForEach @('/dev/sda1', '/dev/sdb1') {

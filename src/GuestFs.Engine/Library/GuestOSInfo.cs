@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Collections.Specialized;
 
 namespace GuestFs.Engine.Library;
 
@@ -45,14 +44,15 @@ public sealed record GuestOSInfo
     /// <summary>
     /// Where the guest mounts its filesystems (mount point → device), from its
     /// fstab or registry; ordered shortest mount point first, the order to mount them in.
+    /// Plain records that travel (JSON, CSV, remoting); <c>Mountpoints['/']</c> gives the device.
     /// </summary>
-    public OrderedDictionary Mountpoints { get; init; } = new OrderedDictionary(StringComparer.Ordinal).AsReadOnly();
+    public GuestMountpointList Mountpoints { get; init; } = GuestMountpointList.Empty;
 
     /// <summary>Every filesystem that belongs to this operating system.</summary>
-    public IReadOnlyList<string> Filesystems { get; init; } = Array.Empty<string>();
+    public IReadOnlyList<string> Filesystems { get; init; } = GuestTextList.Empty;
 
-    /// <summary>Windows drive letters (C → /dev/sda2); empty elsewhere.</summary>
-    public OrderedDictionary DriveMappings { get; init; } = new OrderedDictionary(StringComparer.Ordinal).AsReadOnly();
+    /// <summary>Windows drive letters (C → /dev/sda2) in letter order; empty elsewhere. <c>DriveMappings['C']</c> gives the device.</summary>
+    public GuestDriveLetterList DriveMappings { get; init; } = GuestDriveLetterList.Empty;
 
     /// <summary>Installed applications when asked for (null when not requested).</summary>
     public IReadOnlyList<GuestApplication>? Applications { get; init; }

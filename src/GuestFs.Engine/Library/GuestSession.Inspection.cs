@@ -78,14 +78,14 @@ public sealed partial class GuestSession
         string pkgMgmt = await InspectGetPackageManagementAsync(root, ct).ConfigureAwait(false);
         var mps = await InspectGetMountpointsAsync(root, ct).ConfigureAwait(false);
         var fses = await InspectGetFilesystemsAsync(root, ct).ConfigureAwait(false);
-        var drives = new OrderedDictionary(StringComparer.Ordinal);
+        var drives = GuestDriveLetterList.Empty;
         if (type == "windows")
         {
-            foreach (var kv in (await InspectGetDriveMappingsAsync(root, ct).ConfigureAwait(false)).OrderBy(k => k.Key, StringComparer.Ordinal))
-                drives[kv.Key] = kv.Value;
+            drives = new GuestDriveLetterList((await InspectGetDriveMappingsAsync(root, ct).ConfigureAwait(false))
+                .OrderBy(k => k.Key, StringComparer.Ordinal)
+                .Select(kv => new GuestDriveLetter(kv.Key, kv.Value)));
         }
-        var mountpoints = new OrderedDictionary(StringComparer.Ordinal);
-        foreach (var kv in SortForMounting(mps)) mountpoints[kv.Key] = kv.Value;
+        var mountpoints = new GuestMountpointList(SortForMounting(mps).Select(kv => new GuestMountpoint(kv.Key, kv.Value)));
         return new GuestOSInfo
         {
             Root = root,
@@ -100,9 +100,9 @@ public sealed partial class GuestSession
             PackageFormat = pkgFormat,
             PackageManagement = pkgMgmt,
             OSInfo = OSInfoId(type, distro, major, minor, product, variant),
-            Mountpoints = mountpoints.AsReadOnly(),
-            Filesystems = fses,
-            DriveMappings = drives.AsReadOnly(),
+            Mountpoints = mountpoints,
+            Filesystems = new GuestTextList(fses),
+            DriveMappings = drives,
         };
     }
 
@@ -134,7 +134,7 @@ public sealed partial class GuestSession
                     try
                     {
                         await MountOperatingSystemAsync(root, readOnly: true, cancellationToken).ConfigureAwait(false);
-                        info = info with { Applications = await ListApplicationsAsync(info, cancellationToken).ConfigureAwait(false) };
+                        info = info with { Applications = new GuestApplicationList(await ListApplicationsAsync(info, cancellationToken).ConfigureAwait(false)) };
                     }
                     catch (Exception e) when (onApplicationsError is not null && e is NotSupportedException or InvalidDataException
                                               or GuestFsException and not GuestFsProtocolException)

@@ -17,6 +17,18 @@ public class GuestFsException : Exception
         DaemonMessage = daemonMessage;
     }
 
+    /// <summary>
+    /// The same daemon error said in other words (for a cmdlet user); the call, errno and the
+    /// daemon's text are kept, and the original is the inner exception.
+    /// </summary>
+    public GuestFsException(GuestFsException daemonError, string message)
+        : base(message, daemonError)
+    {
+        Procedure = daemonError.Procedure;
+        ErrnoName = daemonError.ErrnoName;
+        DaemonMessage = daemonError.DaemonMessage;
+    }
+
     /// <summary>The call that failed (for example <c>mount</c>).</summary>
     public string Procedure { get; }
 

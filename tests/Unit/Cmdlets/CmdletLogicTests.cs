@@ -49,6 +49,35 @@ public sealed class CmdletLogicTests
         Assert.Equal(ErrorCategory.ReadError, GuestCmdlet.ToErrorRecord(new GuestFs.Engine.Protocol.GuestFsException("pread", "EIO", "io"), "X", null, reading: true).CategoryInfo.Category);
     }
 
+    [Fact]
+    public void Everyday_daemon_errors_are_said_in_PowerShell_words_and_keep_the_daemon_text()
+    {
+        var rofs = new GuestFs.Engine.Protocol.GuestFsException("write", "EROFS", "/mnt/x.txt: Read-only file system");
+        var rec = GuestCmdlet.ToErrorRecord(rofs, "SetContentFailed", "/mnt/x.txt");
+        Assert.Equal("SetContentFailed", rec.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.WriteError, rec.CategoryInfo.Category);
+        Assert.StartsWith("'/mnt/x.txt' is on a filesystem mounted read-only", rec.Exception.Message);
+        var kept = Assert.IsAssignableFrom<GuestFs.Engine.Protocol.GuestFsException>(rec.Exception);
+        Assert.Equal("EROFS", kept.ErrnoName);
+        Assert.Equal(rofs.DaemonMessage, kept.DaemonMessage);
+        Assert.Same(rofs, rec.Exception.InnerException);
+
+        var stub = new GuestFs.Engine.Protocol.GuestFsException("xfs_info", "ENOTSUP",
+            "feature 'xfs' is not available in this\nbuild of libguestfs.  Read 'AVAILABILITY' in the guestfs(3) man page for\nhow to check for the availability of features.");
+        var f = GuestCmdlet.ToErrorRecord(stub, "X", "/");
+        Assert.Equal("FeatureNotAvailable", f.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.NotImplemented, f.CategoryInfo.Category);
+        Assert.Contains("feature_available -groups xfs", f.Exception.Message);
+
+        var inner = GuestCmdlet.ToErrorRecord(new GuestFs.Engine.Protocol.GuestFsException("internal_readlinklist", "EINVAL", "bad thing"), "X", "/a");
+        Assert.DoesNotContain("internal_", inner.Exception.Message);
+        Assert.Equal("/a: bad thing", inner.Exception.Message);
+
+        // An errno without a translation keeps the daemon's words.
+        var other = GuestCmdlet.ToErrorRecord(new GuestFs.Engine.Protocol.GuestFsException("mv", "EXDEV", "cross-device"), "X", "/a");
+        Assert.Equal("mv: cross-device", other.Exception.Message);
+    }
+
     [Theory]
     [InlineData("utf8", "utf-8")]
     [InlineData("latin1", "iso-8859-1")]
