@@ -417,9 +417,11 @@ Describe 'Look inside: Compare-GuestItem compared with virt-diff' -Tag 'Applianc
             Set-GuestContent -Disk $w -Path /etc/hostname -Value 'somewhere-else'
             Invoke-GuestFsApi write -Arguments @{ path = '/etc/hosts'; content = "127.0.0.2 localhost`n" } -Disk $w -ErrorAction Stop
             Invoke-GuestFsApi chmod -Arguments @{ mode = 384; path = '/etc/fstab' } -Disk $w -ErrorAction Stop
+            # An extended attribute added to a file whose content stays the same.
+            Invoke-GuestFsApi lsetxattr -Arguments @{ xattr = 'user.gfs.tag'; val = 'tagged'; vallen = 6; path = '/data/yara.txt' } -Disk $w -ErrorAction Stop
         }
         finally { Close-GuestDisk -Disk $w }
-        $script:vd = @(Invoke-Tool virt-diff @('--csv', '--format=qcow2', '-a', $ra, '-A', $rb))
+        $script:vd = @(Invoke-Tool virt-diff @('--csv', '--xattrs', '--format=qcow2', '-a', $ra, '-A', $rb))
         # virt-diff --csv: "+"/"-" rows (type, perms, size, path), "=" for content, "#,changed:,…" after a -/+ pair.
         $script:expect = @{}
         $rows = @($vd | ForEach-Object { , ($_ -split ',') })
@@ -433,7 +435,7 @@ Describe 'Look inside: Compare-GuestItem compared with virt-diff' -Tag 'Applianc
         }
         $script:a = Open-GuestDisk -Path $ra -Format qcow2 -Inspect
         $script:b = Open-GuestDisk -Path $rb -Format qcow2 -Inspect
-        $script:ours = @(Compare-GuestItem $a $b -IncludeTime)
+        $script:ours = @(Compare-GuestItem $a $b -IncludeTime -IncludeXattr)
     }
     AfterAll { Close-GuestDisk -All }
 
@@ -452,6 +454,15 @@ Describe 'Look inside: Compare-GuestItem compared with virt-diff' -Tag 'Applianc
         ($plain | Where-Object Path -eq '/etc/hostname').Changes | Should -Contain 'Content'
         ($plain | Where-Object Path -eq '/data/new.txt').Change | Should -Be 'Added'
         ($plain | Where-Object Path -eq '/data/clean.txt').Change | Should -Be 'Removed'
+        $plain.Path | Should -Not -Contain '/data/yara.txt' -Because 'without -IncludeTime or -IncludeXattr an xattr change is no change'
+    }
+
+    It 'with -IncludeXattr names the extended attribute that changed, as virt-diff --xattrs sees it' {
+        $expect['/data/yara.txt'] | Should -Be 'Modified' -Because 'virt-diff --xattrs reports the file'
+        $x = @(Compare-GuestItem $a $b -IncludeXattr) | Where-Object Path -eq '/data/yara.txt'
+        $x.Changes | Should -Be @('Xattr')
+        $x.ChangedXattrs | Should -Be @('user.gfs.tag')
+        (($ours | Where-Object Path -eq '/data/yara.txt').Changes) | Should -Contain 'Xattr'
     }
 
     It 'compares two directories of one disk' {

@@ -17,13 +17,15 @@ public sealed class GuestItemDifference
     public string Path { get; init; } = "";
     /// <summary>Added (only in the difference tree), Removed (only in the reference tree) or Modified.</summary>
     public string Change { get; init; } = "";
-    /// <summary>What differs for Modified: Type, Content, Size, Mode, Owner, LinkCount, Target, LastWriteTime, ChangeTime.</summary>
+    /// <summary>What differs for Modified: Type, Content, Size, Mode, Owner, LinkCount, Target, LastWriteTime, ChangeTime, Xattr.</summary>
     public string[] Changes { get; init; } = Array.Empty<string>();
     public GuestFileInfo? ReferenceItem { get; init; }
     public GuestFileInfo? DifferenceItem { get; init; }
     /// <summary>SHA256 of a regular file's content when it was compared (upper-case hex).</summary>
     public string? ReferenceHash { get; init; }
     public string? DifferenceHash { get; init; }
+    /// <summary>With -IncludeXattr: the names of the extended attributes added, removed or changed.</summary>
+    public string[] ChangedXattrs { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>
@@ -54,6 +56,13 @@ public sealed class CompareGuestItemCommand : GuestCmdlet
     /// <summary>Also compare modification and change times of files (directory times are never compared, as virt-diff without --dir-times).</summary>
     [Parameter]
     public SwitchParameter IncludeTime { get; set; }
+
+    /// <summary>Also compare extended attributes (virt-diff --xattrs): read in one call per directory and batch.</summary>
+    [Parameter]
+    [Alias("IncludeXattrs")]
+    public SwitchParameter IncludeXattr { get; set; }
+
+    private IReadOnlyDictionary<string, GuestFs.Engine.Api.GuestXattr[]>? _refXattrs, _difXattrs;
 
     protected override void EndProcessing()
     {
@@ -94,6 +103,16 @@ public sealed class CompareGuestItemCommand : GuestCmdlet
         }
         catch (Exception e) { ThrowTerminatingError(ToErrorRecord(e, "CompareFailed", refPath, reading: true)); return; }
 
+        if (IncludeXattr.IsPresent)
+        {
+            try
+            {
+                _refXattrs = Run(ct => XattrsOf(refDisk.Session, a, ct), refDisk.Session);
+                _difXattrs = Run(ct => XattrsOf(difDisk.Session, b, ct), difDisk.Session);
+            }
+            catch (Exception e) { ThrowTerminatingError(ToErrorRecord(e, "CompareFailed", refPath, reading: true)); return; }
+        }
+
         string Rel(GuestFileInfo f, string root) => root == "/" ? f.FullName : f.FullName[root.Length..];
         var ra = a.Select(f => (Rel: Rel(f, refPath), F: f)).OrderBy(x => x.Rel, StringComparer.Ordinal).ToList();
         var rb = b.Select(f => (Rel: Rel(f, difPath), F: f)).OrderBy(x => x.Rel, StringComparer.Ordinal).ToList();
@@ -127,6 +146,12 @@ public sealed class CompareGuestItemCommand : GuestCmdlet
             if (x.LastWriteTime != y.LastWriteTime) changes.Add("LastWriteTime");
             if (x.ChangeTime != y.ChangeTime) changes.Add("ChangeTime");
         }
+        var changedXattrs = Array.Empty<string>();
+        if (_refXattrs is not null && _difXattrs is not null)
+        {
+            changedXattrs = XattrDifferences(_refXattrs.GetValueOrDefault(x.FullName), _difXattrs.GetValueOrDefault(y.FullName));
+            if (changedXattrs.Length > 0) changes.Add("Xattr");
+        }
         string? hx = null, hy = null;
         if (x.ItemType == GuestItemType.File && y.ItemType == GuestItemType.File)
         {
@@ -149,6 +174,32 @@ public sealed class CompareGuestItemCommand : GuestCmdlet
         return new GuestItemDifference
         {
             Path = rel, Change = "Modified", Changes = changes.ToArray(), ReferenceItem = x, DifferenceItem = y, ReferenceHash = hx, DifferenceHash = hy,
+            ChangedXattrs = changedXattrs,
         };
+    }
+
+    /// <summary>The extended attributes of every item of a tree, one batched call per directory, keyed by full path.</summary>
+    private static async Task<IReadOnlyDictionary<string, GuestFs.Engine.Api.GuestXattr[]>> XattrsOf(GuestSession s, GuestFileInfo[] items, CancellationToken ct)
+    {
+        var all = new Dictionary<string, GuestFs.Engine.Api.GuestXattr[]>(StringComparer.Ordinal);
+        foreach (var dir in items.Where(f => f.FullName != "/").GroupBy(f => f.DirectoryName, StringComparer.Ordinal))
+        {
+            var names = dir.Select(f => f.Name).ToArray();
+            var found = await s.GetXattrsAsync(dir.Key, names, ct).ConfigureAwait(false);
+            foreach (var f in dir)
+                if (found.TryGetValue(f.Name, out var list)) all[f.FullName] = list;
+        }
+        return all;
+    }
+
+    /// <summary>Names of attributes present on one side only, or with other values (ordinal order).</summary>
+    internal static string[] XattrDifferences(GuestFs.Engine.Api.GuestXattr[]? a, GuestFs.Engine.Api.GuestXattr[]? b)
+    {
+        var left = (a ?? Array.Empty<GuestFs.Engine.Api.GuestXattr>()).ToDictionary(x => x.Attrname, x => x.Attrval, StringComparer.Ordinal);
+        var right = (b ?? Array.Empty<GuestFs.Engine.Api.GuestXattr>()).ToDictionary(x => x.Attrname, x => x.Attrval, StringComparer.Ordinal);
+        return left.Keys.Union(right.Keys, StringComparer.Ordinal)
+            .Where(n => !left.TryGetValue(n, out var l) || !right.TryGetValue(n, out var r) || !l.AsSpan().SequenceEqual(r))
+            .OrderBy(n => n, StringComparer.Ordinal)
+            .ToArray();
     }
 }
