@@ -48,7 +48,7 @@ function Get-GuestFsStorageImages {
         $tmpGpt = "$work/gpt.img"; $tmpMbr = "$work/mbr.img"
         New-GuestDiskImage -Path $tmpGpt -Size 1536MB -PartitionStyle None | Out-Null
         New-GuestDiskImage -Path $tmpMbr -Size 256MB -PartitionStyle None | Out-Null
-        $d = Open-GuestDisk -Path $tmpGpt, $tmpMbr -Writable
+        $d = Open-GuestDisk -Path $tmpGpt, $tmpMbr -Writable -WarningAction SilentlyContinue
         $made = [ordered]@{}; $skipped = [ordered]@{}
         try {
             $mb = 2048  # sectors per MiB
@@ -191,7 +191,7 @@ function Get-GuestFsDebianImage([switch] $Second) {
         $tmp = "$work/debian.img"; $tmp2 = "$work/debian-second.img"
         New-GuestDiskImage -Path $tmp -Size 2GB -PartitionStyle None | Out-Null
         New-GuestDiskImage -Path $tmp2 -Size 2GB -PartitionStyle None | Out-Null
-        $d = Open-GuestDisk -Path $tmp, $tmp2 -Writable
+        $d = Open-GuestDisk -Path $tmp, $tmp2 -Writable -WarningAction SilentlyContinue
         try {
             Invoke-Api part_init @{ device = '/dev/sda'; parttype = 'mbr' } $d
             Invoke-Api part_add @{ device = '/dev/sda'; prlogex = 'p'; startsect = [long]2048; endsect = [long](2048 + 128 * 2048 - 1) } $d

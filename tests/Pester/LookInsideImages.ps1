@@ -73,7 +73,7 @@ function Get-LookInsideImage {
         [IO.File]::WriteAllBytes("$work/deleted.bin", (Get-LookInsideDeletedBytes))
         $tmp = "$work/lookinside.img"
         New-GuestDiskImage -Path $tmp -Size 256MB -PartitionStyle None | Out-Null
-        $d = Open-GuestDisk -Path $tmp -Writable -Format raw
+        $d = Open-GuestDisk -Path $tmp -Writable -Format raw -WarningAction SilentlyContinue
         try {
             $mb = 2048
             Invoke-Api part_init @{ device = '/dev/sda'; parttype = 'mbr' } $d

@@ -93,7 +93,7 @@ function Get-GuestFsBaseImage {
             New-GuestFsTestTree "$work/tree"
             $tmp = "$work/base.img"
             New-GuestDiskImage -Path $tmp -Size 1GB -FileSystem ext4 -Label gfsbase | Out-Null
-            $d = Open-GuestDisk -Path $tmp -Writable
+            $d = Open-GuestDisk -Path $tmp -Writable -WarningAction SilentlyContinue
             try {
                 Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
                 Copy-GuestItem -Disk $d -LocalPath "$work/tree/etc" -Destination / -Recurse

@@ -192,7 +192,7 @@ function Get-GuestFsWindowsImages {
         $tmpMbr = "$work/mbr.img"; $tmpGpt = "$work/gpt.img"
         New-GuestDiskImage -Path $tmpMbr -Size 160MB -PartitionStyle None | Out-Null
         New-GuestDiskImage -Path $tmpGpt -Size 160MB -PartitionStyle None | Out-Null
-        $d = Open-GuestDisk -Path $tmpMbr, $tmpGpt -Writable
+        $d = Open-GuestDisk -Path $tmpMbr, $tmpGpt -Writable -WarningAction SilentlyContinue
         try {
             foreach ($disk in @(@{ Dev = '/dev/sda'; Type = 'mbr'; Tree = "$work/i386" }, @{ Dev = '/dev/sdb'; Type = 'gpt'; Tree = "$work/x86_64" })) {
                 $dev = $disk.Dev
