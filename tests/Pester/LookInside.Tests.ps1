@@ -300,6 +300,9 @@ Describe 'Look inside: Get-GuestFileHash compared with virt-ls --checksum and sh
             $h.Hash | Should -BeExactly $h.Hash.ToUpperInvariant()
             $h.Hash.ToLowerInvariant() | Should -Be $lsSums[$h.Path] -Because $h.Path
         }
+        $ours[0].Disk | Should -BeOfType ([int]) -Because 'results carry the disk Id, not the session (JSON, CSV, remoting)'
+        ($ours[0] | ConvertTo-Json -WarningAction SilentlyContinue -WarningVariable w) | Should -Not -Match 'LaunchStages'
+        @($w).Count | Should -Be 0
     }
 
     It 'agrees with sha256sum and Get-FileHash on copies of the files, for every algorithm' {

@@ -28,7 +28,8 @@ public sealed class GuestDeletedItem
     public DateTime? CreationTime { get; init; }
     public long LinkCount { get; init; }
     public string Target { get; init; } = "";
-    public GuestDisk? Disk { get; init; }
+    /// <summary>The Id of the GuestDisk the item is on (-Disk takes it).</summary>
+    public int Disk { get; init; }
 
     internal static DateTime? Time(long sec, long nsec) =>
         sec == 0 && nsec == 0 ? null : DateTime.UnixEpoch.AddSeconds(sec).AddTicks(nsec / 100);
@@ -42,7 +43,7 @@ public sealed class GuestDeletedItem
             Deleted = (f & TskDirentFlags.Allocated) == 0, MetadataReallocated = (f & TskDirentFlags.MetadataReallocated) != 0, Flags = f,
             LastWriteTime = Time(d.TskMtimeSec, d.TskMtimeNsec), LastAccessTime = Time(d.TskAtimeSec, d.TskAtimeNsec),
             ChangeTime = Time(d.TskCtimeSec, d.TskCtimeNsec), CreationTime = Time(d.TskCrtimeSec, d.TskCrtimeNsec),
-            LinkCount = d.TskNlink, Target = d.TskLink, Disk = disk,
+            LinkCount = d.TskNlink, Target = d.TskLink, Disk = disk.Id,
         };
     }
 }

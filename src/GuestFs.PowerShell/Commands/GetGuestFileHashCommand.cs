@@ -11,7 +11,8 @@ public sealed class GuestFileHash
     /// <summary>Upper-case hex, as Get-FileHash writes it.</summary>
     public string Hash { get; init; } = "";
     public string Path { get; init; } = "";
-    public GuestDisk? Disk { get; init; }
+    /// <summary>The Id of the GuestDisk the file is on (-Disk takes it).</summary>
+    public int Disk { get; init; }
 }
 
 /// <summary>
@@ -46,7 +47,7 @@ public sealed class GetGuestFileHashCommand : GuestPathCmdlet
                     if (isDir && Recurse.IsPresent)
                     {
                         RunStreaming(session, ct => session.ChecksumTreeAsync(csum, path, ct),
-                            x => WriteObject(new GuestFileHash { Algorithm = alg, Hash = x.Hash.ToUpperInvariant(), Path = x.Path, Disk = disk }));
+                            x => WriteObject(new GuestFileHash { Algorithm = alg, Hash = x.Hash.ToUpperInvariant(), Path = x.Path, Disk = disk.Id }));
                         continue;
                     }
                     if (isDir)
@@ -61,7 +62,7 @@ public sealed class GetGuestFileHashCommand : GuestPathCmdlet
                         continue;
                     }
                     string h = Run(ct => session.ChecksumAsync(csum, path, ct), session);
-                    WriteObject(new GuestFileHash { Algorithm = alg, Hash = h.ToUpperInvariant(), Path = path, Disk = disk });
+                    WriteObject(new GuestFileHash { Algorithm = alg, Hash = h.ToUpperInvariant(), Path = path, Disk = disk.Id });
                 }
                 catch (Exception e) when (e is not PipelineStoppedException and not OperationCanceledException)
                 {
