@@ -136,6 +136,14 @@ try {
             $times = [regex]::Matches($out, 'elapsed time: ([\d.]+) seconds') | ForEach-Object { [double]$_.Groups[1].Value }
             if ($times.Count -ne 5) { throw "guestfish run did not report 5 timings:`n$out" }
             if ((Get-FileHash "$work/gf-big.out").Hash -ne $bigHash) { throw 'guestfish download differs from the upload' }
+            # virt-ls -R --checksum: a whole tool run (its own appliance) hashing every file of the tree.
+            $sw.Restart()
+            $vls = @(& virt-ls -lR --csv --checksum=sha256 --format=qcow2 -a $img -m /dev/sda1 /tree)
+            $gfHash = $sw.Elapsed.TotalSeconds
+            if ($LASTEXITCODE) { throw "virt-ls --checksum failed with exit code $LASTEXITCODE" }
+            $script:fishSums = @{}
+            foreach ($l in $vls) { $f = $l -split ','; if ($f[0] -eq '-') { $fishSums[$f[4]] = $f[3] } }
+            if ($fishSums.Count -ne $TreeFiles) { throw "virt-ls --checksum listed $($fishSums.Count) files, expected $TreeFiles" }
             $peaks = Get-Peaks
             if ($record) {
                 Add-Result 'launch + close' guestfish $gfLaunch
@@ -147,6 +155,7 @@ try {
                 Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" guestfish $times[2]
                 Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" guestfish $times[3]
                 Add-Result "recursive listing of the tree" guestfish $times[4]
+                Add-Result "hash every file of the tree (virt-ls -R --checksum / Get-GuestFileHash -Recurse, whole run)" guestfish $gfHash
                 Note-Rss 'guestfish: qemu' ($peaks['qemu-system-x86'] ?? 0)
                 Note-Rss 'guestfish: host process' ($peaks['guestfish'] ?? 0)
             }
@@ -226,6 +235,15 @@ try {
             if ($n -ne $TreeFiles + 20) { throw "listing found $n entries, expected $($TreeFiles + 20)" }
             $cmdQemu = Get-Hwm $d.ProcessId
             Close-GuestDisk -Disk $d
+            # The same as virt-ls -R --checksum: open, mount, hash every file of the tree, close.
+            $sw.Restart()
+            $d = Open-GuestDisk -Path $img -Format qcow2
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint / -ReadOnly
+            $sums = @(Get-GuestFileHash -Disk $d /tree -Recurse -Algorithm SHA256)
+            Close-GuestDisk -Disk $d
+            $cmdHash = $sw.Elapsed.TotalSeconds
+            $script:oursSums = @{}; foreach ($h in $sums) { $oursSums[$h.Path] = $h.Hash.ToLowerInvariant() }
+            if ($oursSums.Count -ne $TreeFiles) { throw "Get-GuestFileHash -Recurse hashed $($oursSums.Count) files, expected $TreeFiles" }
             if ($record) {
                 Add-Result 'launch + close' 'GuestFs cmdlets' $cmdLaunch
                 Add-Result 'launch + close, cold boot forced' 'GuestFs cmdlets' $cmdCold
@@ -236,6 +254,7 @@ try {
                 Add-Result "copy-in tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdIn
                 Add-Result "copy-out tree ($TreeFiles files, $treeMB MB)" 'GuestFs cmdlets' $cmdOut
                 Add-Result "recursive listing of the tree" 'GuestFs cmdlets' $cmdList
+                Add-Result "hash every file of the tree (virt-ls -R --checksum / Get-GuestFileHash -Recurse, whole run)" 'GuestFs cmdlets' $cmdHash
                 Note-Rss 'GuestFs: qemu' $cmdQemu
             }
             Remove-Item -Recurse -Force "$work/cmd-out" -ErrorAction SilentlyContinue
@@ -243,6 +262,8 @@ try {
         $order = if ($round % 2) { 'GuestFs first' } else { 'guestfish first' }
         if ($record) { $sideOrder.Add("round ${round}: $order") }
         if ($round % 2) { . $oursSide; . $fishSide } else { . $fishSide; . $oursSide }
+        # Both sides hashed the same host tree: every file's SHA256 must agree.
+        foreach ($k in $fishSums.Keys) { if ($oursSums[$k] -ne $fishSums[$k]) { throw "hash of $k differs: virt-ls $($fishSums[$k]), GuestFs $($oursSums[$k])" } }
     }
 
     # ---------------- host memory, measured in fresh processes so the harness's own data does not count
@@ -385,11 +406,28 @@ Close-GuestDisk -Disk `$d
             Write-Host ("  -ThrottleLimit {0}: {1:0.0} s, {2} results, peak {3:N0} MB" -f $t, $secs, $parts[1], ($peak / 1MB))
             [pscustomobject]@{ Throttle = $t; Seconds = $secs; Results = [int]$parts[1]; PeakMB = [math]::Round($peak / 1MB) }
         }
+        # Disk usage of the eight images: virt-df --csv (one appliance with every disk) against
+        # Get-GuestDiskUsage -Path (one warm session per image, default throttle), each timed whole.
+        Write-Host '## disk usage of the fleet'
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        $df = @(& virt-df --csv --format=qcow2 @(Get-ChildItem "$fleetDir/*.qcow2" | Sort-Object Name | ForEach-Object { '-a'; $_.FullName }))
+        $dfSeconds = $sw.Elapsed.TotalSeconds
+        if ($LASTEXITCODE) { throw "virt-df failed with exit code $LASTEXITCODE" }
+        $dfRows = @($df | Select-Object -Skip 1 | Where-Object { $_ })
+        $usageScript = "Import-Module '$ModulePath'; `$sw = [Diagnostics.Stopwatch]::StartNew(); `$r = @(Get-GuestDiskUsage -Path '$fleetDir/*.qcow2' -ProgressAction SilentlyContinue); '{0} {1}' -f `$sw.Elapsed.TotalSeconds, `$r.Count"
+        $usageOut = (& $pwshExe @pwshArgs -NoProfile -NonInteractive -Command $usageScript | Select-Object -Last 1).Trim() -split '\s+'
+        $usageSeconds = [double]::Parse($usageOut[0], [Globalization.CultureInfo]::InvariantCulture)
+        if ([int]$usageOut[1] -ne $dfRows.Count) { throw "Get-GuestDiskUsage gave $($usageOut[1]) filesystems, virt-df $($dfRows.Count)" }
+        Write-Host ('  virt-df: {0:0.0} s; Get-GuestDiskUsage -Path: {1:0.0} s ({2} filesystems each)' -f $dfSeconds, $usageSeconds, $dfRows.Count)
         $seq = ($fleetRows | Where-Object Throttle -eq 1).Seconds
         $null = $md.AppendLine().AppendLine('## Fleet: inventory of eight images').AppendLine()
         $null = $md.AppendLine(('`{0} -Path <dir>/*.qcow2 -ThrottleLimit N` on {1} qcow2 overlays of {2}, each run in a fresh pwsh (wall time measured inside it; peak memory is the sampled sum of that pwsh''s and its qemu processes'' resident memory).' -f $fleetCmd, $FleetImages, $(if ($useOs) { 'the Debian 12 test image (OS inspection)' } else { 'the benchmark image (filesystem listing; the Debian test image was not built)' }))).AppendLine()
         $null = $md.AppendLine('| -ThrottleLimit | wall time (s) | speed-up vs 1 | results | peak memory (MB) |').AppendLine('|---|---|---|---|---|')
         foreach ($r in $fleetRows) { $null = $md.AppendLine(('| {0} | {1:0.0} | {2:0.00} | {3} | {4:N0} |' -f $r.Throttle, $r.Seconds, ($seq / $r.Seconds), $r.Results, $r.PeakMB)) }
+        $null = $md.AppendLine().AppendLine('## Disk usage of the eight images').AppendLine()
+        $null = $md.AppendLine('| tool | wall time (s) | filesystems | GuestFs / virt-df |').AppendLine('|---|---|---|---|')
+        $null = $md.AppendLine(('| virt-df --csv -a ×{0} (one appliance, every disk) | {1:0.0} | {2} | |' -f $FleetImages, $dfSeconds, $dfRows.Count))
+        $null = $md.AppendLine(('| Get-GuestDiskUsage -Path <dir>/*.qcow2 (a warm session per image, default throttle; fresh pwsh) | {0:0.0} | {1} | {2:0.00} |' -f $usageSeconds, $usageOut[1], ($usageSeconds / $dfSeconds)))
         $probe = Open-GuestDisk -Path $base; $accel = $probe.Accelerator; Close-GuestDisk -Disk $probe
         $fleetList = @($fleetRows)
         $perSession = if ($fleetList.Count -ge 2) { ($fleetList[1].PeakMB - $fleetList[0].PeakMB) } else { 0 }
