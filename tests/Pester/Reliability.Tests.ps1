@@ -301,6 +301,25 @@ Describe 'The rest of docs/reliability.md, each row with a test' -Tag 'Appliance
         @(Get-QemuProcessIds | Where-Object { $_ -notin $before }) | Should -BeNullOrEmpty
     }
 
+    It 'guest names that are not valid UTF-8 are listed, read and copied out' {
+        $d = Open-GuestDisk -Path (New-GuestFsTestOverlay $work 'utf8.qcow2') -Writable
+        try {
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+            Invoke-GuestFsApi -Disk $d mkdir -Arguments @{ path = '/badnames' } | Out-Null
+            # Bytes 0xff and 0xc3 0x28 are not UTF-8; made by the appliance's shell with fixed text.
+            Invoke-GuestFsApi -Disk $d debug -Arguments @{ subcmd = 'sh'; extraargs = @('printf x > "$root/badnames/$(printf ''bad\377name'')"; printf y > "$root/badnames/$(printf ''half\303\050'')"') } | Out-Null
+            $items = @(Get-GuestChildItem -Disk $d /badnames)
+            $items.Count | Should -Be 2
+            # The names travel back to the daemon as the same bytes: each file is found again and read.
+            @($items | ForEach-Object { Get-GuestContent -Disk $d -LiteralPath $_.FullName -Raw }) | Sort-Object | Should -Be @('x', 'y')
+            $dest = Join-Path $work 'badnames-out'
+            Copy-GuestItem -Disk $d /badnames -Destination $dest -Recurse
+            @(Get-ChildItem -LiteralPath $dest -File).Count | Should -Be 2
+            @(Get-ChildItem -LiteralPath $dest -File | ForEach-Object { Get-Content -LiteralPath $_.FullName -Raw }) | Sort-Object | Should -Be @('x', 'y')
+        }
+        finally { Close-GuestDisk $d }
+    }
+
     It 'the saved appliance is private: directory 0700, every file 0600' {
         $parent = if ($env:LIBGUESTFS_CACHEDIR) { $env:LIBGUESTFS_CACHEDIR } elseif ($env:TMPDIR) { $env:TMPDIR } else { '/var/tmp' }
         $warm = Join-Path $parent ".guestfs-$(id -u)/warm"

@@ -32,7 +32,7 @@ public sealed partial class GuestSession
         {
             int i = buf.IndexOf((byte)0);
             var part = i < 0 ? buf : buf.Slice(0, i);
-            if (part.Length > 0) list.Add(Encoding.UTF8.GetString(part));
+            if (part.Length > 0) list.Add(GuestFs.Engine.Xdr.GuestText.Decode(part));
             if (i < 0) break;
             buf = buf.Slice(i + 1);
         }

@@ -304,8 +304,8 @@ public sealed partial class GuestSession
 
         public int Compare(string? x, string? y)
         {
-            var a = System.Text.Encoding.UTF8.GetBytes(x ?? "");
-            var b = System.Text.Encoding.UTF8.GetBytes(y ?? "");
+            var a = GuestFs.Engine.Xdr.GuestText.Encode(x ?? "");
+            var b = GuestFs.Engine.Xdr.GuestText.Encode(y ?? "");
             return a.AsSpan().SequenceCompareTo(b);
         }
     }

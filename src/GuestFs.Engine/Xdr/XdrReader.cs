@@ -136,14 +136,15 @@ public ref struct XdrReader
     }
 
     /// <summary>
-    /// <c>string&lt;max&gt;</c>. The daemon sends raw bytes; invalid UTF-8 is
-    /// replaced (U+FFFD) rather than rejected, because guest file names need
-    /// not be UTF-8. Use <see cref="ReadOpaqueSpan"/> to get the raw bytes.
+    /// <c>string&lt;max&gt;</c>. The daemon sends raw bytes; guest file names need not be
+    /// UTF-8, so invalid bytes are kept as escapes (<see cref="GuestText"/>) that
+    /// <see cref="XdrWriter.WriteString"/> turns back into the same bytes.
+    /// Use <see cref="ReadOpaqueSpan"/> to get the raw bytes.
     /// </summary>
     public string ReadString(int maxLength = int.MaxValue)
     {
         var bytes = ReadOpaqueSpan(maxLength);
-        return bytes.Length == 0 ? string.Empty : Encoding.UTF8.GetString(bytes);
+        return GuestText.Decode(bytes);
     }
 
     /// <summary><c>guestfs_str *</c>: a presence word then a string.</summary>

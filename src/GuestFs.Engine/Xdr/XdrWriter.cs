@@ -98,12 +98,18 @@ public sealed class XdrWriter : IDisposable
         WriteOpaque(utf8);
     }
 
-    /// <summary><c>string&lt;&gt;</c> as UTF-8. A string holding NUL cannot be passed to the daemon.</summary>
+    /// <summary><c>string&lt;&gt;</c> as UTF-8 (escaped bytes from <see cref="GuestText"/> as themselves). A string holding NUL cannot be passed to the daemon.</summary>
     public void WriteString(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
         if (value.IndexOf('\0') >= 0)
             throw new ArgumentException("strings sent to the daemon cannot contain NUL characters", nameof(value));
+        if (GuestText.HasEscapes(value))
+        {
+            // A name read from the guest that was not UTF-8: its original bytes.
+            WriteOpaque(GuestText.Encode(value));
+            return;
+        }
         int max = Encoding.UTF8.GetMaxByteCount(value.Length);
         if (max <= 1024)
         {
