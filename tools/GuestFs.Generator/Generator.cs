@@ -283,11 +283,12 @@ public static class Generator
             sb.Append(doc).Append(obsolete);
             sb.Append($"    public {taskType} {Pascal(p.Name)}Async({allParams})\n");
             sb.Append($"        => InvokeAsync(new RpcRequest({p.Number}, \"{p.Name}\", {mask}, {args}), {Decoder(p)}, {transfer}, cancellationToken);\n\n");
-            // The blocking twin.
+            // The blocking twin: the same request through the synchronous path (async: false
+            // down to the channel, which then reads the reply on the caller's thread).
             sb.Append(doc).Append(obsolete);
             string syncRet = ret.Length == 0 ? "void" : ret;
             sb.Append($"    public {syncRet} {Pascal(p.Name)}({string.Join(", ", ps)})\n");
-            sb.Append($"        => RunBlocking(() => {Pascal(p.Name)}Async({string.Join(", ", names)}));\n\n");
+            sb.Append($"        => Invoke(new RpcRequest({p.Number}, \"{p.Name}\", {mask}, {args}), {Decoder(p)}, {transfer});\n\n");
         }
         sb.Length -= 1;
         sb.Append("}\n");

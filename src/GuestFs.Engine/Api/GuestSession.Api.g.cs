@@ -24,7 +24,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount</c> (procedure 1).</summary>
     public void Mount(string mountable, string mountpoint)
-        => RunBlocking(() => MountAsync(mountable, mountpoint));
+        => Invoke(new RpcRequest(1, "mount", 0UL, __w => { __w.WriteString(mountable); __w.WriteString(mountpoint); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>sync</c> (procedure 2).</summary>
     public Task SyncAsync(CancellationToken cancellationToken = default)
@@ -32,7 +32,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sync</c> (procedure 2).</summary>
     public void Sync()
-        => RunBlocking(() => SyncAsync());
+        => Invoke(new RpcRequest(2, "sync", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>touch</c> (procedure 3).</summary>
     public Task TouchAsync(string path, CancellationToken cancellationToken = default)
@@ -40,7 +40,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>touch</c> (procedure 3).</summary>
     public void Touch(string path)
-        => RunBlocking(() => TouchAsync(path));
+        => Invoke(new RpcRequest(3, "touch", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ll</c> (procedure 5).</summary>
     public Task<string> LlAsync(string directory, CancellationToken cancellationToken = default)
@@ -48,7 +48,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ll</c> (procedure 5).</summary>
     public string Ll(string directory)
-        => RunBlocking(() => LlAsync(directory));
+        => Invoke(new RpcRequest(5, "ll", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>list_devices</c> (procedure 7).</summary>
     public Task<string[]> ListDevicesAsync(CancellationToken cancellationToken = default)
@@ -56,7 +56,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_devices</c> (procedure 7).</summary>
     public string[] ListDevices()
-        => RunBlocking(() => ListDevicesAsync());
+        => Invoke(new RpcRequest(7, "list_devices", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>list_partitions</c> (procedure 8).</summary>
     public Task<string[]> ListPartitionsAsync(CancellationToken cancellationToken = default)
@@ -64,7 +64,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_partitions</c> (procedure 8).</summary>
     public string[] ListPartitions()
-        => RunBlocking(() => ListPartitionsAsync());
+        => Invoke(new RpcRequest(8, "list_partitions", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>pvs</c> (procedure 9); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<string[]> PvsAsync(CancellationToken cancellationToken = default)
@@ -72,7 +72,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvs</c> (procedure 9); needs the optional feature group <c>lvm2</c>.</summary>
     public string[] Pvs()
-        => RunBlocking(() => PvsAsync());
+        => Invoke(new RpcRequest(9, "pvs", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>vgs</c> (procedure 10); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<string[]> VgsAsync(CancellationToken cancellationToken = default)
@@ -80,7 +80,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgs</c> (procedure 10); needs the optional feature group <c>lvm2</c>.</summary>
     public string[] Vgs()
-        => RunBlocking(() => VgsAsync());
+        => Invoke(new RpcRequest(10, "vgs", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>lvs</c> (procedure 11); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<string[]> LvsAsync(CancellationToken cancellationToken = default)
@@ -88,7 +88,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvs</c> (procedure 11); needs the optional feature group <c>lvm2</c>.</summary>
     public string[] Lvs()
-        => RunBlocking(() => LvsAsync());
+        => Invoke(new RpcRequest(11, "lvs", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>pvs_full</c> (procedure 12); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<GuestLvmPv[]> PvsFullAsync(CancellationToken cancellationToken = default)
@@ -96,7 +96,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvs_full</c> (procedure 12); needs the optional feature group <c>lvm2</c>.</summary>
     public GuestLvmPv[] PvsFull()
-        => RunBlocking(() => PvsFullAsync());
+        => Invoke(new RpcRequest(12, "pvs_full", 0UL, null), static (ref XdrReader __r) => GuestLvmPv.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>vgs_full</c> (procedure 13); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<GuestLvmVg[]> VgsFullAsync(CancellationToken cancellationToken = default)
@@ -104,7 +104,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgs_full</c> (procedure 13); needs the optional feature group <c>lvm2</c>.</summary>
     public GuestLvmVg[] VgsFull()
-        => RunBlocking(() => VgsFullAsync());
+        => Invoke(new RpcRequest(13, "vgs_full", 0UL, null), static (ref XdrReader __r) => GuestLvmVg.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>lvs_full</c> (procedure 14); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<GuestLvmLv[]> LvsFullAsync(CancellationToken cancellationToken = default)
@@ -112,7 +112,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvs_full</c> (procedure 14); needs the optional feature group <c>lvm2</c>.</summary>
     public GuestLvmLv[] LvsFull()
-        => RunBlocking(() => LvsFullAsync());
+        => Invoke(new RpcRequest(14, "lvs_full", 0UL, null), static (ref XdrReader __r) => GuestLvmLv.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>aug_init</c> (procedure 16).</summary>
     public Task AugInitAsync(string root, int flags, CancellationToken cancellationToken = default)
@@ -120,7 +120,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_init</c> (procedure 16).</summary>
     public void AugInit(string root, int flags)
-        => RunBlocking(() => AugInitAsync(root, flags));
+        => Invoke(new RpcRequest(16, "aug_init", 0UL, __w => { __w.WriteString(root); __w.WriteInt32(flags); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_defvar</c> (procedure 17).</summary>
     public Task<int> AugDefvarAsync(string name, string? expr, CancellationToken cancellationToken = default)
@@ -128,7 +128,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_defvar</c> (procedure 17).</summary>
     public int AugDefvar(string name, string? expr)
-        => RunBlocking(() => AugDefvarAsync(name, expr));
+        => Invoke(new RpcRequest(17, "aug_defvar", 0UL, __w => { __w.WriteString(name); __w.WriteOptionalString(expr); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>aug_defnode</c> (procedure 18).</summary>
     public Task<GuestIntBool> AugDefnodeAsync(string name, string expr, string val, CancellationToken cancellationToken = default)
@@ -136,7 +136,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_defnode</c> (procedure 18).</summary>
     public GuestIntBool AugDefnode(string name, string expr, string val)
-        => RunBlocking(() => AugDefnodeAsync(name, expr, val));
+        => Invoke(new RpcRequest(18, "aug_defnode", 0UL, __w => { __w.WriteString(name); __w.WriteString(expr); __w.WriteString(val); }), static (ref XdrReader __r) => GuestIntBool.Read(ref __r), null);
 
     /// <summary>guestfsd <c>aug_get</c> (procedure 19).</summary>
     public Task<string> AugGetAsync(string augpath, CancellationToken cancellationToken = default)
@@ -144,7 +144,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_get</c> (procedure 19).</summary>
     public string AugGet(string augpath)
-        => RunBlocking(() => AugGetAsync(augpath));
+        => Invoke(new RpcRequest(19, "aug_get", 0UL, __w => { __w.WriteString(augpath); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>aug_set</c> (procedure 20).</summary>
     public Task AugSetAsync(string augpath, string val, CancellationToken cancellationToken = default)
@@ -152,7 +152,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_set</c> (procedure 20).</summary>
     public void AugSet(string augpath, string val)
-        => RunBlocking(() => AugSetAsync(augpath, val));
+        => Invoke(new RpcRequest(20, "aug_set", 0UL, __w => { __w.WriteString(augpath); __w.WriteString(val); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_insert</c> (procedure 21).</summary>
     public Task AugInsertAsync(string augpath, string label, bool before, CancellationToken cancellationToken = default)
@@ -160,7 +160,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_insert</c> (procedure 21).</summary>
     public void AugInsert(string augpath, string label, bool before)
-        => RunBlocking(() => AugInsertAsync(augpath, label, before));
+        => Invoke(new RpcRequest(21, "aug_insert", 0UL, __w => { __w.WriteString(augpath); __w.WriteString(label); __w.WriteBool(before); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_rm</c> (procedure 22).</summary>
     public Task<int> AugRmAsync(string augpath, CancellationToken cancellationToken = default)
@@ -168,7 +168,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_rm</c> (procedure 22).</summary>
     public int AugRm(string augpath)
-        => RunBlocking(() => AugRmAsync(augpath));
+        => Invoke(new RpcRequest(22, "aug_rm", 0UL, __w => { __w.WriteString(augpath); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>aug_mv</c> (procedure 23).</summary>
     public Task AugMvAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -176,7 +176,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_mv</c> (procedure 23).</summary>
     public void AugMv(string src, string dest)
-        => RunBlocking(() => AugMvAsync(src, dest));
+        => Invoke(new RpcRequest(23, "aug_mv", 0UL, __w => { __w.WriteString(src); __w.WriteString(dest); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_match</c> (procedure 24).</summary>
     public Task<string[]> AugMatchAsync(string augpath, CancellationToken cancellationToken = default)
@@ -184,7 +184,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_match</c> (procedure 24).</summary>
     public string[] AugMatch(string augpath)
-        => RunBlocking(() => AugMatchAsync(augpath));
+        => Invoke(new RpcRequest(24, "aug_match", 0UL, __w => { __w.WriteString(augpath); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>aug_save</c> (procedure 25).</summary>
     public Task AugSaveAsync(CancellationToken cancellationToken = default)
@@ -192,7 +192,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_save</c> (procedure 25).</summary>
     public void AugSave()
-        => RunBlocking(() => AugSaveAsync());
+        => Invoke(new RpcRequest(25, "aug_save", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_close</c> (procedure 26).</summary>
     public Task AugCloseAsync(CancellationToken cancellationToken = default)
@@ -200,7 +200,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_close</c> (procedure 26).</summary>
     public void AugClose()
-        => RunBlocking(() => AugCloseAsync());
+        => Invoke(new RpcRequest(26, "aug_close", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_load</c> (procedure 27).</summary>
     public Task AugLoadAsync(CancellationToken cancellationToken = default)
@@ -208,7 +208,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_load</c> (procedure 27).</summary>
     public void AugLoad()
-        => RunBlocking(() => AugLoadAsync());
+        => Invoke(new RpcRequest(27, "aug_load", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_ls</c> (procedure 28).</summary>
     public Task<string[]> AugLsAsync(string augpath, CancellationToken cancellationToken = default)
@@ -216,7 +216,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_ls</c> (procedure 28).</summary>
     public string[] AugLs(string augpath)
-        => RunBlocking(() => AugLsAsync(augpath));
+        => Invoke(new RpcRequest(28, "aug_ls", 0UL, __w => { __w.WriteString(augpath); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>rm</c> (procedure 29).</summary>
     public Task RmAsync(string path, CancellationToken cancellationToken = default)
@@ -224,7 +224,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rm</c> (procedure 29).</summary>
     public void Rm(string path)
-        => RunBlocking(() => RmAsync(path));
+        => Invoke(new RpcRequest(29, "rm", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>rmdir</c> (procedure 30).</summary>
     public Task RmdirAsync(string path, CancellationToken cancellationToken = default)
@@ -232,7 +232,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rmdir</c> (procedure 30).</summary>
     public void Rmdir(string path)
-        => RunBlocking(() => RmdirAsync(path));
+        => Invoke(new RpcRequest(30, "rmdir", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>rm_rf</c> (procedure 31).</summary>
     public Task RmRfAsync(string path, CancellationToken cancellationToken = default)
@@ -240,7 +240,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rm_rf</c> (procedure 31).</summary>
     public void RmRf(string path)
-        => RunBlocking(() => RmRfAsync(path));
+        => Invoke(new RpcRequest(31, "rm_rf", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkdir</c> (procedure 32).</summary>
     public Task MkdirAsync(string path, CancellationToken cancellationToken = default)
@@ -248,7 +248,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdir</c> (procedure 32).</summary>
     public void Mkdir(string path)
-        => RunBlocking(() => MkdirAsync(path));
+        => Invoke(new RpcRequest(32, "mkdir", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkdir_p</c> (procedure 33).</summary>
     public Task MkdirPAsync(string path, CancellationToken cancellationToken = default)
@@ -256,7 +256,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdir_p</c> (procedure 33).</summary>
     public void MkdirP(string path)
-        => RunBlocking(() => MkdirPAsync(path));
+        => Invoke(new RpcRequest(33, "mkdir_p", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>chmod</c> (procedure 34).</summary>
     public Task ChmodAsync(int mode, string path, CancellationToken cancellationToken = default)
@@ -264,7 +264,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>chmod</c> (procedure 34).</summary>
     public void Chmod(int mode, string path)
-        => RunBlocking(() => ChmodAsync(mode, path));
+        => Invoke(new RpcRequest(34, "chmod", 0UL, __w => { __w.WriteInt32(mode); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>chown</c> (procedure 35).</summary>
     public Task ChownAsync(int owner, int group, string path, CancellationToken cancellationToken = default)
@@ -272,7 +272,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>chown</c> (procedure 35).</summary>
     public void Chown(int owner, int group, string path)
-        => RunBlocking(() => ChownAsync(owner, group, path));
+        => Invoke(new RpcRequest(35, "chown", 0UL, __w => { __w.WriteInt32(owner); __w.WriteInt32(group); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>exists</c> (procedure 36).</summary>
     public Task<bool> ExistsAsync(string path, CancellationToken cancellationToken = default)
@@ -280,7 +280,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>exists</c> (procedure 36).</summary>
     public bool Exists(string path)
-        => RunBlocking(() => ExistsAsync(path));
+        => Invoke(new RpcRequest(36, "exists", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>is_file</c> (procedure 37).</summary>
     public Task<bool> IsFileAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -288,7 +288,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_file</c> (procedure 37).</summary>
     public bool IsFile(string path, bool? followsymlinks = null)
-        => RunBlocking(() => IsFileAsync(path, followsymlinks));
+        => Invoke(new RpcRequest(37, "is_file", (followsymlinks is null ? 0UL : 0x1UL), __w => { __w.WriteString(path); __w.WriteBool(followsymlinks ?? false); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>is_dir</c> (procedure 38).</summary>
     public Task<bool> IsDirAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -296,7 +296,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_dir</c> (procedure 38).</summary>
     public bool IsDir(string path, bool? followsymlinks = null)
-        => RunBlocking(() => IsDirAsync(path, followsymlinks));
+        => Invoke(new RpcRequest(38, "is_dir", (followsymlinks is null ? 0UL : 0x1UL), __w => { __w.WriteString(path); __w.WriteBool(followsymlinks ?? false); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>pvcreate</c> (procedure 39); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvcreateAsync(string device, CancellationToken cancellationToken = default)
@@ -304,7 +304,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvcreate</c> (procedure 39); needs the optional feature group <c>lvm2</c>.</summary>
     public void Pvcreate(string device)
-        => RunBlocking(() => PvcreateAsync(device));
+        => Invoke(new RpcRequest(39, "pvcreate", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vgcreate</c> (procedure 40); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgcreateAsync(string volgroup, IReadOnlyList<string> physvols, CancellationToken cancellationToken = default)
@@ -312,7 +312,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgcreate</c> (procedure 40); needs the optional feature group <c>lvm2</c>.</summary>
     public void Vgcreate(string volgroup, IReadOnlyList<string> physvols)
-        => RunBlocking(() => VgcreateAsync(volgroup, physvols));
+        => Invoke(new RpcRequest(40, "vgcreate", 0UL, __w => { __w.WriteString(volgroup); __w.WriteStringArray(physvols); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lvcreate</c> (procedure 41); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvcreateAsync(string logvol, string volgroup, int mbytes, CancellationToken cancellationToken = default)
@@ -320,7 +320,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvcreate</c> (procedure 41); needs the optional feature group <c>lvm2</c>.</summary>
     public void Lvcreate(string logvol, string volgroup, int mbytes)
-        => RunBlocking(() => LvcreateAsync(logvol, volgroup, mbytes));
+        => Invoke(new RpcRequest(41, "lvcreate", 0UL, __w => { __w.WriteString(logvol); __w.WriteString(volgroup); __w.WriteInt32(mbytes); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>sfdisk</c> (procedure 43).</summary>
     [Obsolete("guestfsd deprecates sfdisk; use part_add instead")]
@@ -330,7 +330,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdisk</c> (procedure 43).</summary>
     [Obsolete("guestfsd deprecates sfdisk; use part_add instead")]
     public void Sfdisk(string device, int cyls, int heads, int sectors, IReadOnlyList<string> lines)
-        => RunBlocking(() => SfdiskAsync(device, cyls, heads, sectors, lines));
+        => Invoke(new RpcRequest(43, "sfdisk", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(cyls); __w.WriteInt32(heads); __w.WriteInt32(sectors); __w.WriteStringArray(lines); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>write_file</c> (procedure 44).</summary>
     [Obsolete("guestfsd deprecates write_file; use write instead")]
@@ -340,7 +340,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>write_file</c> (procedure 44).</summary>
     [Obsolete("guestfsd deprecates write_file; use write instead")]
     public void WriteFile(string path, string content, int size)
-        => RunBlocking(() => WriteFileAsync(path, content, size));
+        => Invoke(new RpcRequest(44, "write_file", 0UL, __w => { __w.WriteString(path); __w.WriteString(content); __w.WriteInt32(size); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>umount</c> (procedure 45).</summary>
     public Task UmountAsync(string pathordevice, bool? force = null, bool? lazyunmount = null, CancellationToken cancellationToken = default)
@@ -348,7 +348,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>umount</c> (procedure 45).</summary>
     public void Umount(string pathordevice, bool? force = null, bool? lazyunmount = null)
-        => RunBlocking(() => UmountAsync(pathordevice, force, lazyunmount));
+        => Invoke(new RpcRequest(45, "umount", (force is null ? 0UL : 0x1UL) | (lazyunmount is null ? 0UL : 0x2UL), __w => { __w.WriteString(pathordevice); __w.WriteBool(force ?? false); __w.WriteBool(lazyunmount ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mounts</c> (procedure 46).</summary>
     public Task<string[]> MountsAsync(CancellationToken cancellationToken = default)
@@ -356,7 +356,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mounts</c> (procedure 46).</summary>
     public string[] Mounts()
-        => RunBlocking(() => MountsAsync());
+        => Invoke(new RpcRequest(46, "mounts", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>umount_all</c> (procedure 47).</summary>
     public Task UmountAllAsync(CancellationToken cancellationToken = default)
@@ -364,7 +364,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>umount_all</c> (procedure 47).</summary>
     public void UmountAll()
-        => RunBlocking(() => UmountAllAsync());
+        => Invoke(new RpcRequest(47, "umount_all", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lvm_remove_all</c> (procedure 48); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvmRemoveAllAsync(CancellationToken cancellationToken = default)
@@ -372,7 +372,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_remove_all</c> (procedure 48); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvmRemoveAll()
-        => RunBlocking(() => LvmRemoveAllAsync());
+        => Invoke(new RpcRequest(48, "lvm_remove_all", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>file</c> (procedure 49).</summary>
     public Task<string> FileAsync(string path, CancellationToken cancellationToken = default)
@@ -380,7 +380,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>file</c> (procedure 49).</summary>
     public string File(string path)
-        => RunBlocking(() => FileAsync(path));
+        => Invoke(new RpcRequest(49, "file", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>command</c> (procedure 50).</summary>
     public Task<string> CommandAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken = default)
@@ -388,7 +388,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>command</c> (procedure 50).</summary>
     public string Command(IReadOnlyList<string> arguments)
-        => RunBlocking(() => CommandAsync(arguments));
+        => Invoke(new RpcRequest(50, "command", 0UL, __w => { __w.WriteStringArray(arguments); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>command_lines</c> (procedure 51).</summary>
     public Task<string[]> CommandLinesAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken = default)
@@ -396,7 +396,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>command_lines</c> (procedure 51).</summary>
     public string[] CommandLines(IReadOnlyList<string> arguments)
-        => RunBlocking(() => CommandLinesAsync(arguments));
+        => Invoke(new RpcRequest(51, "command_lines", 0UL, __w => { __w.WriteStringArray(arguments); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>statvfs</c> (procedure 54).</summary>
     public Task<GuestStatvfs> StatvfsAsync(string path, CancellationToken cancellationToken = default)
@@ -404,7 +404,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>statvfs</c> (procedure 54).</summary>
     public GuestStatvfs Statvfs(string path)
-        => RunBlocking(() => StatvfsAsync(path));
+        => Invoke(new RpcRequest(54, "statvfs", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestStatvfs.Read(ref __r), null);
 
     /// <summary>guestfsd <c>tune2fs_l</c> (procedure 55).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> Tune2fsLAsync(string device, CancellationToken cancellationToken = default)
@@ -412,7 +412,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tune2fs_l</c> (procedure 55).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Tune2fsL(string device)
-        => RunBlocking(() => Tune2fsLAsync(device));
+        => Invoke(new RpcRequest(55, "tune2fs_l", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>blockdev_setro</c> (procedure 56).</summary>
     public Task BlockdevSetroAsync(string device, CancellationToken cancellationToken = default)
@@ -420,7 +420,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_setro</c> (procedure 56).</summary>
     public void BlockdevSetro(string device)
-        => RunBlocking(() => BlockdevSetroAsync(device));
+        => Invoke(new RpcRequest(56, "blockdev_setro", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>blockdev_setrw</c> (procedure 57).</summary>
     public Task BlockdevSetrwAsync(string device, CancellationToken cancellationToken = default)
@@ -428,7 +428,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_setrw</c> (procedure 57).</summary>
     public void BlockdevSetrw(string device)
-        => RunBlocking(() => BlockdevSetrwAsync(device));
+        => Invoke(new RpcRequest(57, "blockdev_setrw", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>blockdev_getro</c> (procedure 58).</summary>
     public Task<bool> BlockdevGetroAsync(string device, CancellationToken cancellationToken = default)
@@ -436,7 +436,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getro</c> (procedure 58).</summary>
     public bool BlockdevGetro(string device)
-        => RunBlocking(() => BlockdevGetroAsync(device));
+        => Invoke(new RpcRequest(58, "blockdev_getro", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>blockdev_getss</c> (procedure 59).</summary>
     public Task<int> BlockdevGetssAsync(string device, CancellationToken cancellationToken = default)
@@ -444,7 +444,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getss</c> (procedure 59).</summary>
     public int BlockdevGetss(string device)
-        => RunBlocking(() => BlockdevGetssAsync(device));
+        => Invoke(new RpcRequest(59, "blockdev_getss", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>blockdev_getbsz</c> (procedure 60).</summary>
     public Task<int> BlockdevGetbszAsync(string device, CancellationToken cancellationToken = default)
@@ -452,7 +452,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getbsz</c> (procedure 60).</summary>
     public int BlockdevGetbsz(string device)
-        => RunBlocking(() => BlockdevGetbszAsync(device));
+        => Invoke(new RpcRequest(60, "blockdev_getbsz", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>blockdev_setbsz</c> (procedure 61).</summary>
     [Obsolete("guestfsd deprecates blockdev_setbsz")]
@@ -462,7 +462,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>blockdev_setbsz</c> (procedure 61).</summary>
     [Obsolete("guestfsd deprecates blockdev_setbsz")]
     public void BlockdevSetbsz(string device, int blocksize)
-        => RunBlocking(() => BlockdevSetbszAsync(device, blocksize));
+        => Invoke(new RpcRequest(61, "blockdev_setbsz", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(blocksize); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>blockdev_getsz</c> (procedure 62).</summary>
     public Task<long> BlockdevGetszAsync(string device, CancellationToken cancellationToken = default)
@@ -470,7 +470,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getsz</c> (procedure 62).</summary>
     public long BlockdevGetsz(string device)
-        => RunBlocking(() => BlockdevGetszAsync(device));
+        => Invoke(new RpcRequest(62, "blockdev_getsz", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>blockdev_getsize64</c> (procedure 63).</summary>
     public Task<long> BlockdevGetsize64Async(string device, CancellationToken cancellationToken = default)
@@ -478,7 +478,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_getsize64</c> (procedure 63).</summary>
     public long BlockdevGetsize64(string device)
-        => RunBlocking(() => BlockdevGetsize64Async(device));
+        => Invoke(new RpcRequest(63, "blockdev_getsize64", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>blockdev_flushbufs</c> (procedure 64).</summary>
     public Task BlockdevFlushbufsAsync(string device, CancellationToken cancellationToken = default)
@@ -486,7 +486,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_flushbufs</c> (procedure 64).</summary>
     public void BlockdevFlushbufs(string device)
-        => RunBlocking(() => BlockdevFlushbufsAsync(device));
+        => Invoke(new RpcRequest(64, "blockdev_flushbufs", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>blockdev_rereadpt</c> (procedure 65).</summary>
     public Task BlockdevRereadptAsync(string device, CancellationToken cancellationToken = default)
@@ -494,7 +494,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_rereadpt</c> (procedure 65).</summary>
     public void BlockdevRereadpt(string device)
-        => RunBlocking(() => BlockdevRereadptAsync(device));
+        => Invoke(new RpcRequest(65, "blockdev_rereadpt", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>upload</c> (procedure 66); the stream is uploaded.</summary>
     public Task UploadAsync(Stream filename, string remotefilename, CancellationToken cancellationToken = default)
@@ -502,7 +502,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>upload</c> (procedure 66); the stream is uploaded.</summary>
     public void Upload(Stream filename, string remotefilename)
-        => RunBlocking(() => UploadAsync(filename, remotefilename));
+        => Invoke(new RpcRequest(66, "upload", 0UL, __w => { __w.WriteString(remotefilename); }), XdrDecoders.Void, FileTransfer.Upload(filename));
 
     /// <summary>guestfsd <c>download</c> (procedure 67); the output is written to the stream.</summary>
     public Task DownloadAsync(string remotefilename, Stream filename, CancellationToken cancellationToken = default)
@@ -510,7 +510,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download</c> (procedure 67); the output is written to the stream.</summary>
     public void Download(string remotefilename, Stream filename)
-        => RunBlocking(() => DownloadAsync(remotefilename, filename));
+        => Invoke(new RpcRequest(67, "download", 0UL, __w => { __w.WriteString(remotefilename); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>checksum</c> (procedure 68).</summary>
     public Task<string> ChecksumAsync(string csumtype, string path, CancellationToken cancellationToken = default)
@@ -518,7 +518,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>checksum</c> (procedure 68).</summary>
     public string Checksum(string csumtype, string path)
-        => RunBlocking(() => ChecksumAsync(csumtype, path));
+        => Invoke(new RpcRequest(68, "checksum", 0UL, __w => { __w.WriteString(csumtype); __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>tar_in</c> (procedure 69); the stream is uploaded.</summary>
     public Task TarInAsync(Stream tarfile, string directory, string? compress = null, bool? xattrs = null, bool? selinux = null, bool? acls = null, CancellationToken cancellationToken = default)
@@ -526,7 +526,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tar_in</c> (procedure 69); the stream is uploaded.</summary>
     public void TarIn(Stream tarfile, string directory, string? compress = null, bool? xattrs = null, bool? selinux = null, bool? acls = null)
-        => RunBlocking(() => TarInAsync(tarfile, directory, compress, xattrs, selinux, acls));
+        => Invoke(new RpcRequest(69, "tar_in", (compress is null ? 0UL : 0x1UL) | (xattrs is null ? 0UL : 0x2UL) | (selinux is null ? 0UL : 0x4UL) | (acls is null ? 0UL : 0x8UL), __w => { __w.WriteString(directory); __w.WriteString(compress ?? ""); __w.WriteBool(xattrs ?? false); __w.WriteBool(selinux ?? false); __w.WriteBool(acls ?? false); }), XdrDecoders.Void, FileTransfer.Upload(tarfile));
 
     /// <summary>guestfsd <c>tar_out</c> (procedure 70); the output is written to the stream.</summary>
     public Task TarOutAsync(string directory, Stream tarfile, string? compress = null, bool? numericowner = null, IReadOnlyList<string>? excludes = null, bool? xattrs = null, bool? selinux = null, bool? acls = null, CancellationToken cancellationToken = default)
@@ -534,7 +534,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tar_out</c> (procedure 70); the output is written to the stream.</summary>
     public void TarOut(string directory, Stream tarfile, string? compress = null, bool? numericowner = null, IReadOnlyList<string>? excludes = null, bool? xattrs = null, bool? selinux = null, bool? acls = null)
-        => RunBlocking(() => TarOutAsync(directory, tarfile, compress, numericowner, excludes, xattrs, selinux, acls));
+        => Invoke(new RpcRequest(70, "tar_out", (compress is null ? 0UL : 0x1UL) | (numericowner is null ? 0UL : 0x2UL) | (excludes is null ? 0UL : 0x4UL) | (xattrs is null ? 0UL : 0x8UL) | (selinux is null ? 0UL : 0x10UL) | (acls is null ? 0UL : 0x20UL), __w => { __w.WriteString(directory); __w.WriteString(compress ?? ""); __w.WriteBool(numericowner ?? false); __w.WriteStringArray(excludes); __w.WriteBool(xattrs ?? false); __w.WriteBool(selinux ?? false); __w.WriteBool(acls ?? false); }), XdrDecoders.Void, FileTransfer.Download(tarfile));
 
     /// <summary>guestfsd <c>tgz_in</c> (procedure 71); the stream is uploaded.</summary>
     [Obsolete("guestfsd deprecates tgz_in; use tar_in instead")]
@@ -544,7 +544,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>tgz_in</c> (procedure 71); the stream is uploaded.</summary>
     [Obsolete("guestfsd deprecates tgz_in; use tar_in instead")]
     public void TgzIn(Stream tarball, string directory)
-        => RunBlocking(() => TgzInAsync(tarball, directory));
+        => Invoke(new RpcRequest(71, "tgz_in", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, FileTransfer.Upload(tarball));
 
     /// <summary>guestfsd <c>tgz_out</c> (procedure 72); the output is written to the stream.</summary>
     [Obsolete("guestfsd deprecates tgz_out; use tar_out instead")]
@@ -554,7 +554,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>tgz_out</c> (procedure 72); the output is written to the stream.</summary>
     [Obsolete("guestfsd deprecates tgz_out; use tar_out instead")]
     public void TgzOut(string directory, Stream tarball)
-        => RunBlocking(() => TgzOutAsync(directory, tarball));
+        => Invoke(new RpcRequest(72, "tgz_out", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, FileTransfer.Download(tarball));
 
     /// <summary>guestfsd <c>mount_ro</c> (procedure 73).</summary>
     public Task MountRoAsync(string mountable, string mountpoint, CancellationToken cancellationToken = default)
@@ -562,7 +562,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_ro</c> (procedure 73).</summary>
     public void MountRo(string mountable, string mountpoint)
-        => RunBlocking(() => MountRoAsync(mountable, mountpoint));
+        => Invoke(new RpcRequest(73, "mount_ro", 0UL, __w => { __w.WriteString(mountable); __w.WriteString(mountpoint); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mount_options</c> (procedure 74).</summary>
     public Task MountOptionsAsync(string options, string mountable, string mountpoint, CancellationToken cancellationToken = default)
@@ -570,7 +570,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_options</c> (procedure 74).</summary>
     public void MountOptions(string options, string mountable, string mountpoint)
-        => RunBlocking(() => MountOptionsAsync(options, mountable, mountpoint));
+        => Invoke(new RpcRequest(74, "mount_options", 0UL, __w => { __w.WriteString(options); __w.WriteString(mountable); __w.WriteString(mountpoint); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mount_vfs</c> (procedure 75).</summary>
     public Task MountVfsAsync(string options, string vfstype, string mountable, string mountpoint, CancellationToken cancellationToken = default)
@@ -578,7 +578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_vfs</c> (procedure 75).</summary>
     public void MountVfs(string options, string vfstype, string mountable, string mountpoint)
-        => RunBlocking(() => MountVfsAsync(options, vfstype, mountable, mountpoint));
+        => Invoke(new RpcRequest(75, "mount_vfs", 0UL, __w => { __w.WriteString(options); __w.WriteString(vfstype); __w.WriteString(mountable); __w.WriteString(mountpoint); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>debug</c> (procedure 76).</summary>
     public Task<string> DebugAsync(string subcmd, IReadOnlyList<string> extraargs, CancellationToken cancellationToken = default)
@@ -586,7 +586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>debug</c> (procedure 76).</summary>
     public string Debug(string subcmd, IReadOnlyList<string> extraargs)
-        => RunBlocking(() => DebugAsync(subcmd, extraargs));
+        => Invoke(new RpcRequest(76, "debug", 0UL, __w => { __w.WriteString(subcmd); __w.WriteStringArray(extraargs); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>lvremove</c> (procedure 77); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvremoveAsync(string device, CancellationToken cancellationToken = default)
@@ -594,7 +594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvremove</c> (procedure 77); needs the optional feature group <c>lvm2</c>.</summary>
     public void Lvremove(string device)
-        => RunBlocking(() => LvremoveAsync(device));
+        => Invoke(new RpcRequest(77, "lvremove", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vgremove</c> (procedure 78); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgremoveAsync(string vgname, CancellationToken cancellationToken = default)
@@ -602,7 +602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgremove</c> (procedure 78); needs the optional feature group <c>lvm2</c>.</summary>
     public void Vgremove(string vgname)
-        => RunBlocking(() => VgremoveAsync(vgname));
+        => Invoke(new RpcRequest(78, "vgremove", 0UL, __w => { __w.WriteString(vgname); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>pvremove</c> (procedure 79); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvremoveAsync(string device, CancellationToken cancellationToken = default)
@@ -610,7 +610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvremove</c> (procedure 79); needs the optional feature group <c>lvm2</c>.</summary>
     public void Pvremove(string device)
-        => RunBlocking(() => PvremoveAsync(device));
+        => Invoke(new RpcRequest(79, "pvremove", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>set_e2label</c> (procedure 80).</summary>
     [Obsolete("guestfsd deprecates set_e2label; use set_label instead")]
@@ -620,7 +620,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>set_e2label</c> (procedure 80).</summary>
     [Obsolete("guestfsd deprecates set_e2label; use set_label instead")]
     public void SetE2label(string device, string label)
-        => RunBlocking(() => SetE2labelAsync(device, label));
+        => Invoke(new RpcRequest(80, "set_e2label", 0UL, __w => { __w.WriteString(device); __w.WriteString(label); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>get_e2label</c> (procedure 81).</summary>
     [Obsolete("guestfsd deprecates get_e2label; use vfs_label instead")]
@@ -630,7 +630,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>get_e2label</c> (procedure 81).</summary>
     [Obsolete("guestfsd deprecates get_e2label; use vfs_label instead")]
     public string GetE2label(string device)
-        => RunBlocking(() => GetE2labelAsync(device));
+        => Invoke(new RpcRequest(81, "get_e2label", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>set_e2uuid</c> (procedure 82).</summary>
     [Obsolete("guestfsd deprecates set_e2uuid; use set_uuid instead")]
@@ -640,7 +640,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>set_e2uuid</c> (procedure 82).</summary>
     [Obsolete("guestfsd deprecates set_e2uuid; use set_uuid instead")]
     public void SetE2uuid(string device, string uuid)
-        => RunBlocking(() => SetE2uuidAsync(device, uuid));
+        => Invoke(new RpcRequest(82, "set_e2uuid", 0UL, __w => { __w.WriteString(device); __w.WriteString(uuid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>get_e2uuid</c> (procedure 83).</summary>
     [Obsolete("guestfsd deprecates get_e2uuid; use vfs_uuid instead")]
@@ -650,7 +650,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>get_e2uuid</c> (procedure 83).</summary>
     [Obsolete("guestfsd deprecates get_e2uuid; use vfs_uuid instead")]
     public string GetE2uuid(string device)
-        => RunBlocking(() => GetE2uuidAsync(device));
+        => Invoke(new RpcRequest(83, "get_e2uuid", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>fsck</c> (procedure 84).</summary>
     public Task<int> FsckAsync(string fstype, string device, CancellationToken cancellationToken = default)
@@ -658,7 +658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fsck</c> (procedure 84).</summary>
     public int Fsck(string fstype, string device)
-        => RunBlocking(() => FsckAsync(fstype, device));
+        => Invoke(new RpcRequest(84, "fsck", 0UL, __w => { __w.WriteString(fstype); __w.WriteString(device); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>zero</c> (procedure 85).</summary>
     public Task ZeroAsync(string device, CancellationToken cancellationToken = default)
@@ -666,7 +666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zero</c> (procedure 85).</summary>
     public void Zero(string device)
-        => RunBlocking(() => ZeroAsync(device));
+        => Invoke(new RpcRequest(85, "zero", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>grub_install</c> (procedure 86); needs the optional feature group <c>grub</c>.</summary>
     public Task GrubInstallAsync(string root, string device, CancellationToken cancellationToken = default)
@@ -674,7 +674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>grub_install</c> (procedure 86); needs the optional feature group <c>grub</c>.</summary>
     public void GrubInstall(string root, string device)
-        => RunBlocking(() => GrubInstallAsync(root, device));
+        => Invoke(new RpcRequest(86, "grub_install", 0UL, __w => { __w.WriteString(root); __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>cp</c> (procedure 87).</summary>
     public Task CpAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -682,7 +682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cp</c> (procedure 87).</summary>
     public void Cp(string src, string dest)
-        => RunBlocking(() => CpAsync(src, dest));
+        => Invoke(new RpcRequest(87, "cp", 0UL, __w => { __w.WriteString(src); __w.WriteString(dest); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>cp_a</c> (procedure 88).</summary>
     public Task CpAAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -690,7 +690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cp_a</c> (procedure 88).</summary>
     public void CpA(string src, string dest)
-        => RunBlocking(() => CpAAsync(src, dest));
+        => Invoke(new RpcRequest(88, "cp_a", 0UL, __w => { __w.WriteString(src); __w.WriteString(dest); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mv</c> (procedure 89).</summary>
     public Task MvAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -698,7 +698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mv</c> (procedure 89).</summary>
     public void Mv(string src, string dest)
-        => RunBlocking(() => MvAsync(src, dest));
+        => Invoke(new RpcRequest(89, "mv", 0UL, __w => { __w.WriteString(src); __w.WriteString(dest); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>drop_caches</c> (procedure 90).</summary>
     public Task DropCachesAsync(int whattodrop, CancellationToken cancellationToken = default)
@@ -706,7 +706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>drop_caches</c> (procedure 90).</summary>
     public void DropCaches(int whattodrop)
-        => RunBlocking(() => DropCachesAsync(whattodrop));
+        => Invoke(new RpcRequest(90, "drop_caches", 0UL, __w => { __w.WriteInt32(whattodrop); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>dmesg</c> (procedure 91).</summary>
     public Task<string> DmesgAsync(CancellationToken cancellationToken = default)
@@ -714,7 +714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>dmesg</c> (procedure 91).</summary>
     public string Dmesg()
-        => RunBlocking(() => DmesgAsync());
+        => Invoke(new RpcRequest(91, "dmesg", 0UL, null), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>ping_daemon</c> (procedure 92).</summary>
     public Task PingDaemonAsync(CancellationToken cancellationToken = default)
@@ -722,7 +722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ping_daemon</c> (procedure 92).</summary>
     public void PingDaemon()
-        => RunBlocking(() => PingDaemonAsync());
+        => Invoke(new RpcRequest(92, "ping_daemon", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>equal</c> (procedure 93).</summary>
     public Task<bool> EqualAsync(string file1, string file2, CancellationToken cancellationToken = default)
@@ -730,7 +730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>equal</c> (procedure 93).</summary>
     public bool Equal(string file1, string file2)
-        => RunBlocking(() => EqualAsync(file1, file2));
+        => Invoke(new RpcRequest(93, "equal", 0UL, __w => { __w.WriteString(file1); __w.WriteString(file2); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>strings</c> (procedure 94).</summary>
     public Task<string[]> StringsAsync(string path, CancellationToken cancellationToken = default)
@@ -738,7 +738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>strings</c> (procedure 94).</summary>
     public string[] Strings(string path)
-        => RunBlocking(() => StringsAsync(path));
+        => Invoke(new RpcRequest(94, "strings", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>strings_e</c> (procedure 95).</summary>
     public Task<string[]> StringsEAsync(string encoding, string path, CancellationToken cancellationToken = default)
@@ -746,7 +746,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>strings_e</c> (procedure 95).</summary>
     public string[] StringsE(string encoding, string path)
-        => RunBlocking(() => StringsEAsync(encoding, path));
+        => Invoke(new RpcRequest(95, "strings_e", 0UL, __w => { __w.WriteString(encoding); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>hexdump</c> (procedure 96).</summary>
     public Task<string> HexdumpAsync(string path, CancellationToken cancellationToken = default)
@@ -754,7 +754,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hexdump</c> (procedure 96).</summary>
     public string Hexdump(string path)
-        => RunBlocking(() => HexdumpAsync(path));
+        => Invoke(new RpcRequest(96, "hexdump", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>zerofree</c> (procedure 97); needs the optional feature group <c>zerofree</c>.</summary>
     public Task ZerofreeAsync(string device, CancellationToken cancellationToken = default)
@@ -762,7 +762,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zerofree</c> (procedure 97); needs the optional feature group <c>zerofree</c>.</summary>
     public void Zerofree(string device)
-        => RunBlocking(() => ZerofreeAsync(device));
+        => Invoke(new RpcRequest(97, "zerofree", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>pvresize</c> (procedure 98); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvresizeAsync(string device, CancellationToken cancellationToken = default)
@@ -770,7 +770,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvresize</c> (procedure 98); needs the optional feature group <c>lvm2</c>.</summary>
     public void Pvresize(string device)
-        => RunBlocking(() => PvresizeAsync(device));
+        => Invoke(new RpcRequest(98, "pvresize", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>sfdisk_N</c> (procedure 99).</summary>
     [Obsolete("guestfsd deprecates sfdisk_N; use part_add instead")]
@@ -780,7 +780,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdisk_N</c> (procedure 99).</summary>
     [Obsolete("guestfsd deprecates sfdisk_N; use part_add instead")]
     public void SfdiskN(string device, int partnum, int cyls, int heads, int sectors, string line)
-        => RunBlocking(() => SfdiskNAsync(device, partnum, cyls, heads, sectors, line));
+        => Invoke(new RpcRequest(99, "sfdisk_N", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteInt32(cyls); __w.WriteInt32(heads); __w.WriteInt32(sectors); __w.WriteString(line); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>sfdisk_l</c> (procedure 100).</summary>
     [Obsolete("guestfsd deprecates sfdisk_l; use part_list instead")]
@@ -790,7 +790,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdisk_l</c> (procedure 100).</summary>
     [Obsolete("guestfsd deprecates sfdisk_l; use part_list instead")]
     public string SfdiskL(string device)
-        => RunBlocking(() => SfdiskLAsync(device));
+        => Invoke(new RpcRequest(100, "sfdisk_l", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>sfdisk_kernel_geometry</c> (procedure 101).</summary>
     public Task<string> SfdiskKernelGeometryAsync(string device, CancellationToken cancellationToken = default)
@@ -798,7 +798,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sfdisk_kernel_geometry</c> (procedure 101).</summary>
     public string SfdiskKernelGeometry(string device)
-        => RunBlocking(() => SfdiskKernelGeometryAsync(device));
+        => Invoke(new RpcRequest(101, "sfdisk_kernel_geometry", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>sfdisk_disk_geometry</c> (procedure 102).</summary>
     public Task<string> SfdiskDiskGeometryAsync(string device, CancellationToken cancellationToken = default)
@@ -806,7 +806,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sfdisk_disk_geometry</c> (procedure 102).</summary>
     public string SfdiskDiskGeometry(string device)
-        => RunBlocking(() => SfdiskDiskGeometryAsync(device));
+        => Invoke(new RpcRequest(102, "sfdisk_disk_geometry", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>vg_activate_all</c> (procedure 103); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgActivateAllAsync(bool activate, CancellationToken cancellationToken = default)
@@ -814,7 +814,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vg_activate_all</c> (procedure 103); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgActivateAll(bool activate)
-        => RunBlocking(() => VgActivateAllAsync(activate));
+        => Invoke(new RpcRequest(103, "vg_activate_all", 0UL, __w => { __w.WriteBool(activate); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vg_activate</c> (procedure 104); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgActivateAsync(bool activate, IReadOnlyList<string> volgroups, CancellationToken cancellationToken = default)
@@ -822,7 +822,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vg_activate</c> (procedure 104); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgActivate(bool activate, IReadOnlyList<string> volgroups)
-        => RunBlocking(() => VgActivateAsync(activate, volgroups));
+        => Invoke(new RpcRequest(104, "vg_activate", 0UL, __w => { __w.WriteBool(activate); __w.WriteStringArray(volgroups); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lvresize</c> (procedure 105); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvresizeAsync(string device, int mbytes, CancellationToken cancellationToken = default)
@@ -830,7 +830,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvresize</c> (procedure 105); needs the optional feature group <c>lvm2</c>.</summary>
     public void Lvresize(string device, int mbytes)
-        => RunBlocking(() => LvresizeAsync(device, mbytes));
+        => Invoke(new RpcRequest(105, "lvresize", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(mbytes); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>resize2fs</c> (procedure 106).</summary>
     public Task Resize2fsAsync(string device, CancellationToken cancellationToken = default)
@@ -838,7 +838,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>resize2fs</c> (procedure 106).</summary>
     public void Resize2fs(string device)
-        => RunBlocking(() => Resize2fsAsync(device));
+        => Invoke(new RpcRequest(106, "resize2fs", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>e2fsck_f</c> (procedure 108).</summary>
     [Obsolete("guestfsd deprecates e2fsck_f; use e2fsck instead")]
@@ -848,7 +848,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>e2fsck_f</c> (procedure 108).</summary>
     [Obsolete("guestfsd deprecates e2fsck_f; use e2fsck instead")]
     public void E2fsckF(string device)
-        => RunBlocking(() => E2fsckFAsync(device));
+        => Invoke(new RpcRequest(108, "e2fsck_f", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>sleep</c> (procedure 109).</summary>
     public Task SleepAsync(int secs, CancellationToken cancellationToken = default)
@@ -856,7 +856,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sleep</c> (procedure 109).</summary>
     public void Sleep(int secs)
-        => RunBlocking(() => SleepAsync(secs));
+        => Invoke(new RpcRequest(109, "sleep", 0UL, __w => { __w.WriteInt32(secs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ntfs_3g_probe</c> (procedure 110); needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task<int> Ntfs3gProbeAsync(bool rw, string device, CancellationToken cancellationToken = default)
@@ -864,7 +864,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfs_3g_probe</c> (procedure 110); needs the optional feature group <c>ntfs3g</c>.</summary>
     public int Ntfs3gProbe(bool rw, string device)
-        => RunBlocking(() => Ntfs3gProbeAsync(rw, device));
+        => Invoke(new RpcRequest(110, "ntfs_3g_probe", 0UL, __w => { __w.WriteBool(rw); __w.WriteString(device); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>sh</c> (procedure 111).</summary>
     public Task<string> ShAsync(string command, CancellationToken cancellationToken = default)
@@ -872,7 +872,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sh</c> (procedure 111).</summary>
     public string Sh(string command)
-        => RunBlocking(() => ShAsync(command));
+        => Invoke(new RpcRequest(111, "sh", 0UL, __w => { __w.WriteString(command); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>sh_lines</c> (procedure 112).</summary>
     public Task<string[]> ShLinesAsync(string command, CancellationToken cancellationToken = default)
@@ -880,7 +880,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>sh_lines</c> (procedure 112).</summary>
     public string[] ShLines(string command)
-        => RunBlocking(() => ShLinesAsync(command));
+        => Invoke(new RpcRequest(112, "sh_lines", 0UL, __w => { __w.WriteString(command); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>glob_expand</c> (procedure 113).</summary>
     public Task<string[]> GlobExpandAsync(string pattern, bool? directoryslash = null, CancellationToken cancellationToken = default)
@@ -888,7 +888,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>glob_expand</c> (procedure 113).</summary>
     public string[] GlobExpand(string pattern, bool? directoryslash = null)
-        => RunBlocking(() => GlobExpandAsync(pattern, directoryslash));
+        => Invoke(new RpcRequest(113, "glob_expand", (directoryslash is null ? 0UL : 0x1UL), __w => { __w.WriteString(pattern); __w.WriteBool(directoryslash ?? false); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>scrub_device</c> (procedure 114); needs the optional feature group <c>scrub</c>.</summary>
     public Task ScrubDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -896,7 +896,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>scrub_device</c> (procedure 114); needs the optional feature group <c>scrub</c>.</summary>
     public void ScrubDevice(string device)
-        => RunBlocking(() => ScrubDeviceAsync(device));
+        => Invoke(new RpcRequest(114, "scrub_device", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>scrub_file</c> (procedure 115); needs the optional feature group <c>scrub</c>.</summary>
     public Task ScrubFileAsync(string file, CancellationToken cancellationToken = default)
@@ -904,7 +904,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>scrub_file</c> (procedure 115); needs the optional feature group <c>scrub</c>.</summary>
     public void ScrubFile(string file)
-        => RunBlocking(() => ScrubFileAsync(file));
+        => Invoke(new RpcRequest(115, "scrub_file", 0UL, __w => { __w.WriteString(file); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>scrub_freespace</c> (procedure 116); needs the optional feature group <c>scrub</c>.</summary>
     public Task ScrubFreespaceAsync(string dir, CancellationToken cancellationToken = default)
@@ -912,7 +912,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>scrub_freespace</c> (procedure 116); needs the optional feature group <c>scrub</c>.</summary>
     public void ScrubFreespace(string dir)
-        => RunBlocking(() => ScrubFreespaceAsync(dir));
+        => Invoke(new RpcRequest(116, "scrub_freespace", 0UL, __w => { __w.WriteString(dir); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkdtemp</c> (procedure 117).</summary>
     public Task<string> MkdtempAsync(string tmpl, CancellationToken cancellationToken = default)
@@ -920,7 +920,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdtemp</c> (procedure 117).</summary>
     public string Mkdtemp(string tmpl)
-        => RunBlocking(() => MkdtempAsync(tmpl));
+        => Invoke(new RpcRequest(117, "mkdtemp", 0UL, __w => { __w.WriteString(tmpl); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>wc_l</c> (procedure 118).</summary>
     public Task<int> WcLAsync(string path, CancellationToken cancellationToken = default)
@@ -928,7 +928,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wc_l</c> (procedure 118).</summary>
     public int WcL(string path)
-        => RunBlocking(() => WcLAsync(path));
+        => Invoke(new RpcRequest(118, "wc_l", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>wc_w</c> (procedure 119).</summary>
     public Task<int> WcWAsync(string path, CancellationToken cancellationToken = default)
@@ -936,7 +936,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wc_w</c> (procedure 119).</summary>
     public int WcW(string path)
-        => RunBlocking(() => WcWAsync(path));
+        => Invoke(new RpcRequest(119, "wc_w", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>wc_c</c> (procedure 120).</summary>
     public Task<int> WcCAsync(string path, CancellationToken cancellationToken = default)
@@ -944,7 +944,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wc_c</c> (procedure 120).</summary>
     public int WcC(string path)
-        => RunBlocking(() => WcCAsync(path));
+        => Invoke(new RpcRequest(120, "wc_c", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>head</c> (procedure 121).</summary>
     public Task<string[]> HeadAsync(string path, CancellationToken cancellationToken = default)
@@ -952,7 +952,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>head</c> (procedure 121).</summary>
     public string[] Head(string path)
-        => RunBlocking(() => HeadAsync(path));
+        => Invoke(new RpcRequest(121, "head", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>head_n</c> (procedure 122).</summary>
     public Task<string[]> HeadNAsync(int nrlines, string path, CancellationToken cancellationToken = default)
@@ -960,7 +960,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>head_n</c> (procedure 122).</summary>
     public string[] HeadN(int nrlines, string path)
-        => RunBlocking(() => HeadNAsync(nrlines, path));
+        => Invoke(new RpcRequest(122, "head_n", 0UL, __w => { __w.WriteInt32(nrlines); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>tail</c> (procedure 123).</summary>
     public Task<string[]> TailAsync(string path, CancellationToken cancellationToken = default)
@@ -968,7 +968,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tail</c> (procedure 123).</summary>
     public string[] Tail(string path)
-        => RunBlocking(() => TailAsync(path));
+        => Invoke(new RpcRequest(123, "tail", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>tail_n</c> (procedure 124).</summary>
     public Task<string[]> TailNAsync(int nrlines, string path, CancellationToken cancellationToken = default)
@@ -976,7 +976,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tail_n</c> (procedure 124).</summary>
     public string[] TailN(int nrlines, string path)
-        => RunBlocking(() => TailNAsync(nrlines, path));
+        => Invoke(new RpcRequest(124, "tail_n", 0UL, __w => { __w.WriteInt32(nrlines); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>df</c> (procedure 125).</summary>
     public Task<string> DfAsync(CancellationToken cancellationToken = default)
@@ -984,7 +984,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>df</c> (procedure 125).</summary>
     public string Df()
-        => RunBlocking(() => DfAsync());
+        => Invoke(new RpcRequest(125, "df", 0UL, null), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>df_h</c> (procedure 126).</summary>
     public Task<string> DfHAsync(CancellationToken cancellationToken = default)
@@ -992,7 +992,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>df_h</c> (procedure 126).</summary>
     public string DfH()
-        => RunBlocking(() => DfHAsync());
+        => Invoke(new RpcRequest(126, "df_h", 0UL, null), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>du</c> (procedure 127).</summary>
     public Task<long> DuAsync(string path, CancellationToken cancellationToken = default)
@@ -1000,7 +1000,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>du</c> (procedure 127).</summary>
     public long Du(string path)
-        => RunBlocking(() => DuAsync(path));
+        => Invoke(new RpcRequest(127, "du", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>initrd_list</c> (procedure 128).</summary>
     public Task<string[]> InitrdListAsync(string path, CancellationToken cancellationToken = default)
@@ -1008,7 +1008,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>initrd_list</c> (procedure 128).</summary>
     public string[] InitrdList(string path)
-        => RunBlocking(() => InitrdListAsync(path));
+        => Invoke(new RpcRequest(128, "initrd_list", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>mount_loop</c> (procedure 129).</summary>
     public Task MountLoopAsync(string file, string mountpoint, CancellationToken cancellationToken = default)
@@ -1016,7 +1016,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mount_loop</c> (procedure 129).</summary>
     public void MountLoop(string file, string mountpoint)
-        => RunBlocking(() => MountLoopAsync(file, mountpoint));
+        => Invoke(new RpcRequest(129, "mount_loop", 0UL, __w => { __w.WriteString(file); __w.WriteString(mountpoint); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkswap</c> (procedure 130).</summary>
     public Task MkswapAsync(string device, string? label = null, string? uuid = null, CancellationToken cancellationToken = default)
@@ -1024,7 +1024,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkswap</c> (procedure 130).</summary>
     public void Mkswap(string device, string? label = null, string? uuid = null)
-        => RunBlocking(() => MkswapAsync(device, label, uuid));
+        => Invoke(new RpcRequest(130, "mkswap", (label is null ? 0UL : 0x1UL) | (uuid is null ? 0UL : 0x2UL), __w => { __w.WriteString(device); __w.WriteString(label ?? ""); __w.WriteString(uuid ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkswap_L</c> (procedure 131).</summary>
     [Obsolete("guestfsd deprecates mkswap_L; use mkswap instead")]
@@ -1034,7 +1034,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mkswap_L</c> (procedure 131).</summary>
     [Obsolete("guestfsd deprecates mkswap_L; use mkswap instead")]
     public void MkswapL(string label, string device)
-        => RunBlocking(() => MkswapLAsync(label, device));
+        => Invoke(new RpcRequest(131, "mkswap_L", 0UL, __w => { __w.WriteString(label); __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkswap_U</c> (procedure 132); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mkswap_U; use mkswap instead")]
@@ -1044,7 +1044,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mkswap_U</c> (procedure 132); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mkswap_U; use mkswap instead")]
     public void MkswapU(string uuid, string device)
-        => RunBlocking(() => MkswapUAsync(uuid, device));
+        => Invoke(new RpcRequest(132, "mkswap_U", 0UL, __w => { __w.WriteString(uuid); __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mknod</c> (procedure 133); needs the optional feature group <c>mknod</c>.</summary>
     public Task MknodAsync(int mode, int devmajor, int devminor, string path, CancellationToken cancellationToken = default)
@@ -1052,7 +1052,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mknod</c> (procedure 133); needs the optional feature group <c>mknod</c>.</summary>
     public void Mknod(int mode, int devmajor, int devminor, string path)
-        => RunBlocking(() => MknodAsync(mode, devmajor, devminor, path));
+        => Invoke(new RpcRequest(133, "mknod", 0UL, __w => { __w.WriteInt32(mode); __w.WriteInt32(devmajor); __w.WriteInt32(devminor); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkfifo</c> (procedure 134); needs the optional feature group <c>mknod</c>.</summary>
     public Task MkfifoAsync(int mode, string path, CancellationToken cancellationToken = default)
@@ -1060,7 +1060,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkfifo</c> (procedure 134); needs the optional feature group <c>mknod</c>.</summary>
     public void Mkfifo(int mode, string path)
-        => RunBlocking(() => MkfifoAsync(mode, path));
+        => Invoke(new RpcRequest(134, "mkfifo", 0UL, __w => { __w.WriteInt32(mode); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mknod_b</c> (procedure 135); needs the optional feature group <c>mknod</c>.</summary>
     public Task MknodBAsync(int mode, int devmajor, int devminor, string path, CancellationToken cancellationToken = default)
@@ -1068,7 +1068,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mknod_b</c> (procedure 135); needs the optional feature group <c>mknod</c>.</summary>
     public void MknodB(int mode, int devmajor, int devminor, string path)
-        => RunBlocking(() => MknodBAsync(mode, devmajor, devminor, path));
+        => Invoke(new RpcRequest(135, "mknod_b", 0UL, __w => { __w.WriteInt32(mode); __w.WriteInt32(devmajor); __w.WriteInt32(devminor); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mknod_c</c> (procedure 136); needs the optional feature group <c>mknod</c>.</summary>
     public Task MknodCAsync(int mode, int devmajor, int devminor, string path, CancellationToken cancellationToken = default)
@@ -1076,7 +1076,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mknod_c</c> (procedure 136); needs the optional feature group <c>mknod</c>.</summary>
     public void MknodC(int mode, int devmajor, int devminor, string path)
-        => RunBlocking(() => MknodCAsync(mode, devmajor, devminor, path));
+        => Invoke(new RpcRequest(136, "mknod_c", 0UL, __w => { __w.WriteInt32(mode); __w.WriteInt32(devmajor); __w.WriteInt32(devminor); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>umask</c> (procedure 137).</summary>
     public Task<int> UmaskAsync(int mask, CancellationToken cancellationToken = default)
@@ -1084,7 +1084,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>umask</c> (procedure 137).</summary>
     public int Umask(int mask)
-        => RunBlocking(() => UmaskAsync(mask));
+        => Invoke(new RpcRequest(137, "umask", 0UL, __w => { __w.WriteInt32(mask); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>readdir</c> (procedure 138).</summary>
     public Task<GuestDirent[]> ReaddirAsync(string dir, CancellationToken cancellationToken = default)
@@ -1092,7 +1092,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>readdir</c> (procedure 138).</summary>
     public GuestDirent[] Readdir(string dir)
-        => RunBlocking(() => ReaddirAsync(dir));
+        => Invoke(new RpcRequest(138, "readdir", 0UL, __w => { __w.WriteString(dir); }), static (ref XdrReader __r) => GuestDirent.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>sfdiskM</c> (procedure 139).</summary>
     [Obsolete("guestfsd deprecates sfdiskM; use part_add instead")]
@@ -1102,7 +1102,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>sfdiskM</c> (procedure 139).</summary>
     [Obsolete("guestfsd deprecates sfdiskM; use part_add instead")]
     public void SfdiskM(string device, IReadOnlyList<string> lines)
-        => RunBlocking(() => SfdiskMAsync(device, lines));
+        => Invoke(new RpcRequest(139, "sfdiskM", 0UL, __w => { __w.WriteString(device); __w.WriteStringArray(lines); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>zfile</c> (procedure 140).</summary>
     [Obsolete("guestfsd deprecates zfile; use file instead")]
@@ -1112,7 +1112,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zfile</c> (procedure 140).</summary>
     [Obsolete("guestfsd deprecates zfile; use file instead")]
     public string Zfile(string meth, string path)
-        => RunBlocking(() => ZfileAsync(meth, path));
+        => Invoke(new RpcRequest(140, "zfile", 0UL, __w => { __w.WriteString(meth); __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>getxattrs</c> (procedure 141); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<GuestXattr[]> GetxattrsAsync(string path, CancellationToken cancellationToken = default)
@@ -1120,7 +1120,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>getxattrs</c> (procedure 141); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public GuestXattr[] Getxattrs(string path)
-        => RunBlocking(() => GetxattrsAsync(path));
+        => Invoke(new RpcRequest(141, "getxattrs", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestXattr.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>lgetxattrs</c> (procedure 142); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<GuestXattr[]> LgetxattrsAsync(string path, CancellationToken cancellationToken = default)
@@ -1128,7 +1128,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lgetxattrs</c> (procedure 142); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public GuestXattr[] Lgetxattrs(string path)
-        => RunBlocking(() => LgetxattrsAsync(path));
+        => Invoke(new RpcRequest(142, "lgetxattrs", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestXattr.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>setxattr</c> (procedure 143); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task SetxattrAsync(string xattr, string val, int vallen, string path, CancellationToken cancellationToken = default)
@@ -1136,7 +1136,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>setxattr</c> (procedure 143); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Setxattr(string xattr, string val, int vallen, string path)
-        => RunBlocking(() => SetxattrAsync(xattr, val, vallen, path));
+        => Invoke(new RpcRequest(143, "setxattr", 0UL, __w => { __w.WriteString(xattr); __w.WriteString(val); __w.WriteInt32(vallen); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lsetxattr</c> (procedure 144); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task LsetxattrAsync(string xattr, string val, int vallen, string path, CancellationToken cancellationToken = default)
@@ -1144,7 +1144,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lsetxattr</c> (procedure 144); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Lsetxattr(string xattr, string val, int vallen, string path)
-        => RunBlocking(() => LsetxattrAsync(xattr, val, vallen, path));
+        => Invoke(new RpcRequest(144, "lsetxattr", 0UL, __w => { __w.WriteString(xattr); __w.WriteString(val); __w.WriteInt32(vallen); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>removexattr</c> (procedure 145); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task RemovexattrAsync(string xattr, string path, CancellationToken cancellationToken = default)
@@ -1152,7 +1152,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>removexattr</c> (procedure 145); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Removexattr(string xattr, string path)
-        => RunBlocking(() => RemovexattrAsync(xattr, path));
+        => Invoke(new RpcRequest(145, "removexattr", 0UL, __w => { __w.WriteString(xattr); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lremovexattr</c> (procedure 146); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task LremovexattrAsync(string xattr, string path, CancellationToken cancellationToken = default)
@@ -1160,7 +1160,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lremovexattr</c> (procedure 146); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public void Lremovexattr(string xattr, string path)
-        => RunBlocking(() => LremovexattrAsync(xattr, path));
+        => Invoke(new RpcRequest(146, "lremovexattr", 0UL, __w => { __w.WriteString(xattr); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mountpoints</c> (procedure 147).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> MountpointsAsync(CancellationToken cancellationToken = default)
@@ -1168,7 +1168,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mountpoints</c> (procedure 147).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Mountpoints()
-        => RunBlocking(() => MountpointsAsync());
+        => Invoke(new RpcRequest(147, "mountpoints", 0UL, null), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>mkmountpoint</c> (procedure 148).</summary>
     public Task MkmountpointAsync(string exemptpath, CancellationToken cancellationToken = default)
@@ -1176,7 +1176,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkmountpoint</c> (procedure 148).</summary>
     public void Mkmountpoint(string exemptpath)
-        => RunBlocking(() => MkmountpointAsync(exemptpath));
+        => Invoke(new RpcRequest(148, "mkmountpoint", 0UL, __w => { __w.WriteString(exemptpath); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>rmmountpoint</c> (procedure 149).</summary>
     public Task RmmountpointAsync(string exemptpath, CancellationToken cancellationToken = default)
@@ -1184,7 +1184,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rmmountpoint</c> (procedure 149).</summary>
     public void Rmmountpoint(string exemptpath)
-        => RunBlocking(() => RmmountpointAsync(exemptpath));
+        => Invoke(new RpcRequest(149, "rmmountpoint", 0UL, __w => { __w.WriteString(exemptpath); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>grep</c> (procedure 151).</summary>
     public Task<string[]> GrepAsync(string regex, string path, bool? extended = null, bool? @fixed = null, bool? insensitive = null, bool? compressed = null, CancellationToken cancellationToken = default)
@@ -1192,7 +1192,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>grep</c> (procedure 151).</summary>
     public string[] Grep(string regex, string path, bool? extended = null, bool? @fixed = null, bool? insensitive = null, bool? compressed = null)
-        => RunBlocking(() => GrepAsync(regex, path, extended, @fixed, insensitive, compressed));
+        => Invoke(new RpcRequest(151, "grep", (extended is null ? 0UL : 0x1UL) | (@fixed is null ? 0UL : 0x2UL) | (insensitive is null ? 0UL : 0x4UL) | (compressed is null ? 0UL : 0x8UL), __w => { __w.WriteString(regex); __w.WriteString(path); __w.WriteBool(extended ?? false); __w.WriteBool(@fixed ?? false); __w.WriteBool(insensitive ?? false); __w.WriteBool(compressed ?? false); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>egrep</c> (procedure 152).</summary>
     [Obsolete("guestfsd deprecates egrep; use grep instead")]
@@ -1202,7 +1202,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>egrep</c> (procedure 152).</summary>
     [Obsolete("guestfsd deprecates egrep; use grep instead")]
     public string[] Egrep(string regex, string path)
-        => RunBlocking(() => EgrepAsync(regex, path));
+        => Invoke(new RpcRequest(152, "egrep", 0UL, __w => { __w.WriteString(regex); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>fgrep</c> (procedure 153).</summary>
     [Obsolete("guestfsd deprecates fgrep; use grep instead")]
@@ -1212,7 +1212,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>fgrep</c> (procedure 153).</summary>
     [Obsolete("guestfsd deprecates fgrep; use grep instead")]
     public string[] Fgrep(string pattern, string path)
-        => RunBlocking(() => FgrepAsync(pattern, path));
+        => Invoke(new RpcRequest(153, "fgrep", 0UL, __w => { __w.WriteString(pattern); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>grepi</c> (procedure 154).</summary>
     [Obsolete("guestfsd deprecates grepi; use grep instead")]
@@ -1222,7 +1222,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>grepi</c> (procedure 154).</summary>
     [Obsolete("guestfsd deprecates grepi; use grep instead")]
     public string[] Grepi(string regex, string path)
-        => RunBlocking(() => GrepiAsync(regex, path));
+        => Invoke(new RpcRequest(154, "grepi", 0UL, __w => { __w.WriteString(regex); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>egrepi</c> (procedure 155).</summary>
     [Obsolete("guestfsd deprecates egrepi; use grep instead")]
@@ -1232,7 +1232,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>egrepi</c> (procedure 155).</summary>
     [Obsolete("guestfsd deprecates egrepi; use grep instead")]
     public string[] Egrepi(string regex, string path)
-        => RunBlocking(() => EgrepiAsync(regex, path));
+        => Invoke(new RpcRequest(155, "egrepi", 0UL, __w => { __w.WriteString(regex); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>fgrepi</c> (procedure 156).</summary>
     [Obsolete("guestfsd deprecates fgrepi; use grep instead")]
@@ -1242,7 +1242,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>fgrepi</c> (procedure 156).</summary>
     [Obsolete("guestfsd deprecates fgrepi; use grep instead")]
     public string[] Fgrepi(string pattern, string path)
-        => RunBlocking(() => FgrepiAsync(pattern, path));
+        => Invoke(new RpcRequest(156, "fgrepi", 0UL, __w => { __w.WriteString(pattern); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>zgrep</c> (procedure 157).</summary>
     [Obsolete("guestfsd deprecates zgrep; use grep instead")]
@@ -1252,7 +1252,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zgrep</c> (procedure 157).</summary>
     [Obsolete("guestfsd deprecates zgrep; use grep instead")]
     public string[] Zgrep(string regex, string path)
-        => RunBlocking(() => ZgrepAsync(regex, path));
+        => Invoke(new RpcRequest(157, "zgrep", 0UL, __w => { __w.WriteString(regex); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>zegrep</c> (procedure 158).</summary>
     [Obsolete("guestfsd deprecates zegrep; use grep instead")]
@@ -1262,7 +1262,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zegrep</c> (procedure 158).</summary>
     [Obsolete("guestfsd deprecates zegrep; use grep instead")]
     public string[] Zegrep(string regex, string path)
-        => RunBlocking(() => ZegrepAsync(regex, path));
+        => Invoke(new RpcRequest(158, "zegrep", 0UL, __w => { __w.WriteString(regex); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>zfgrep</c> (procedure 159).</summary>
     [Obsolete("guestfsd deprecates zfgrep; use grep instead")]
@@ -1272,7 +1272,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zfgrep</c> (procedure 159).</summary>
     [Obsolete("guestfsd deprecates zfgrep; use grep instead")]
     public string[] Zfgrep(string pattern, string path)
-        => RunBlocking(() => ZfgrepAsync(pattern, path));
+        => Invoke(new RpcRequest(159, "zfgrep", 0UL, __w => { __w.WriteString(pattern); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>zgrepi</c> (procedure 160).</summary>
     [Obsolete("guestfsd deprecates zgrepi; use grep instead")]
@@ -1282,7 +1282,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zgrepi</c> (procedure 160).</summary>
     [Obsolete("guestfsd deprecates zgrepi; use grep instead")]
     public string[] Zgrepi(string regex, string path)
-        => RunBlocking(() => ZgrepiAsync(regex, path));
+        => Invoke(new RpcRequest(160, "zgrepi", 0UL, __w => { __w.WriteString(regex); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>zegrepi</c> (procedure 161).</summary>
     [Obsolete("guestfsd deprecates zegrepi; use grep instead")]
@@ -1292,7 +1292,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zegrepi</c> (procedure 161).</summary>
     [Obsolete("guestfsd deprecates zegrepi; use grep instead")]
     public string[] Zegrepi(string regex, string path)
-        => RunBlocking(() => ZegrepiAsync(regex, path));
+        => Invoke(new RpcRequest(161, "zegrepi", 0UL, __w => { __w.WriteString(regex); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>zfgrepi</c> (procedure 162).</summary>
     [Obsolete("guestfsd deprecates zfgrepi; use grep instead")]
@@ -1302,7 +1302,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>zfgrepi</c> (procedure 162).</summary>
     [Obsolete("guestfsd deprecates zfgrepi; use grep instead")]
     public string[] Zfgrepi(string pattern, string path)
-        => RunBlocking(() => ZfgrepiAsync(pattern, path));
+        => Invoke(new RpcRequest(162, "zfgrepi", 0UL, __w => { __w.WriteString(pattern); __w.WriteString(path); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>realpath</c> (procedure 163).</summary>
     public Task<string> RealpathAsync(string path, CancellationToken cancellationToken = default)
@@ -1310,7 +1310,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>realpath</c> (procedure 163).</summary>
     public string Realpath(string path)
-        => RunBlocking(() => RealpathAsync(path));
+        => Invoke(new RpcRequest(163, "realpath", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>ln</c> (procedure 164).</summary>
     public Task LnAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1318,7 +1318,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln</c> (procedure 164).</summary>
     public void Ln(string target, string linkname)
-        => RunBlocking(() => LnAsync(target, linkname));
+        => Invoke(new RpcRequest(164, "ln", 0UL, __w => { __w.WriteString(target); __w.WriteString(linkname); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ln_f</c> (procedure 165).</summary>
     public Task LnFAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1326,7 +1326,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln_f</c> (procedure 165).</summary>
     public void LnF(string target, string linkname)
-        => RunBlocking(() => LnFAsync(target, linkname));
+        => Invoke(new RpcRequest(165, "ln_f", 0UL, __w => { __w.WriteString(target); __w.WriteString(linkname); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ln_s</c> (procedure 166).</summary>
     public Task LnSAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1334,7 +1334,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln_s</c> (procedure 166).</summary>
     public void LnS(string target, string linkname)
-        => RunBlocking(() => LnSAsync(target, linkname));
+        => Invoke(new RpcRequest(166, "ln_s", 0UL, __w => { __w.WriteString(target); __w.WriteString(linkname); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ln_sf</c> (procedure 167).</summary>
     public Task LnSfAsync(string target, string linkname, CancellationToken cancellationToken = default)
@@ -1342,7 +1342,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ln_sf</c> (procedure 167).</summary>
     public void LnSf(string target, string linkname)
-        => RunBlocking(() => LnSfAsync(target, linkname));
+        => Invoke(new RpcRequest(167, "ln_sf", 0UL, __w => { __w.WriteString(target); __w.WriteString(linkname); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>readlink</c> (procedure 168).</summary>
     public Task<string> ReadlinkAsync(string path, CancellationToken cancellationToken = default)
@@ -1350,7 +1350,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>readlink</c> (procedure 168).</summary>
     public string Readlink(string path)
-        => RunBlocking(() => ReadlinkAsync(path));
+        => Invoke(new RpcRequest(168, "readlink", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>fallocate</c> (procedure 169).</summary>
     [Obsolete("guestfsd deprecates fallocate; use fallocate64 instead")]
@@ -1360,7 +1360,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>fallocate</c> (procedure 169).</summary>
     [Obsolete("guestfsd deprecates fallocate; use fallocate64 instead")]
     public void Fallocate(string path, int len)
-        => RunBlocking(() => FallocateAsync(path, len));
+        => Invoke(new RpcRequest(169, "fallocate", 0UL, __w => { __w.WriteString(path); __w.WriteInt32(len); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapon_device</c> (procedure 170).</summary>
     public Task SwaponDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -1368,7 +1368,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_device</c> (procedure 170).</summary>
     public void SwaponDevice(string device)
-        => RunBlocking(() => SwaponDeviceAsync(device));
+        => Invoke(new RpcRequest(170, "swapon_device", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapoff_device</c> (procedure 171).</summary>
     public Task SwapoffDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -1376,7 +1376,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_device</c> (procedure 171).</summary>
     public void SwapoffDevice(string device)
-        => RunBlocking(() => SwapoffDeviceAsync(device));
+        => Invoke(new RpcRequest(171, "swapoff_device", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapon_file</c> (procedure 172).</summary>
     public Task SwaponFileAsync(string file, CancellationToken cancellationToken = default)
@@ -1384,7 +1384,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_file</c> (procedure 172).</summary>
     public void SwaponFile(string file)
-        => RunBlocking(() => SwaponFileAsync(file));
+        => Invoke(new RpcRequest(172, "swapon_file", 0UL, __w => { __w.WriteString(file); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapoff_file</c> (procedure 173).</summary>
     public Task SwapoffFileAsync(string file, CancellationToken cancellationToken = default)
@@ -1392,7 +1392,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_file</c> (procedure 173).</summary>
     public void SwapoffFile(string file)
-        => RunBlocking(() => SwapoffFileAsync(file));
+        => Invoke(new RpcRequest(173, "swapoff_file", 0UL, __w => { __w.WriteString(file); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapon_label</c> (procedure 174).</summary>
     public Task SwaponLabelAsync(string label, CancellationToken cancellationToken = default)
@@ -1400,7 +1400,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_label</c> (procedure 174).</summary>
     public void SwaponLabel(string label)
-        => RunBlocking(() => SwaponLabelAsync(label));
+        => Invoke(new RpcRequest(174, "swapon_label", 0UL, __w => { __w.WriteString(label); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapoff_label</c> (procedure 175).</summary>
     public Task SwapoffLabelAsync(string label, CancellationToken cancellationToken = default)
@@ -1408,7 +1408,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_label</c> (procedure 175).</summary>
     public void SwapoffLabel(string label)
-        => RunBlocking(() => SwapoffLabelAsync(label));
+        => Invoke(new RpcRequest(175, "swapoff_label", 0UL, __w => { __w.WriteString(label); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapon_uuid</c> (procedure 176); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public Task SwaponUuidAsync(string uuid, CancellationToken cancellationToken = default)
@@ -1416,7 +1416,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapon_uuid</c> (procedure 176); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public void SwaponUuid(string uuid)
-        => RunBlocking(() => SwaponUuidAsync(uuid));
+        => Invoke(new RpcRequest(176, "swapon_uuid", 0UL, __w => { __w.WriteString(uuid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>swapoff_uuid</c> (procedure 177); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public Task SwapoffUuidAsync(string uuid, CancellationToken cancellationToken = default)
@@ -1424,7 +1424,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>swapoff_uuid</c> (procedure 177); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     public void SwapoffUuid(string uuid)
-        => RunBlocking(() => SwapoffUuidAsync(uuid));
+        => Invoke(new RpcRequest(177, "swapoff_uuid", 0UL, __w => { __w.WriteString(uuid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkswap_file</c> (procedure 178).</summary>
     public Task MkswapFileAsync(string path, CancellationToken cancellationToken = default)
@@ -1432,7 +1432,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkswap_file</c> (procedure 178).</summary>
     public void MkswapFile(string path)
-        => RunBlocking(() => MkswapFileAsync(path));
+        => Invoke(new RpcRequest(178, "mkswap_file", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>inotify_init</c> (procedure 179); needs the optional feature group <c>inotify</c>.</summary>
     public Task InotifyInitAsync(int maxevents, CancellationToken cancellationToken = default)
@@ -1440,7 +1440,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_init</c> (procedure 179); needs the optional feature group <c>inotify</c>.</summary>
     public void InotifyInit(int maxevents)
-        => RunBlocking(() => InotifyInitAsync(maxevents));
+        => Invoke(new RpcRequest(179, "inotify_init", 0UL, __w => { __w.WriteInt32(maxevents); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>inotify_add_watch</c> (procedure 180); needs the optional feature group <c>inotify</c>.</summary>
     public Task<long> InotifyAddWatchAsync(string path, int mask, CancellationToken cancellationToken = default)
@@ -1448,7 +1448,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_add_watch</c> (procedure 180); needs the optional feature group <c>inotify</c>.</summary>
     public long InotifyAddWatch(string path, int mask)
-        => RunBlocking(() => InotifyAddWatchAsync(path, mask));
+        => Invoke(new RpcRequest(180, "inotify_add_watch", 0UL, __w => { __w.WriteString(path); __w.WriteInt32(mask); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>inotify_rm_watch</c> (procedure 181); needs the optional feature group <c>inotify</c>.</summary>
     public Task InotifyRmWatchAsync(int wd, CancellationToken cancellationToken = default)
@@ -1456,7 +1456,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_rm_watch</c> (procedure 181); needs the optional feature group <c>inotify</c>.</summary>
     public void InotifyRmWatch(int wd)
-        => RunBlocking(() => InotifyRmWatchAsync(wd));
+        => Invoke(new RpcRequest(181, "inotify_rm_watch", 0UL, __w => { __w.WriteInt32(wd); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>inotify_read</c> (procedure 182); needs the optional feature group <c>inotify</c>.</summary>
     public Task<GuestInotifyEvent[]> InotifyReadAsync(CancellationToken cancellationToken = default)
@@ -1464,7 +1464,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_read</c> (procedure 182); needs the optional feature group <c>inotify</c>.</summary>
     public GuestInotifyEvent[] InotifyRead()
-        => RunBlocking(() => InotifyReadAsync());
+        => Invoke(new RpcRequest(182, "inotify_read", 0UL, null), static (ref XdrReader __r) => GuestInotifyEvent.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>inotify_files</c> (procedure 183); needs the optional feature group <c>inotify</c>.</summary>
     public Task<string[]> InotifyFilesAsync(CancellationToken cancellationToken = default)
@@ -1472,7 +1472,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_files</c> (procedure 183); needs the optional feature group <c>inotify</c>.</summary>
     public string[] InotifyFiles()
-        => RunBlocking(() => InotifyFilesAsync());
+        => Invoke(new RpcRequest(183, "inotify_files", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>inotify_close</c> (procedure 184); needs the optional feature group <c>inotify</c>.</summary>
     public Task InotifyCloseAsync(CancellationToken cancellationToken = default)
@@ -1480,7 +1480,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inotify_close</c> (procedure 184); needs the optional feature group <c>inotify</c>.</summary>
     public void InotifyClose()
-        => RunBlocking(() => InotifyCloseAsync());
+        => Invoke(new RpcRequest(184, "inotify_close", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>setcon</c> (procedure 185); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates setcon; use selinux_relabel instead")]
@@ -1490,7 +1490,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>setcon</c> (procedure 185); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates setcon; use selinux_relabel instead")]
     public void Setcon(string context)
-        => RunBlocking(() => SetconAsync(context));
+        => Invoke(new RpcRequest(185, "setcon", 0UL, __w => { __w.WriteString(context); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>getcon</c> (procedure 186); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates getcon; use selinux_relabel instead")]
@@ -1500,7 +1500,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>getcon</c> (procedure 186); needs the optional feature group <c>selinux</c>.</summary>
     [Obsolete("guestfsd deprecates getcon; use selinux_relabel instead")]
     public string Getcon()
-        => RunBlocking(() => GetconAsync());
+        => Invoke(new RpcRequest(186, "getcon", 0UL, null), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>mkfs_b</c> (procedure 187).</summary>
     [Obsolete("guestfsd deprecates mkfs_b; use mkfs instead")]
@@ -1510,7 +1510,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mkfs_b</c> (procedure 187).</summary>
     [Obsolete("guestfsd deprecates mkfs_b; use mkfs instead")]
     public void MkfsB(string fstype, int blocksize, string device)
-        => RunBlocking(() => MkfsBAsync(fstype, blocksize, device));
+        => Invoke(new RpcRequest(187, "mkfs_b", 0UL, __w => { __w.WriteString(fstype); __w.WriteInt32(blocksize); __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mke2journal</c> (procedure 188).</summary>
     [Obsolete("guestfsd deprecates mke2journal; use mke2fs instead")]
@@ -1520,7 +1520,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2journal</c> (procedure 188).</summary>
     [Obsolete("guestfsd deprecates mke2journal; use mke2fs instead")]
     public void Mke2journal(int blocksize, string device)
-        => RunBlocking(() => Mke2journalAsync(blocksize, device));
+        => Invoke(new RpcRequest(188, "mke2journal", 0UL, __w => { __w.WriteInt32(blocksize); __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mke2journal_L</c> (procedure 189).</summary>
     [Obsolete("guestfsd deprecates mke2journal_L; use mke2fs instead")]
@@ -1530,7 +1530,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2journal_L</c> (procedure 189).</summary>
     [Obsolete("guestfsd deprecates mke2journal_L; use mke2fs instead")]
     public void Mke2journalL(int blocksize, string label, string device)
-        => RunBlocking(() => Mke2journalLAsync(blocksize, label, device));
+        => Invoke(new RpcRequest(189, "mke2journal_L", 0UL, __w => { __w.WriteInt32(blocksize); __w.WriteString(label); __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mke2journal_U</c> (procedure 190); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2journal_U; use mke2fs instead")]
@@ -1540,7 +1540,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2journal_U</c> (procedure 190); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2journal_U; use mke2fs instead")]
     public void Mke2journalU(int blocksize, string uuid, string device)
-        => RunBlocking(() => Mke2journalUAsync(blocksize, uuid, device));
+        => Invoke(new RpcRequest(190, "mke2journal_U", 0UL, __w => { __w.WriteInt32(blocksize); __w.WriteString(uuid); __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mke2fs_J</c> (procedure 191).</summary>
     [Obsolete("guestfsd deprecates mke2fs_J; use mke2fs instead")]
@@ -1550,7 +1550,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2fs_J</c> (procedure 191).</summary>
     [Obsolete("guestfsd deprecates mke2fs_J; use mke2fs instead")]
     public void Mke2fsJ(string fstype, int blocksize, string device, string journal)
-        => RunBlocking(() => Mke2fsJAsync(fstype, blocksize, device, journal));
+        => Invoke(new RpcRequest(191, "mke2fs_J", 0UL, __w => { __w.WriteString(fstype); __w.WriteInt32(blocksize); __w.WriteString(device); __w.WriteString(journal); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mke2fs_JL</c> (procedure 192).</summary>
     [Obsolete("guestfsd deprecates mke2fs_JL; use mke2fs instead")]
@@ -1560,7 +1560,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2fs_JL</c> (procedure 192).</summary>
     [Obsolete("guestfsd deprecates mke2fs_JL; use mke2fs instead")]
     public void Mke2fsJL(string fstype, int blocksize, string device, string label)
-        => RunBlocking(() => Mke2fsJLAsync(fstype, blocksize, device, label));
+        => Invoke(new RpcRequest(192, "mke2fs_JL", 0UL, __w => { __w.WriteString(fstype); __w.WriteInt32(blocksize); __w.WriteString(device); __w.WriteString(label); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mke2fs_JU</c> (procedure 193); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2fs_JU; use mke2fs instead")]
@@ -1570,7 +1570,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mke2fs_JU</c> (procedure 193); needs the optional feature group <c>linuxfsuuid</c>.</summary>
     [Obsolete("guestfsd deprecates mke2fs_JU; use mke2fs instead")]
     public void Mke2fsJU(string fstype, int blocksize, string device, string uuid)
-        => RunBlocking(() => Mke2fsJUAsync(fstype, blocksize, device, uuid));
+        => Invoke(new RpcRequest(193, "mke2fs_JU", 0UL, __w => { __w.WriteString(fstype); __w.WriteInt32(blocksize); __w.WriteString(device); __w.WriteString(uuid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>modprobe</c> (procedure 194); needs the optional feature group <c>linuxmodules</c>.</summary>
     public Task ModprobeAsync(string modulename, CancellationToken cancellationToken = default)
@@ -1578,7 +1578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>modprobe</c> (procedure 194); needs the optional feature group <c>linuxmodules</c>.</summary>
     public void Modprobe(string modulename)
-        => RunBlocking(() => ModprobeAsync(modulename));
+        => Invoke(new RpcRequest(194, "modprobe", 0UL, __w => { __w.WriteString(modulename); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>echo_daemon</c> (procedure 195).</summary>
     public Task<string> EchoDaemonAsync(IReadOnlyList<string> words, CancellationToken cancellationToken = default)
@@ -1586,7 +1586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>echo_daemon</c> (procedure 195).</summary>
     public string EchoDaemon(IReadOnlyList<string> words)
-        => RunBlocking(() => EchoDaemonAsync(words));
+        => Invoke(new RpcRequest(195, "echo_daemon", 0UL, __w => { __w.WriteStringArray(words); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>find0</c> (procedure 196); the output is written to the stream.</summary>
     public Task Find0Async(string directory, Stream files, CancellationToken cancellationToken = default)
@@ -1594,7 +1594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>find0</c> (procedure 196); the output is written to the stream.</summary>
     public void Find0(string directory, Stream files)
-        => RunBlocking(() => Find0Async(directory, files));
+        => Invoke(new RpcRequest(196, "find0", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, FileTransfer.Download(files));
 
     /// <summary>guestfsd <c>case_sensitive_path</c> (procedure 197).</summary>
     public Task<string> CaseSensitivePathAsync(string path, CancellationToken cancellationToken = default)
@@ -1602,7 +1602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>case_sensitive_path</c> (procedure 197).</summary>
     public string CaseSensitivePath(string path)
-        => RunBlocking(() => CaseSensitivePathAsync(path));
+        => Invoke(new RpcRequest(197, "case_sensitive_path", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>vfs_type</c> (procedure 198).</summary>
     public Task<string> VfsTypeAsync(string mountable, CancellationToken cancellationToken = default)
@@ -1610,7 +1610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_type</c> (procedure 198).</summary>
     public string VfsType(string mountable)
-        => RunBlocking(() => VfsTypeAsync(mountable));
+        => Invoke(new RpcRequest(198, "vfs_type", 0UL, __w => { __w.WriteString(mountable); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>truncate</c> (procedure 199).</summary>
     public Task TruncateAsync(string path, CancellationToken cancellationToken = default)
@@ -1618,7 +1618,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>truncate</c> (procedure 199).</summary>
     public void Truncate(string path)
-        => RunBlocking(() => TruncateAsync(path));
+        => Invoke(new RpcRequest(199, "truncate", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>truncate_size</c> (procedure 200).</summary>
     public Task TruncateSizeAsync(string path, long size, CancellationToken cancellationToken = default)
@@ -1626,7 +1626,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>truncate_size</c> (procedure 200).</summary>
     public void TruncateSize(string path, long size)
-        => RunBlocking(() => TruncateSizeAsync(path, size));
+        => Invoke(new RpcRequest(200, "truncate_size", 0UL, __w => { __w.WriteString(path); __w.WriteInt64(size); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>utimens</c> (procedure 201).</summary>
     public Task UtimensAsync(string path, long atsecs, long atnsecs, long mtsecs, long mtnsecs, CancellationToken cancellationToken = default)
@@ -1634,7 +1634,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>utimens</c> (procedure 201).</summary>
     public void Utimens(string path, long atsecs, long atnsecs, long mtsecs, long mtnsecs)
-        => RunBlocking(() => UtimensAsync(path, atsecs, atnsecs, mtsecs, mtnsecs));
+        => Invoke(new RpcRequest(201, "utimens", 0UL, __w => { __w.WriteString(path); __w.WriteInt64(atsecs); __w.WriteInt64(atnsecs); __w.WriteInt64(mtsecs); __w.WriteInt64(mtnsecs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mkdir_mode</c> (procedure 202).</summary>
     public Task MkdirModeAsync(string path, int mode, CancellationToken cancellationToken = default)
@@ -1642,7 +1642,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkdir_mode</c> (procedure 202).</summary>
     public void MkdirMode(string path, int mode)
-        => RunBlocking(() => MkdirModeAsync(path, mode));
+        => Invoke(new RpcRequest(202, "mkdir_mode", 0UL, __w => { __w.WriteString(path); __w.WriteInt32(mode); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lchown</c> (procedure 203).</summary>
     public Task LchownAsync(int owner, int group, string path, CancellationToken cancellationToken = default)
@@ -1650,7 +1650,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lchown</c> (procedure 203).</summary>
     public void Lchown(int owner, int group, string path)
-        => RunBlocking(() => LchownAsync(owner, group, path));
+        => Invoke(new RpcRequest(203, "lchown", 0UL, __w => { __w.WriteInt32(owner); __w.WriteInt32(group); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>internal_lxattrlist</c> (procedure 205); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<GuestXattr[]> InternalLxattrlistAsync(string path, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
@@ -1658,7 +1658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_lxattrlist</c> (procedure 205); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public GuestXattr[] InternalLxattrlist(string path, IReadOnlyList<string> names)
-        => RunBlocking(() => InternalLxattrlistAsync(path, names));
+        => Invoke(new RpcRequest(205, "internal_lxattrlist", 0UL, __w => { __w.WriteString(path); __w.WriteStringArray(names); }), static (ref XdrReader __r) => GuestXattr.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>internal_readlinklist</c> (procedure 206).</summary>
     public Task<string[]> InternalReadlinklistAsync(string path, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
@@ -1666,7 +1666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_readlinklist</c> (procedure 206).</summary>
     public string[] InternalReadlinklist(string path, IReadOnlyList<string> names)
-        => RunBlocking(() => InternalReadlinklistAsync(path, names));
+        => Invoke(new RpcRequest(206, "internal_readlinklist", 0UL, __w => { __w.WriteString(path); __w.WriteStringArray(names); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>pread</c> (procedure 207).</summary>
     public Task<byte[]> PreadAsync(string path, int count, long offset, CancellationToken cancellationToken = default)
@@ -1674,7 +1674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pread</c> (procedure 207).</summary>
     public byte[] Pread(string path, int count, long offset)
-        => RunBlocking(() => PreadAsync(path, count, offset));
+        => Invoke(new RpcRequest(207, "pread", 0UL, __w => { __w.WriteString(path); __w.WriteInt32(count); __w.WriteInt64(offset); }), XdrDecoders.Buffer, null);
 
     /// <summary>guestfsd <c>part_init</c> (procedure 208).</summary>
     public Task PartInitAsync(string device, string parttype, CancellationToken cancellationToken = default)
@@ -1682,7 +1682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_init</c> (procedure 208).</summary>
     public void PartInit(string device, string parttype)
-        => RunBlocking(() => PartInitAsync(device, parttype));
+        => Invoke(new RpcRequest(208, "part_init", 0UL, __w => { __w.WriteString(device); __w.WriteString(parttype); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_add</c> (procedure 209).</summary>
     public Task PartAddAsync(string device, string prlogex, long startsect, long endsect, CancellationToken cancellationToken = default)
@@ -1690,7 +1690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_add</c> (procedure 209).</summary>
     public void PartAdd(string device, string prlogex, long startsect, long endsect)
-        => RunBlocking(() => PartAddAsync(device, prlogex, startsect, endsect));
+        => Invoke(new RpcRequest(209, "part_add", 0UL, __w => { __w.WriteString(device); __w.WriteString(prlogex); __w.WriteInt64(startsect); __w.WriteInt64(endsect); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_disk</c> (procedure 210).</summary>
     public Task PartDiskAsync(string device, string parttype, CancellationToken cancellationToken = default)
@@ -1698,7 +1698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_disk</c> (procedure 210).</summary>
     public void PartDisk(string device, string parttype)
-        => RunBlocking(() => PartDiskAsync(device, parttype));
+        => Invoke(new RpcRequest(210, "part_disk", 0UL, __w => { __w.WriteString(device); __w.WriteString(parttype); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_set_bootable</c> (procedure 211).</summary>
     public Task PartSetBootableAsync(string device, int partnum, bool bootable, CancellationToken cancellationToken = default)
@@ -1706,7 +1706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_bootable</c> (procedure 211).</summary>
     public void PartSetBootable(string device, int partnum, bool bootable)
-        => RunBlocking(() => PartSetBootableAsync(device, partnum, bootable));
+        => Invoke(new RpcRequest(211, "part_set_bootable", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteBool(bootable); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_set_name</c> (procedure 212).</summary>
     public Task PartSetNameAsync(string device, int partnum, string name, CancellationToken cancellationToken = default)
@@ -1714,7 +1714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_name</c> (procedure 212).</summary>
     public void PartSetName(string device, int partnum, string name)
-        => RunBlocking(() => PartSetNameAsync(device, partnum, name));
+        => Invoke(new RpcRequest(212, "part_set_name", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteString(name); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_list</c> (procedure 213).</summary>
     public Task<GuestPartition[]> PartListAsync(string device, CancellationToken cancellationToken = default)
@@ -1722,7 +1722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_list</c> (procedure 213).</summary>
     public GuestPartition[] PartList(string device)
-        => RunBlocking(() => PartListAsync(device));
+        => Invoke(new RpcRequest(213, "part_list", 0UL, __w => { __w.WriteString(device); }), static (ref XdrReader __r) => GuestPartition.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>part_get_parttype</c> (procedure 214).</summary>
     public Task<string> PartGetParttypeAsync(string device, CancellationToken cancellationToken = default)
@@ -1730,7 +1730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_parttype</c> (procedure 214).</summary>
     public string PartGetParttype(string device)
-        => RunBlocking(() => PartGetParttypeAsync(device));
+        => Invoke(new RpcRequest(214, "part_get_parttype", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>fill</c> (procedure 215).</summary>
     public Task FillAsync(int c, int len, string path, CancellationToken cancellationToken = default)
@@ -1738,7 +1738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fill</c> (procedure 215).</summary>
     public void Fill(int c, int len, string path)
-        => RunBlocking(() => FillAsync(c, len, path));
+        => Invoke(new RpcRequest(215, "fill", 0UL, __w => { __w.WriteInt32(c); __w.WriteInt32(len); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>dd</c> (procedure 217).</summary>
     [Obsolete("guestfsd deprecates dd; use copy_device_to_device instead")]
@@ -1748,7 +1748,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>dd</c> (procedure 217).</summary>
     [Obsolete("guestfsd deprecates dd; use copy_device_to_device instead")]
     public void Dd(string src, string dest)
-        => RunBlocking(() => DdAsync(src, dest));
+        => Invoke(new RpcRequest(217, "dd", 0UL, __w => { __w.WriteString(src); __w.WriteString(dest); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>filesize</c> (procedure 218).</summary>
     public Task<long> FilesizeAsync(string file, CancellationToken cancellationToken = default)
@@ -1756,7 +1756,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>filesize</c> (procedure 218).</summary>
     public long Filesize(string file)
-        => RunBlocking(() => FilesizeAsync(file));
+        => Invoke(new RpcRequest(218, "filesize", 0UL, __w => { __w.WriteString(file); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>lvrename</c> (procedure 219).</summary>
     public Task LvrenameAsync(string logvol, string newlogvol, CancellationToken cancellationToken = default)
@@ -1764,7 +1764,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvrename</c> (procedure 219).</summary>
     public void Lvrename(string logvol, string newlogvol)
-        => RunBlocking(() => LvrenameAsync(logvol, newlogvol));
+        => Invoke(new RpcRequest(219, "lvrename", 0UL, __w => { __w.WriteString(logvol); __w.WriteString(newlogvol); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vgrename</c> (procedure 220).</summary>
     public Task VgrenameAsync(string volgroup, string newvolgroup, CancellationToken cancellationToken = default)
@@ -1772,7 +1772,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgrename</c> (procedure 220).</summary>
     public void Vgrename(string volgroup, string newvolgroup)
-        => RunBlocking(() => VgrenameAsync(volgroup, newvolgroup));
+        => Invoke(new RpcRequest(220, "vgrename", 0UL, __w => { __w.WriteString(volgroup); __w.WriteString(newvolgroup); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>initrd_cat</c> (procedure 221).</summary>
     public Task<byte[]> InitrdCatAsync(string initrdpath, string filename, CancellationToken cancellationToken = default)
@@ -1780,7 +1780,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>initrd_cat</c> (procedure 221).</summary>
     public byte[] InitrdCat(string initrdpath, string filename)
-        => RunBlocking(() => InitrdCatAsync(initrdpath, filename));
+        => Invoke(new RpcRequest(221, "initrd_cat", 0UL, __w => { __w.WriteString(initrdpath); __w.WriteString(filename); }), XdrDecoders.Buffer, null);
 
     /// <summary>guestfsd <c>pvuuid</c> (procedure 222).</summary>
     public Task<string> PvuuidAsync(string device, CancellationToken cancellationToken = default)
@@ -1788,7 +1788,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvuuid</c> (procedure 222).</summary>
     public string Pvuuid(string device)
-        => RunBlocking(() => PvuuidAsync(device));
+        => Invoke(new RpcRequest(222, "pvuuid", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>vguuid</c> (procedure 223).</summary>
     public Task<string> VguuidAsync(string vgname, CancellationToken cancellationToken = default)
@@ -1796,7 +1796,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vguuid</c> (procedure 223).</summary>
     public string Vguuid(string vgname)
-        => RunBlocking(() => VguuidAsync(vgname));
+        => Invoke(new RpcRequest(223, "vguuid", 0UL, __w => { __w.WriteString(vgname); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>lvuuid</c> (procedure 224).</summary>
     public Task<string> LvuuidAsync(string device, CancellationToken cancellationToken = default)
@@ -1804,7 +1804,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvuuid</c> (procedure 224).</summary>
     public string Lvuuid(string device)
-        => RunBlocking(() => LvuuidAsync(device));
+        => Invoke(new RpcRequest(224, "lvuuid", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>vgpvuuids</c> (procedure 225).</summary>
     public Task<string[]> VgpvuuidsAsync(string vgname, CancellationToken cancellationToken = default)
@@ -1812,7 +1812,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgpvuuids</c> (procedure 225).</summary>
     public string[] Vgpvuuids(string vgname)
-        => RunBlocking(() => VgpvuuidsAsync(vgname));
+        => Invoke(new RpcRequest(225, "vgpvuuids", 0UL, __w => { __w.WriteString(vgname); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>vglvuuids</c> (procedure 226).</summary>
     public Task<string[]> VglvuuidsAsync(string vgname, CancellationToken cancellationToken = default)
@@ -1820,7 +1820,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vglvuuids</c> (procedure 226).</summary>
     public string[] Vglvuuids(string vgname)
-        => RunBlocking(() => VglvuuidsAsync(vgname));
+        => Invoke(new RpcRequest(226, "vglvuuids", 0UL, __w => { __w.WriteString(vgname); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>copy_size</c> (procedure 227).</summary>
     [Obsolete("guestfsd deprecates copy_size; use copy_device_to_device instead")]
@@ -1830,7 +1830,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>copy_size</c> (procedure 227).</summary>
     [Obsolete("guestfsd deprecates copy_size; use copy_device_to_device instead")]
     public void CopySize(string src, string dest, long size)
-        => RunBlocking(() => CopySizeAsync(src, dest, size));
+        => Invoke(new RpcRequest(227, "copy_size", 0UL, __w => { __w.WriteString(src); __w.WriteString(dest); __w.WriteInt64(size); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>zero_device</c> (procedure 228).</summary>
     public Task ZeroDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -1838,7 +1838,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zero_device</c> (procedure 228).</summary>
     public void ZeroDevice(string device)
-        => RunBlocking(() => ZeroDeviceAsync(device));
+        => Invoke(new RpcRequest(228, "zero_device", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>txz_in</c> (procedure 229); the stream is uploaded; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_in; use tar_in instead")]
@@ -1848,7 +1848,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>txz_in</c> (procedure 229); the stream is uploaded; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_in; use tar_in instead")]
     public void TxzIn(Stream tarball, string directory)
-        => RunBlocking(() => TxzInAsync(tarball, directory));
+        => Invoke(new RpcRequest(229, "txz_in", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, FileTransfer.Upload(tarball));
 
     /// <summary>guestfsd <c>txz_out</c> (procedure 230); the output is written to the stream; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_out; use tar_out instead")]
@@ -1858,7 +1858,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>txz_out</c> (procedure 230); the output is written to the stream; needs the optional feature group <c>xz</c>.</summary>
     [Obsolete("guestfsd deprecates txz_out; use tar_out instead")]
     public void TxzOut(string directory, Stream tarball)
-        => RunBlocking(() => TxzOutAsync(directory, tarball));
+        => Invoke(new RpcRequest(230, "txz_out", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, FileTransfer.Download(tarball));
 
     /// <summary>guestfsd <c>vgscan</c> (procedure 232).</summary>
     [Obsolete("guestfsd deprecates vgscan; use lvm_scan instead")]
@@ -1868,7 +1868,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>vgscan</c> (procedure 232).</summary>
     [Obsolete("guestfsd deprecates vgscan; use lvm_scan instead")]
     public void Vgscan()
-        => RunBlocking(() => VgscanAsync());
+        => Invoke(new RpcRequest(232, "vgscan", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_del</c> (procedure 233).</summary>
     public Task PartDelAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -1876,7 +1876,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_del</c> (procedure 233).</summary>
     public void PartDel(string device, int partnum)
-        => RunBlocking(() => PartDelAsync(device, partnum));
+        => Invoke(new RpcRequest(233, "part_del", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_get_bootable</c> (procedure 234).</summary>
     public Task<bool> PartGetBootableAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -1884,7 +1884,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_bootable</c> (procedure 234).</summary>
     public bool PartGetBootable(string device, int partnum)
-        => RunBlocking(() => PartGetBootableAsync(device, partnum));
+        => Invoke(new RpcRequest(234, "part_get_bootable", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>part_get_mbr_id</c> (procedure 235).</summary>
     public Task<int> PartGetMbrIdAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -1892,7 +1892,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_mbr_id</c> (procedure 235).</summary>
     public int PartGetMbrId(string device, int partnum)
-        => RunBlocking(() => PartGetMbrIdAsync(device, partnum));
+        => Invoke(new RpcRequest(235, "part_get_mbr_id", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>part_set_mbr_id</c> (procedure 236).</summary>
     public Task PartSetMbrIdAsync(string device, int partnum, int idbyte, CancellationToken cancellationToken = default)
@@ -1900,7 +1900,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_mbr_id</c> (procedure 236).</summary>
     public void PartSetMbrId(string device, int partnum, int idbyte)
-        => RunBlocking(() => PartSetMbrIdAsync(device, partnum, idbyte));
+        => Invoke(new RpcRequest(236, "part_set_mbr_id", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteInt32(idbyte); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>checksum_device</c> (procedure 237).</summary>
     public Task<string> ChecksumDeviceAsync(string csumtype, string device, CancellationToken cancellationToken = default)
@@ -1908,7 +1908,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>checksum_device</c> (procedure 237).</summary>
     public string ChecksumDevice(string csumtype, string device)
-        => RunBlocking(() => ChecksumDeviceAsync(csumtype, device));
+        => Invoke(new RpcRequest(237, "checksum_device", 0UL, __w => { __w.WriteString(csumtype); __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>lvresize_free</c> (procedure 238); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvresizeFreeAsync(string lv, int percent, CancellationToken cancellationToken = default)
@@ -1916,7 +1916,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvresize_free</c> (procedure 238); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvresizeFree(string lv, int percent)
-        => RunBlocking(() => LvresizeFreeAsync(lv, percent));
+        => Invoke(new RpcRequest(238, "lvresize_free", 0UL, __w => { __w.WriteString(lv); __w.WriteInt32(percent); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_clear</c> (procedure 239).</summary>
     public Task AugClearAsync(string augpath, CancellationToken cancellationToken = default)
@@ -1924,7 +1924,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_clear</c> (procedure 239).</summary>
     public void AugClear(string augpath)
-        => RunBlocking(() => AugClearAsync(augpath));
+        => Invoke(new RpcRequest(239, "aug_clear", 0UL, __w => { __w.WriteString(augpath); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>get_umask</c> (procedure 240).</summary>
     public Task<int> GetUmaskAsync(CancellationToken cancellationToken = default)
@@ -1932,7 +1932,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>get_umask</c> (procedure 240).</summary>
     public int GetUmask()
-        => RunBlocking(() => GetUmaskAsync());
+        => Invoke(new RpcRequest(240, "get_umask", 0UL, null), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>debug_upload</c> (procedure 241); the stream is uploaded.</summary>
     public Task DebugUploadAsync(Stream filename, string tmpname, int mode, CancellationToken cancellationToken = default)
@@ -1940,7 +1940,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>debug_upload</c> (procedure 241); the stream is uploaded.</summary>
     public void DebugUpload(Stream filename, string tmpname, int mode)
-        => RunBlocking(() => DebugUploadAsync(filename, tmpname, mode));
+        => Invoke(new RpcRequest(241, "debug_upload", 0UL, __w => { __w.WriteString(tmpname); __w.WriteInt32(mode); }), XdrDecoders.Void, FileTransfer.Upload(filename));
 
     /// <summary>guestfsd <c>base64_in</c> (procedure 242); the stream is uploaded.</summary>
     public Task Base64InAsync(Stream base64file, string filename, CancellationToken cancellationToken = default)
@@ -1948,7 +1948,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>base64_in</c> (procedure 242); the stream is uploaded.</summary>
     public void Base64In(Stream base64file, string filename)
-        => RunBlocking(() => Base64InAsync(base64file, filename));
+        => Invoke(new RpcRequest(242, "base64_in", 0UL, __w => { __w.WriteString(filename); }), XdrDecoders.Void, FileTransfer.Upload(base64file));
 
     /// <summary>guestfsd <c>base64_out</c> (procedure 243); the output is written to the stream.</summary>
     public Task Base64OutAsync(string filename, Stream base64file, CancellationToken cancellationToken = default)
@@ -1956,7 +1956,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>base64_out</c> (procedure 243); the output is written to the stream.</summary>
     public void Base64Out(string filename, Stream base64file)
-        => RunBlocking(() => Base64OutAsync(filename, base64file));
+        => Invoke(new RpcRequest(243, "base64_out", 0UL, __w => { __w.WriteString(filename); }), XdrDecoders.Void, FileTransfer.Download(base64file));
 
     /// <summary>guestfsd <c>checksums_out</c> (procedure 244); the output is written to the stream.</summary>
     public Task ChecksumsOutAsync(string csumtype, string directory, Stream sumsfile, CancellationToken cancellationToken = default)
@@ -1964,7 +1964,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>checksums_out</c> (procedure 244); the output is written to the stream.</summary>
     public void ChecksumsOut(string csumtype, string directory, Stream sumsfile)
-        => RunBlocking(() => ChecksumsOutAsync(csumtype, directory, sumsfile));
+        => Invoke(new RpcRequest(244, "checksums_out", 0UL, __w => { __w.WriteString(csumtype); __w.WriteString(directory); }), XdrDecoders.Void, FileTransfer.Download(sumsfile));
 
     /// <summary>guestfsd <c>fill_pattern</c> (procedure 245).</summary>
     public Task FillPatternAsync(string pattern, int len, string path, CancellationToken cancellationToken = default)
@@ -1972,7 +1972,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fill_pattern</c> (procedure 245).</summary>
     public void FillPattern(string pattern, int len, string path)
-        => RunBlocking(() => FillPatternAsync(pattern, len, path));
+        => Invoke(new RpcRequest(245, "fill_pattern", 0UL, __w => { __w.WriteString(pattern); __w.WriteInt32(len); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>internal_write</c> (procedure 246).</summary>
     public Task InternalWriteAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
@@ -1980,7 +1980,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_write</c> (procedure 246).</summary>
     public void InternalWrite(string path, ReadOnlyMemory<byte> content)
-        => RunBlocking(() => InternalWriteAsync(path, content));
+        => Invoke(new RpcRequest(246, "internal_write", 0UL, __w => { __w.WriteString(path); __w.WriteOpaque(content.Span); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>pwrite</c> (procedure 247).</summary>
     public Task<int> PwriteAsync(string path, ReadOnlyMemory<byte> content, long offset, CancellationToken cancellationToken = default)
@@ -1988,7 +1988,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pwrite</c> (procedure 247).</summary>
     public int Pwrite(string path, ReadOnlyMemory<byte> content, long offset)
-        => RunBlocking(() => PwriteAsync(path, content, offset));
+        => Invoke(new RpcRequest(247, "pwrite", 0UL, __w => { __w.WriteString(path); __w.WriteOpaque(content.Span); __w.WriteInt64(offset); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>resize2fs_size</c> (procedure 248).</summary>
     public Task Resize2fsSizeAsync(string device, long size, CancellationToken cancellationToken = default)
@@ -1996,7 +1996,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>resize2fs_size</c> (procedure 248).</summary>
     public void Resize2fsSize(string device, long size)
-        => RunBlocking(() => Resize2fsSizeAsync(device, size));
+        => Invoke(new RpcRequest(248, "resize2fs_size", 0UL, __w => { __w.WriteString(device); __w.WriteInt64(size); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>pvresize_size</c> (procedure 249); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvresizeSizeAsync(string device, long size, CancellationToken cancellationToken = default)
@@ -2004,7 +2004,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvresize_size</c> (procedure 249); needs the optional feature group <c>lvm2</c>.</summary>
     public void PvresizeSize(string device, long size)
-        => RunBlocking(() => PvresizeSizeAsync(device, size));
+        => Invoke(new RpcRequest(249, "pvresize_size", 0UL, __w => { __w.WriteString(device); __w.WriteInt64(size); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ntfsresize_size</c> (procedure 250); needs the optional feature group <c>ntfsprogs</c>.</summary>
     [Obsolete("guestfsd deprecates ntfsresize_size; use ntfsresize instead")]
@@ -2014,7 +2014,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>ntfsresize_size</c> (procedure 250); needs the optional feature group <c>ntfsprogs</c>.</summary>
     [Obsolete("guestfsd deprecates ntfsresize_size; use ntfsresize instead")]
     public void NtfsresizeSize(string device, long size)
-        => RunBlocking(() => NtfsresizeSizeAsync(device, size));
+        => Invoke(new RpcRequest(250, "ntfsresize_size", 0UL, __w => { __w.WriteString(device); __w.WriteInt64(size); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>available_all_groups</c> (procedure 251).</summary>
     public Task<string[]> AvailableAllGroupsAsync(CancellationToken cancellationToken = default)
@@ -2022,7 +2022,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>available_all_groups</c> (procedure 251).</summary>
     public string[] AvailableAllGroups()
-        => RunBlocking(() => AvailableAllGroupsAsync());
+        => Invoke(new RpcRequest(251, "available_all_groups", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>fallocate64</c> (procedure 252).</summary>
     public Task Fallocate64Async(string path, long len, CancellationToken cancellationToken = default)
@@ -2030,7 +2030,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fallocate64</c> (procedure 252).</summary>
     public void Fallocate64(string path, long len)
-        => RunBlocking(() => Fallocate64Async(path, len));
+        => Invoke(new RpcRequest(252, "fallocate64", 0UL, __w => { __w.WriteString(path); __w.WriteInt64(len); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vfs_label</c> (procedure 253).</summary>
     public Task<string> VfsLabelAsync(string mountable, CancellationToken cancellationToken = default)
@@ -2038,7 +2038,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_label</c> (procedure 253).</summary>
     public string VfsLabel(string mountable)
-        => RunBlocking(() => VfsLabelAsync(mountable));
+        => Invoke(new RpcRequest(253, "vfs_label", 0UL, __w => { __w.WriteString(mountable); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>vfs_uuid</c> (procedure 254).</summary>
     public Task<string> VfsUuidAsync(string mountable, CancellationToken cancellationToken = default)
@@ -2046,7 +2046,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_uuid</c> (procedure 254).</summary>
     public string VfsUuid(string mountable)
-        => RunBlocking(() => VfsUuidAsync(mountable));
+        => Invoke(new RpcRequest(254, "vfs_uuid", 0UL, __w => { __w.WriteString(mountable); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>lvm_set_filter</c> (procedure 255); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvmSetFilterAsync(IReadOnlyList<string> devices, CancellationToken cancellationToken = default)
@@ -2054,7 +2054,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_set_filter</c> (procedure 255); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvmSetFilter(IReadOnlyList<string> devices)
-        => RunBlocking(() => LvmSetFilterAsync(devices));
+        => Invoke(new RpcRequest(255, "lvm_set_filter", 0UL, __w => { __w.WriteStringArray(devices); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lvm_clear_filter</c> (procedure 256).</summary>
     public Task LvmClearFilterAsync(CancellationToken cancellationToken = default)
@@ -2062,7 +2062,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_clear_filter</c> (procedure 256).</summary>
     public void LvmClearFilter()
-        => RunBlocking(() => LvmClearFilterAsync());
+        => Invoke(new RpcRequest(256, "lvm_clear_filter", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_open</c> (procedure 257); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open; use cryptsetup_open instead")]
@@ -2072,7 +2072,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>luks_open</c> (procedure 257); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open; use cryptsetup_open instead")]
     public void LuksOpen(string device, string key, string mapname)
-        => RunBlocking(() => LuksOpenAsync(device, key, mapname));
+        => Invoke(new RpcRequest(257, "luks_open", 0UL, __w => { __w.WriteString(device); __w.WriteString(key); __w.WriteString(mapname); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_open_ro</c> (procedure 258); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open_ro; use cryptsetup_open instead")]
@@ -2082,7 +2082,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>luks_open_ro</c> (procedure 258); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_open_ro; use cryptsetup_open instead")]
     public void LuksOpenRo(string device, string key, string mapname)
-        => RunBlocking(() => LuksOpenRoAsync(device, key, mapname));
+        => Invoke(new RpcRequest(258, "luks_open_ro", 0UL, __w => { __w.WriteString(device); __w.WriteString(key); __w.WriteString(mapname); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_close</c> (procedure 259); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_close; use cryptsetup_close instead")]
@@ -2092,7 +2092,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>luks_close</c> (procedure 259); needs the optional feature group <c>luks</c>.</summary>
     [Obsolete("guestfsd deprecates luks_close; use cryptsetup_close instead")]
     public void LuksClose(string device)
-        => RunBlocking(() => LuksCloseAsync(device));
+        => Invoke(new RpcRequest(259, "luks_close", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_format</c> (procedure 260); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksFormatAsync(string device, string key, int keyslot, CancellationToken cancellationToken = default)
@@ -2100,7 +2100,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_format</c> (procedure 260); needs the optional feature group <c>luks</c>.</summary>
     public void LuksFormat(string device, string key, int keyslot)
-        => RunBlocking(() => LuksFormatAsync(device, key, keyslot));
+        => Invoke(new RpcRequest(260, "luks_format", 0UL, __w => { __w.WriteString(device); __w.WriteString(key); __w.WriteInt32(keyslot); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_format_cipher</c> (procedure 261); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksFormatCipherAsync(string device, string key, int keyslot, string cipher, CancellationToken cancellationToken = default)
@@ -2108,7 +2108,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_format_cipher</c> (procedure 261); needs the optional feature group <c>luks</c>.</summary>
     public void LuksFormatCipher(string device, string key, int keyslot, string cipher)
-        => RunBlocking(() => LuksFormatCipherAsync(device, key, keyslot, cipher));
+        => Invoke(new RpcRequest(261, "luks_format_cipher", 0UL, __w => { __w.WriteString(device); __w.WriteString(key); __w.WriteInt32(keyslot); __w.WriteString(cipher); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_add_key</c> (procedure 262); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksAddKeyAsync(string device, string key, string newkey, int keyslot, CancellationToken cancellationToken = default)
@@ -2116,7 +2116,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_add_key</c> (procedure 262); needs the optional feature group <c>luks</c>.</summary>
     public void LuksAddKey(string device, string key, string newkey, int keyslot)
-        => RunBlocking(() => LuksAddKeyAsync(device, key, newkey, keyslot));
+        => Invoke(new RpcRequest(262, "luks_add_key", 0UL, __w => { __w.WriteString(device); __w.WriteString(key); __w.WriteString(newkey); __w.WriteInt32(keyslot); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_kill_slot</c> (procedure 263); needs the optional feature group <c>luks</c>.</summary>
     public Task LuksKillSlotAsync(string device, string key, int keyslot, CancellationToken cancellationToken = default)
@@ -2124,7 +2124,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_kill_slot</c> (procedure 263); needs the optional feature group <c>luks</c>.</summary>
     public void LuksKillSlot(string device, string key, int keyslot)
-        => RunBlocking(() => LuksKillSlotAsync(device, key, keyslot));
+        => Invoke(new RpcRequest(263, "luks_kill_slot", 0UL, __w => { __w.WriteString(device); __w.WriteString(key); __w.WriteInt32(keyslot); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>is_lv</c> (procedure 264).</summary>
     public Task<bool> IsLvAsync(string mountable, CancellationToken cancellationToken = default)
@@ -2132,7 +2132,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_lv</c> (procedure 264).</summary>
     public bool IsLv(string mountable)
-        => RunBlocking(() => IsLvAsync(mountable));
+        => Invoke(new RpcRequest(264, "is_lv", 0UL, __w => { __w.WriteString(mountable); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>findfs_uuid</c> (procedure 265).</summary>
     public Task<string> FindfsUuidAsync(string uuid, CancellationToken cancellationToken = default)
@@ -2140,7 +2140,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>findfs_uuid</c> (procedure 265).</summary>
     public string FindfsUuid(string uuid)
-        => RunBlocking(() => FindfsUuidAsync(uuid));
+        => Invoke(new RpcRequest(265, "findfs_uuid", 0UL, __w => { __w.WriteString(uuid); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>findfs_label</c> (procedure 266).</summary>
     public Task<string> FindfsLabelAsync(string label, CancellationToken cancellationToken = default)
@@ -2148,7 +2148,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>findfs_label</c> (procedure 266).</summary>
     public string FindfsLabel(string label)
-        => RunBlocking(() => FindfsLabelAsync(label));
+        => Invoke(new RpcRequest(266, "findfs_label", 0UL, __w => { __w.WriteString(label); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>is_chardev</c> (procedure 267).</summary>
     public Task<bool> IsChardevAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2156,7 +2156,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_chardev</c> (procedure 267).</summary>
     public bool IsChardev(string path, bool? followsymlinks = null)
-        => RunBlocking(() => IsChardevAsync(path, followsymlinks));
+        => Invoke(new RpcRequest(267, "is_chardev", (followsymlinks is null ? 0UL : 0x1UL), __w => { __w.WriteString(path); __w.WriteBool(followsymlinks ?? false); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>is_blockdev</c> (procedure 268).</summary>
     public Task<bool> IsBlockdevAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2164,7 +2164,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_blockdev</c> (procedure 268).</summary>
     public bool IsBlockdev(string path, bool? followsymlinks = null)
-        => RunBlocking(() => IsBlockdevAsync(path, followsymlinks));
+        => Invoke(new RpcRequest(268, "is_blockdev", (followsymlinks is null ? 0UL : 0x1UL), __w => { __w.WriteString(path); __w.WriteBool(followsymlinks ?? false); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>is_fifo</c> (procedure 269).</summary>
     public Task<bool> IsFifoAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2172,7 +2172,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_fifo</c> (procedure 269).</summary>
     public bool IsFifo(string path, bool? followsymlinks = null)
-        => RunBlocking(() => IsFifoAsync(path, followsymlinks));
+        => Invoke(new RpcRequest(269, "is_fifo", (followsymlinks is null ? 0UL : 0x1UL), __w => { __w.WriteString(path); __w.WriteBool(followsymlinks ?? false); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>is_symlink</c> (procedure 270).</summary>
     public Task<bool> IsSymlinkAsync(string path, CancellationToken cancellationToken = default)
@@ -2180,7 +2180,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_symlink</c> (procedure 270).</summary>
     public bool IsSymlink(string path)
-        => RunBlocking(() => IsSymlinkAsync(path));
+        => Invoke(new RpcRequest(270, "is_symlink", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>is_socket</c> (procedure 271).</summary>
     public Task<bool> IsSocketAsync(string path, bool? followsymlinks = null, CancellationToken cancellationToken = default)
@@ -2188,7 +2188,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_socket</c> (procedure 271).</summary>
     public bool IsSocket(string path, bool? followsymlinks = null)
-        => RunBlocking(() => IsSocketAsync(path, followsymlinks));
+        => Invoke(new RpcRequest(271, "is_socket", (followsymlinks is null ? 0UL : 0x1UL), __w => { __w.WriteString(path); __w.WriteBool(followsymlinks ?? false); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>part_to_dev</c> (procedure 272).</summary>
     public Task<string> PartToDevAsync(string partition, CancellationToken cancellationToken = default)
@@ -2196,7 +2196,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_to_dev</c> (procedure 272).</summary>
     public string PartToDev(string partition)
-        => RunBlocking(() => PartToDevAsync(partition));
+        => Invoke(new RpcRequest(272, "part_to_dev", 0UL, __w => { __w.WriteString(partition); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>upload_offset</c> (procedure 273); the stream is uploaded.</summary>
     public Task UploadOffsetAsync(Stream filename, string remotefilename, long offset, CancellationToken cancellationToken = default)
@@ -2204,7 +2204,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>upload_offset</c> (procedure 273); the stream is uploaded.</summary>
     public void UploadOffset(Stream filename, string remotefilename, long offset)
-        => RunBlocking(() => UploadOffsetAsync(filename, remotefilename, offset));
+        => Invoke(new RpcRequest(273, "upload_offset", 0UL, __w => { __w.WriteString(remotefilename); __w.WriteInt64(offset); }), XdrDecoders.Void, FileTransfer.Upload(filename));
 
     /// <summary>guestfsd <c>download_offset</c> (procedure 274); the output is written to the stream.</summary>
     public Task DownloadOffsetAsync(string remotefilename, Stream filename, long offset, long size, CancellationToken cancellationToken = default)
@@ -2212,7 +2212,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download_offset</c> (procedure 274); the output is written to the stream.</summary>
     public void DownloadOffset(string remotefilename, Stream filename, long offset, long size)
-        => RunBlocking(() => DownloadOffsetAsync(remotefilename, filename, offset, size));
+        => Invoke(new RpcRequest(274, "download_offset", 0UL, __w => { __w.WriteString(remotefilename); __w.WriteInt64(offset); __w.WriteInt64(size); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>pwrite_device</c> (procedure 275).</summary>
     public Task<int> PwriteDeviceAsync(string device, ReadOnlyMemory<byte> content, long offset, CancellationToken cancellationToken = default)
@@ -2220,7 +2220,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pwrite_device</c> (procedure 275).</summary>
     public int PwriteDevice(string device, ReadOnlyMemory<byte> content, long offset)
-        => RunBlocking(() => PwriteDeviceAsync(device, content, offset));
+        => Invoke(new RpcRequest(275, "pwrite_device", 0UL, __w => { __w.WriteString(device); __w.WriteOpaque(content.Span); __w.WriteInt64(offset); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>pread_device</c> (procedure 276).</summary>
     public Task<byte[]> PreadDeviceAsync(string device, int count, long offset, CancellationToken cancellationToken = default)
@@ -2228,7 +2228,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pread_device</c> (procedure 276).</summary>
     public byte[] PreadDevice(string device, int count, long offset)
-        => RunBlocking(() => PreadDeviceAsync(device, count, offset));
+        => Invoke(new RpcRequest(276, "pread_device", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(count); __w.WriteInt64(offset); }), XdrDecoders.Buffer, null);
 
     /// <summary>guestfsd <c>lvm_canonical_lv_name</c> (procedure 277).</summary>
     public Task<string> LvmCanonicalLvNameAsync(string lvname, CancellationToken cancellationToken = default)
@@ -2236,7 +2236,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_canonical_lv_name</c> (procedure 277).</summary>
     public string LvmCanonicalLvName(string lvname)
-        => RunBlocking(() => LvmCanonicalLvNameAsync(lvname));
+        => Invoke(new RpcRequest(277, "lvm_canonical_lv_name", 0UL, __w => { __w.WriteString(lvname); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>mkfs</c> (procedure 278).</summary>
     public Task MkfsAsync(string fstype, string device, int? blocksize = null, string? features = null, int? inode = null, int? sectorsize = null, string? label = null, CancellationToken cancellationToken = default)
@@ -2244,7 +2244,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkfs</c> (procedure 278).</summary>
     public void Mkfs(string fstype, string device, int? blocksize = null, string? features = null, int? inode = null, int? sectorsize = null, string? label = null)
-        => RunBlocking(() => MkfsAsync(fstype, device, blocksize, features, inode, sectorsize, label));
+        => Invoke(new RpcRequest(278, "mkfs", (blocksize is null ? 0UL : 0x1UL) | (features is null ? 0UL : 0x2UL) | (inode is null ? 0UL : 0x4UL) | (sectorsize is null ? 0UL : 0x8UL) | (label is null ? 0UL : 0x10UL), __w => { __w.WriteString(fstype); __w.WriteString(device); __w.WriteInt32(blocksize ?? 0); __w.WriteString(features ?? ""); __w.WriteInt32(inode ?? 0); __w.WriteInt32(sectorsize ?? 0); __w.WriteString(label ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>getxattr</c> (procedure 279); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<byte[]> GetxattrAsync(string path, string name, CancellationToken cancellationToken = default)
@@ -2252,7 +2252,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>getxattr</c> (procedure 279); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public byte[] Getxattr(string path, string name)
-        => RunBlocking(() => GetxattrAsync(path, name));
+        => Invoke(new RpcRequest(279, "getxattr", 0UL, __w => { __w.WriteString(path); __w.WriteString(name); }), XdrDecoders.Buffer, null);
 
     /// <summary>guestfsd <c>lgetxattr</c> (procedure 280); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public Task<byte[]> LgetxattrAsync(string path, string name, CancellationToken cancellationToken = default)
@@ -2260,7 +2260,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lgetxattr</c> (procedure 280); needs the optional feature group <c>linuxxattrs</c>.</summary>
     public byte[] Lgetxattr(string path, string name)
-        => RunBlocking(() => LgetxattrAsync(path, name));
+        => Invoke(new RpcRequest(280, "lgetxattr", 0UL, __w => { __w.WriteString(path); __w.WriteString(name); }), XdrDecoders.Buffer, null);
 
     /// <summary>guestfsd <c>resize2fs_M</c> (procedure 281).</summary>
     public Task Resize2fsMAsync(string device, CancellationToken cancellationToken = default)
@@ -2268,7 +2268,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>resize2fs_M</c> (procedure 281).</summary>
     public void Resize2fsM(string device)
-        => RunBlocking(() => Resize2fsMAsync(device));
+        => Invoke(new RpcRequest(281, "resize2fs_M", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>internal_autosync</c> (procedure 282).</summary>
     public Task InternalAutosyncAsync(CancellationToken cancellationToken = default)
@@ -2276,7 +2276,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_autosync</c> (procedure 282).</summary>
     public void InternalAutosync()
-        => RunBlocking(() => InternalAutosyncAsync());
+        => Invoke(new RpcRequest(282, "internal_autosync", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>is_zero</c> (procedure 283).</summary>
     public Task<bool> IsZeroAsync(string path, CancellationToken cancellationToken = default)
@@ -2284,7 +2284,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_zero</c> (procedure 283).</summary>
     public bool IsZero(string path)
-        => RunBlocking(() => IsZeroAsync(path));
+        => Invoke(new RpcRequest(283, "is_zero", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>is_zero_device</c> (procedure 284).</summary>
     public Task<bool> IsZeroDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -2292,7 +2292,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_zero_device</c> (procedure 284).</summary>
     public bool IsZeroDevice(string device)
-        => RunBlocking(() => IsZeroDeviceAsync(device));
+        => Invoke(new RpcRequest(284, "is_zero_device", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>list_9p</c> (procedure 285).</summary>
     [Obsolete("guestfsd deprecates list_9p")]
@@ -2302,7 +2302,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>list_9p</c> (procedure 285).</summary>
     [Obsolete("guestfsd deprecates list_9p")]
     public string[] List9p()
-        => RunBlocking(() => List9pAsync());
+        => Invoke(new RpcRequest(285, "list_9p", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>mount_9p</c> (procedure 286).</summary>
     [Obsolete("guestfsd deprecates mount_9p")]
@@ -2312,7 +2312,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>mount_9p</c> (procedure 286).</summary>
     [Obsolete("guestfsd deprecates mount_9p")]
     public void Mount9p(string mounttag, string mountpoint, string? options = null)
-        => RunBlocking(() => Mount9pAsync(mounttag, mountpoint, options));
+        => Invoke(new RpcRequest(286, "mount_9p", (options is null ? 0UL : 0x1UL), __w => { __w.WriteString(mounttag); __w.WriteString(mountpoint); __w.WriteString(options ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>list_dm_devices</c> (procedure 287).</summary>
     public Task<string[]> ListDmDevicesAsync(CancellationToken cancellationToken = default)
@@ -2320,7 +2320,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_dm_devices</c> (procedure 287).</summary>
     public string[] ListDmDevices()
-        => RunBlocking(() => ListDmDevicesAsync());
+        => Invoke(new RpcRequest(287, "list_dm_devices", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>ntfsresize</c> (procedure 288); needs the optional feature group <c>ntfsprogs</c>.</summary>
     public Task NtfsresizeAsync(string device, long? size = null, bool? force = null, CancellationToken cancellationToken = default)
@@ -2328,7 +2328,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsresize</c> (procedure 288); needs the optional feature group <c>ntfsprogs</c>.</summary>
     public void Ntfsresize(string device, long? size = null, bool? force = null)
-        => RunBlocking(() => NtfsresizeAsync(device, size, force));
+        => Invoke(new RpcRequest(288, "ntfsresize", (size is null ? 0UL : 0x1UL) | (force is null ? 0UL : 0x2UL), __w => { __w.WriteString(device); __w.WriteInt64(size ?? 0); __w.WriteBool(force ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_filesystem_resize</c> (procedure 289); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemResizeAsync(string mountpoint, long? size = null, CancellationToken cancellationToken = default)
@@ -2336,7 +2336,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_resize</c> (procedure 289); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemResize(string mountpoint, long? size = null)
-        => RunBlocking(() => BtrfsFilesystemResizeAsync(mountpoint, size));
+        => Invoke(new RpcRequest(289, "btrfs_filesystem_resize", (size is null ? 0UL : 0x1UL), __w => { __w.WriteString(mountpoint); __w.WriteInt64(size ?? 0); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>internal_write_append</c> (procedure 290).</summary>
     public Task InternalWriteAppendAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
@@ -2344,7 +2344,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_write_append</c> (procedure 290).</summary>
     public void InternalWriteAppend(string path, ReadOnlyMemory<byte> content)
-        => RunBlocking(() => InternalWriteAppendAsync(path, content));
+        => Invoke(new RpcRequest(290, "internal_write_append", 0UL, __w => { __w.WriteString(path); __w.WriteOpaque(content.Span); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>compress_out</c> (procedure 291); the output is written to the stream.</summary>
     public Task CompressOutAsync(string ctype, string file, Stream zfile, int? level = null, CancellationToken cancellationToken = default)
@@ -2352,7 +2352,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>compress_out</c> (procedure 291); the output is written to the stream.</summary>
     public void CompressOut(string ctype, string file, Stream zfile, int? level = null)
-        => RunBlocking(() => CompressOutAsync(ctype, file, zfile, level));
+        => Invoke(new RpcRequest(291, "compress_out", (level is null ? 0UL : 0x1UL), __w => { __w.WriteString(ctype); __w.WriteString(file); __w.WriteInt32(level ?? 0); }), XdrDecoders.Void, FileTransfer.Download(zfile));
 
     /// <summary>guestfsd <c>compress_device_out</c> (procedure 292); the output is written to the stream.</summary>
     public Task CompressDeviceOutAsync(string ctype, string device, Stream zdevice, int? level = null, CancellationToken cancellationToken = default)
@@ -2360,7 +2360,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>compress_device_out</c> (procedure 292); the output is written to the stream.</summary>
     public void CompressDeviceOut(string ctype, string device, Stream zdevice, int? level = null)
-        => RunBlocking(() => CompressDeviceOutAsync(ctype, device, zdevice, level));
+        => Invoke(new RpcRequest(292, "compress_device_out", (level is null ? 0UL : 0x1UL), __w => { __w.WriteString(ctype); __w.WriteString(device); __w.WriteInt32(level ?? 0); }), XdrDecoders.Void, FileTransfer.Download(zdevice));
 
     /// <summary>guestfsd <c>part_to_partnum</c> (procedure 293).</summary>
     public Task<int> PartToPartnumAsync(string partition, CancellationToken cancellationToken = default)
@@ -2368,7 +2368,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_to_partnum</c> (procedure 293).</summary>
     public int PartToPartnum(string partition)
-        => RunBlocking(() => PartToPartnumAsync(partition));
+        => Invoke(new RpcRequest(293, "part_to_partnum", 0UL, __w => { __w.WriteString(partition); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>copy_device_to_device</c> (procedure 294).</summary>
     public Task CopyDeviceToDeviceAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2376,7 +2376,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_device_to_device</c> (procedure 294).</summary>
     public void CopyDeviceToDevice(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => RunBlocking(() => CopyDeviceToDeviceAsync(src, dest, srcoffset, destoffset, size, sparse, append));
+        => Invoke(new RpcRequest(294, "copy_device_to_device", (srcoffset is null ? 0UL : 0x1UL) | (destoffset is null ? 0UL : 0x2UL) | (size is null ? 0UL : 0x4UL) | (sparse is null ? 0UL : 0x8UL) | (append is null ? 0UL : 0x10UL), __w => { __w.WriteString(src); __w.WriteString(dest); __w.WriteInt64(srcoffset ?? 0); __w.WriteInt64(destoffset ?? 0); __w.WriteInt64(size ?? 0); __w.WriteBool(sparse ?? false); __w.WriteBool(append ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>copy_device_to_file</c> (procedure 295).</summary>
     public Task CopyDeviceToFileAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2384,7 +2384,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_device_to_file</c> (procedure 295).</summary>
     public void CopyDeviceToFile(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => RunBlocking(() => CopyDeviceToFileAsync(src, dest, srcoffset, destoffset, size, sparse, append));
+        => Invoke(new RpcRequest(295, "copy_device_to_file", (srcoffset is null ? 0UL : 0x1UL) | (destoffset is null ? 0UL : 0x2UL) | (size is null ? 0UL : 0x4UL) | (sparse is null ? 0UL : 0x8UL) | (append is null ? 0UL : 0x10UL), __w => { __w.WriteString(src); __w.WriteString(dest); __w.WriteInt64(srcoffset ?? 0); __w.WriteInt64(destoffset ?? 0); __w.WriteInt64(size ?? 0); __w.WriteBool(sparse ?? false); __w.WriteBool(append ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>copy_file_to_device</c> (procedure 296).</summary>
     public Task CopyFileToDeviceAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2392,7 +2392,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_file_to_device</c> (procedure 296).</summary>
     public void CopyFileToDevice(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => RunBlocking(() => CopyFileToDeviceAsync(src, dest, srcoffset, destoffset, size, sparse, append));
+        => Invoke(new RpcRequest(296, "copy_file_to_device", (srcoffset is null ? 0UL : 0x1UL) | (destoffset is null ? 0UL : 0x2UL) | (size is null ? 0UL : 0x4UL) | (sparse is null ? 0UL : 0x8UL) | (append is null ? 0UL : 0x10UL), __w => { __w.WriteString(src); __w.WriteString(dest); __w.WriteInt64(srcoffset ?? 0); __w.WriteInt64(destoffset ?? 0); __w.WriteInt64(size ?? 0); __w.WriteBool(sparse ?? false); __w.WriteBool(append ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>copy_file_to_file</c> (procedure 297).</summary>
     public Task CopyFileToFileAsync(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null, CancellationToken cancellationToken = default)
@@ -2400,7 +2400,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_file_to_file</c> (procedure 297).</summary>
     public void CopyFileToFile(string src, string dest, long? srcoffset = null, long? destoffset = null, long? size = null, bool? sparse = null, bool? append = null)
-        => RunBlocking(() => CopyFileToFileAsync(src, dest, srcoffset, destoffset, size, sparse, append));
+        => Invoke(new RpcRequest(297, "copy_file_to_file", (srcoffset is null ? 0UL : 0x1UL) | (destoffset is null ? 0UL : 0x2UL) | (size is null ? 0UL : 0x4UL) | (sparse is null ? 0UL : 0x8UL) | (append is null ? 0UL : 0x10UL), __w => { __w.WriteString(src); __w.WriteString(dest); __w.WriteInt64(srcoffset ?? 0); __w.WriteInt64(destoffset ?? 0); __w.WriteInt64(size ?? 0); __w.WriteBool(sparse ?? false); __w.WriteBool(append ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>tune2fs</c> (procedure 298).</summary>
     public Task Tune2fsAsync(string device, bool? force = null, int? maxmountcount = null, int? mountcount = null, string? errorbehavior = null, long? group = null, int? intervalbetweenchecks = null, int? reservedblockspercentage = null, string? lastmounteddirectory = null, long? reservedblockscount = null, long? user = null, CancellationToken cancellationToken = default)
@@ -2408,7 +2408,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>tune2fs</c> (procedure 298).</summary>
     public void Tune2fs(string device, bool? force = null, int? maxmountcount = null, int? mountcount = null, string? errorbehavior = null, long? group = null, int? intervalbetweenchecks = null, int? reservedblockspercentage = null, string? lastmounteddirectory = null, long? reservedblockscount = null, long? user = null)
-        => RunBlocking(() => Tune2fsAsync(device, force, maxmountcount, mountcount, errorbehavior, group, intervalbetweenchecks, reservedblockspercentage, lastmounteddirectory, reservedblockscount, user));
+        => Invoke(new RpcRequest(298, "tune2fs", (force is null ? 0UL : 0x1UL) | (maxmountcount is null ? 0UL : 0x2UL) | (mountcount is null ? 0UL : 0x4UL) | (errorbehavior is null ? 0UL : 0x8UL) | (group is null ? 0UL : 0x10UL) | (intervalbetweenchecks is null ? 0UL : 0x20UL) | (reservedblockspercentage is null ? 0UL : 0x40UL) | (lastmounteddirectory is null ? 0UL : 0x80UL) | (reservedblockscount is null ? 0UL : 0x100UL) | (user is null ? 0UL : 0x200UL), __w => { __w.WriteString(device); __w.WriteBool(force ?? false); __w.WriteInt32(maxmountcount ?? 0); __w.WriteInt32(mountcount ?? 0); __w.WriteString(errorbehavior ?? ""); __w.WriteInt64(group ?? 0); __w.WriteInt32(intervalbetweenchecks ?? 0); __w.WriteInt32(reservedblockspercentage ?? 0); __w.WriteString(lastmounteddirectory ?? ""); __w.WriteInt64(reservedblockscount ?? 0); __w.WriteInt64(user ?? 0); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>md_create</c> (procedure 299); needs the optional feature group <c>mdadm</c>.</summary>
     public Task MdCreateAsync(string name, IReadOnlyList<string> devices, long? missingbitmap = null, int? nrdevices = null, int? spare = null, long? chunk = null, string? level = null, CancellationToken cancellationToken = default)
@@ -2416,7 +2416,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_create</c> (procedure 299); needs the optional feature group <c>mdadm</c>.</summary>
     public void MdCreate(string name, IReadOnlyList<string> devices, long? missingbitmap = null, int? nrdevices = null, int? spare = null, long? chunk = null, string? level = null)
-        => RunBlocking(() => MdCreateAsync(name, devices, missingbitmap, nrdevices, spare, chunk, level));
+        => Invoke(new RpcRequest(299, "md_create", (missingbitmap is null ? 0UL : 0x1UL) | (nrdevices is null ? 0UL : 0x2UL) | (spare is null ? 0UL : 0x4UL) | (chunk is null ? 0UL : 0x8UL) | (level is null ? 0UL : 0x10UL), __w => { __w.WriteString(name); __w.WriteStringArray(devices); __w.WriteInt64(missingbitmap ?? 0); __w.WriteInt32(nrdevices ?? 0); __w.WriteInt32(spare ?? 0); __w.WriteInt64(chunk ?? 0); __w.WriteString(level ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>list_md_devices</c> (procedure 300).</summary>
     public Task<string[]> ListMdDevicesAsync(CancellationToken cancellationToken = default)
@@ -2424,7 +2424,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_md_devices</c> (procedure 300).</summary>
     public string[] ListMdDevices()
-        => RunBlocking(() => ListMdDevicesAsync());
+        => Invoke(new RpcRequest(300, "list_md_devices", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>md_detail</c> (procedure 301); needs the optional feature group <c>mdadm</c>.</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> MdDetailAsync(string md, CancellationToken cancellationToken = default)
@@ -2432,7 +2432,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_detail</c> (procedure 301); needs the optional feature group <c>mdadm</c>.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> MdDetail(string md)
-        => RunBlocking(() => MdDetailAsync(md));
+        => Invoke(new RpcRequest(301, "md_detail", 0UL, __w => { __w.WriteString(md); }), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>md_stop</c> (procedure 302); needs the optional feature group <c>mdadm</c>.</summary>
     public Task MdStopAsync(string md, CancellationToken cancellationToken = default)
@@ -2440,7 +2440,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_stop</c> (procedure 302); needs the optional feature group <c>mdadm</c>.</summary>
     public void MdStop(string md)
-        => RunBlocking(() => MdStopAsync(md));
+        => Invoke(new RpcRequest(302, "md_stop", 0UL, __w => { __w.WriteString(md); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>blkid</c> (procedure 303).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> BlkidAsync(string device, CancellationToken cancellationToken = default)
@@ -2448,7 +2448,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blkid</c> (procedure 303).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Blkid(string device)
-        => RunBlocking(() => BlkidAsync(device));
+        => Invoke(new RpcRequest(303, "blkid", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>e2fsck</c> (procedure 304).</summary>
     public Task E2fsckAsync(string device, bool? correct = null, bool? forceall = null, CancellationToken cancellationToken = default)
@@ -2456,7 +2456,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>e2fsck</c> (procedure 304).</summary>
     public void E2fsck(string device, bool? correct = null, bool? forceall = null)
-        => RunBlocking(() => E2fsckAsync(device, correct, forceall));
+        => Invoke(new RpcRequest(304, "e2fsck", (correct is null ? 0UL : 0x1UL) | (forceall is null ? 0UL : 0x2UL), __w => { __w.WriteString(device); __w.WriteBool(correct ?? false); __w.WriteBool(forceall ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>llz</c> (procedure 305).</summary>
     [Obsolete("guestfsd deprecates llz; use lgetxattrs instead")]
@@ -2466,7 +2466,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>llz</c> (procedure 305).</summary>
     [Obsolete("guestfsd deprecates llz; use lgetxattrs instead")]
     public string Llz(string directory)
-        => RunBlocking(() => LlzAsync(directory));
+        => Invoke(new RpcRequest(305, "llz", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>wipefs</c> (procedure 306); needs the optional feature group <c>wipefs</c>.</summary>
     public Task WipefsAsync(string device, CancellationToken cancellationToken = default)
@@ -2474,7 +2474,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>wipefs</c> (procedure 306); needs the optional feature group <c>wipefs</c>.</summary>
     public void Wipefs(string device)
-        => RunBlocking(() => WipefsAsync(device));
+        => Invoke(new RpcRequest(306, "wipefs", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ntfsfix</c> (procedure 307); needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task NtfsfixAsync(string device, bool? clearbadsectors = null, CancellationToken cancellationToken = default)
@@ -2482,7 +2482,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsfix</c> (procedure 307); needs the optional feature group <c>ntfs3g</c>.</summary>
     public void Ntfsfix(string device, bool? clearbadsectors = null)
-        => RunBlocking(() => NtfsfixAsync(device, clearbadsectors));
+        => Invoke(new RpcRequest(307, "ntfsfix", (clearbadsectors is null ? 0UL : 0x1UL), __w => { __w.WriteString(device); __w.WriteBool(clearbadsectors ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ntfsclone_out</c> (procedure 308); the output is written to the stream; needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task NtfscloneOutAsync(string device, Stream backupfile, bool? metadataonly = null, bool? rescue = null, bool? ignorefscheck = null, bool? preservetimestamps = null, bool? force = null, CancellationToken cancellationToken = default)
@@ -2490,7 +2490,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsclone_out</c> (procedure 308); the output is written to the stream; needs the optional feature group <c>ntfs3g</c>.</summary>
     public void NtfscloneOut(string device, Stream backupfile, bool? metadataonly = null, bool? rescue = null, bool? ignorefscheck = null, bool? preservetimestamps = null, bool? force = null)
-        => RunBlocking(() => NtfscloneOutAsync(device, backupfile, metadataonly, rescue, ignorefscheck, preservetimestamps, force));
+        => Invoke(new RpcRequest(308, "ntfsclone_out", (metadataonly is null ? 0UL : 0x1UL) | (rescue is null ? 0UL : 0x2UL) | (ignorefscheck is null ? 0UL : 0x4UL) | (preservetimestamps is null ? 0UL : 0x8UL) | (force is null ? 0UL : 0x10UL), __w => { __w.WriteString(device); __w.WriteBool(metadataonly ?? false); __w.WriteBool(rescue ?? false); __w.WriteBool(ignorefscheck ?? false); __w.WriteBool(preservetimestamps ?? false); __w.WriteBool(force ?? false); }), XdrDecoders.Void, FileTransfer.Download(backupfile));
 
     /// <summary>guestfsd <c>ntfsclone_in</c> (procedure 309); the stream is uploaded; needs the optional feature group <c>ntfs3g</c>.</summary>
     public Task NtfscloneInAsync(Stream backupfile, string device, CancellationToken cancellationToken = default)
@@ -2498,7 +2498,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfsclone_in</c> (procedure 309); the stream is uploaded; needs the optional feature group <c>ntfs3g</c>.</summary>
     public void NtfscloneIn(Stream backupfile, string device)
-        => RunBlocking(() => NtfscloneInAsync(backupfile, device));
+        => Invoke(new RpcRequest(309, "ntfsclone_in", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, FileTransfer.Upload(backupfile));
 
     /// <summary>guestfsd <c>set_label</c> (procedure 310).</summary>
     public Task SetLabelAsync(string mountable, string label, CancellationToken cancellationToken = default)
@@ -2506,7 +2506,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_label</c> (procedure 310).</summary>
     public void SetLabel(string mountable, string label)
-        => RunBlocking(() => SetLabelAsync(mountable, label));
+        => Invoke(new RpcRequest(310, "set_label", 0UL, __w => { __w.WriteString(mountable); __w.WriteString(label); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>zero_free_space</c> (procedure 311).</summary>
     public Task ZeroFreeSpaceAsync(string directory, CancellationToken cancellationToken = default)
@@ -2514,7 +2514,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>zero_free_space</c> (procedure 311).</summary>
     public void ZeroFreeSpace(string directory)
-        => RunBlocking(() => ZeroFreeSpaceAsync(directory));
+        => Invoke(new RpcRequest(311, "zero_free_space", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lvcreate_free</c> (procedure 312); needs the optional feature group <c>lvm2</c>.</summary>
     public Task LvcreateFreeAsync(string logvol, string volgroup, int percent, CancellationToken cancellationToken = default)
@@ -2522,7 +2522,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvcreate_free</c> (procedure 312); needs the optional feature group <c>lvm2</c>.</summary>
     public void LvcreateFree(string logvol, string volgroup, int percent)
-        => RunBlocking(() => LvcreateFreeAsync(logvol, volgroup, percent));
+        => Invoke(new RpcRequest(312, "lvcreate_free", 0UL, __w => { __w.WriteString(logvol); __w.WriteString(volgroup); __w.WriteInt32(percent); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>isoinfo_device</c> (procedure 313).</summary>
     public Task<GuestIsoinfo> IsoinfoDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -2530,7 +2530,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>isoinfo_device</c> (procedure 313).</summary>
     public GuestIsoinfo IsoinfoDevice(string device)
-        => RunBlocking(() => IsoinfoDeviceAsync(device));
+        => Invoke(new RpcRequest(313, "isoinfo_device", 0UL, __w => { __w.WriteString(device); }), static (ref XdrReader __r) => GuestIsoinfo.Read(ref __r), null);
 
     /// <summary>guestfsd <c>isoinfo</c> (procedure 314).</summary>
     public Task<GuestIsoinfo> IsoinfoAsync(string isofile, CancellationToken cancellationToken = default)
@@ -2538,7 +2538,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>isoinfo</c> (procedure 314).</summary>
     public GuestIsoinfo Isoinfo(string isofile)
-        => RunBlocking(() => IsoinfoAsync(isofile));
+        => Invoke(new RpcRequest(314, "isoinfo", 0UL, __w => { __w.WriteString(isofile); }), static (ref XdrReader __r) => GuestIsoinfo.Read(ref __r), null);
 
     /// <summary>guestfsd <c>vgmeta</c> (procedure 315); needs the optional feature group <c>lvm2</c>.</summary>
     public Task<byte[]> VgmetaAsync(string vgname, CancellationToken cancellationToken = default)
@@ -2546,7 +2546,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgmeta</c> (procedure 315); needs the optional feature group <c>lvm2</c>.</summary>
     public byte[] Vgmeta(string vgname)
-        => RunBlocking(() => VgmetaAsync(vgname));
+        => Invoke(new RpcRequest(315, "vgmeta", 0UL, __w => { __w.WriteString(vgname); }), XdrDecoders.Buffer, null);
 
     /// <summary>guestfsd <c>md_stat</c> (procedure 316); needs the optional feature group <c>mdadm</c>.</summary>
     public Task<GuestMdstat[]> MdStatAsync(string md, CancellationToken cancellationToken = default)
@@ -2554,7 +2554,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>md_stat</c> (procedure 316); needs the optional feature group <c>mdadm</c>.</summary>
     public GuestMdstat[] MdStat(string md)
-        => RunBlocking(() => MdStatAsync(md));
+        => Invoke(new RpcRequest(316, "md_stat", 0UL, __w => { __w.WriteString(md); }), static (ref XdrReader __r) => GuestMdstat.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>mkfs_btrfs</c> (procedure 317); needs the optional feature group <c>btrfs</c>.</summary>
     public Task MkfsBtrfsAsync(IReadOnlyList<string> devices, long? allocstart = null, long? bytecount = null, string? datatype = null, int? leafsize = null, string? label = null, string? metadata = null, int? nodesize = null, int? sectorsize = null, CancellationToken cancellationToken = default)
@@ -2562,7 +2562,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mkfs_btrfs</c> (procedure 317); needs the optional feature group <c>btrfs</c>.</summary>
     public void MkfsBtrfs(IReadOnlyList<string> devices, long? allocstart = null, long? bytecount = null, string? datatype = null, int? leafsize = null, string? label = null, string? metadata = null, int? nodesize = null, int? sectorsize = null)
-        => RunBlocking(() => MkfsBtrfsAsync(devices, allocstart, bytecount, datatype, leafsize, label, metadata, nodesize, sectorsize));
+        => Invoke(new RpcRequest(317, "mkfs_btrfs", (allocstart is null ? 0UL : 0x1UL) | (bytecount is null ? 0UL : 0x2UL) | (datatype is null ? 0UL : 0x4UL) | (leafsize is null ? 0UL : 0x8UL) | (label is null ? 0UL : 0x10UL) | (metadata is null ? 0UL : 0x20UL) | (nodesize is null ? 0UL : 0x40UL) | (sectorsize is null ? 0UL : 0x80UL), __w => { __w.WriteStringArray(devices); __w.WriteInt64(allocstart ?? 0); __w.WriteInt64(bytecount ?? 0); __w.WriteString(datatype ?? ""); __w.WriteInt32(leafsize ?? 0); __w.WriteString(label ?? ""); __w.WriteString(metadata ?? ""); __w.WriteInt32(nodesize ?? 0); __w.WriteInt32(sectorsize ?? 0); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>get_e2attrs</c> (procedure 318).</summary>
     public Task<string> GetE2attrsAsync(string file, CancellationToken cancellationToken = default)
@@ -2570,7 +2570,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>get_e2attrs</c> (procedure 318).</summary>
     public string GetE2attrs(string file)
-        => RunBlocking(() => GetE2attrsAsync(file));
+        => Invoke(new RpcRequest(318, "get_e2attrs", 0UL, __w => { __w.WriteString(file); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>set_e2attrs</c> (procedure 319).</summary>
     public Task SetE2attrsAsync(string file, string attrs, bool? clear = null, CancellationToken cancellationToken = default)
@@ -2578,7 +2578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_e2attrs</c> (procedure 319).</summary>
     public void SetE2attrs(string file, string attrs, bool? clear = null)
-        => RunBlocking(() => SetE2attrsAsync(file, attrs, clear));
+        => Invoke(new RpcRequest(319, "set_e2attrs", (clear is null ? 0UL : 0x1UL), __w => { __w.WriteString(file); __w.WriteString(attrs); __w.WriteBool(clear ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>get_e2generation</c> (procedure 320).</summary>
     public Task<long> GetE2generationAsync(string file, CancellationToken cancellationToken = default)
@@ -2586,7 +2586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>get_e2generation</c> (procedure 320).</summary>
     public long GetE2generation(string file)
-        => RunBlocking(() => GetE2generationAsync(file));
+        => Invoke(new RpcRequest(320, "get_e2generation", 0UL, __w => { __w.WriteString(file); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>set_e2generation</c> (procedure 321).</summary>
     public Task SetE2generationAsync(string file, long generation, CancellationToken cancellationToken = default)
@@ -2594,7 +2594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_e2generation</c> (procedure 321).</summary>
     public void SetE2generation(string file, long generation)
-        => RunBlocking(() => SetE2generationAsync(file, generation));
+        => Invoke(new RpcRequest(321, "set_e2generation", 0UL, __w => { __w.WriteString(file); __w.WriteInt64(generation); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_subvolume_snapshot</c> (procedure 322); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeSnapshotAsync(string source, string dest, bool? ro = null, string? qgroupid = null, CancellationToken cancellationToken = default)
@@ -2602,7 +2602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_snapshot</c> (procedure 322); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeSnapshot(string source, string dest, bool? ro = null, string? qgroupid = null)
-        => RunBlocking(() => BtrfsSubvolumeSnapshotAsync(source, dest, ro, qgroupid));
+        => Invoke(new RpcRequest(322, "btrfs_subvolume_snapshot", (ro is null ? 0UL : 0x1UL) | (qgroupid is null ? 0UL : 0x2UL), __w => { __w.WriteString(source); __w.WriteString(dest); __w.WriteBool(ro ?? false); __w.WriteString(qgroupid ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_subvolume_delete</c> (procedure 323); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeDeleteAsync(string subvolume, CancellationToken cancellationToken = default)
@@ -2610,7 +2610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_delete</c> (procedure 323); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeDelete(string subvolume)
-        => RunBlocking(() => BtrfsSubvolumeDeleteAsync(subvolume));
+        => Invoke(new RpcRequest(323, "btrfs_subvolume_delete", 0UL, __w => { __w.WriteString(subvolume); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_subvolume_create</c> (procedure 324); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeCreateAsync(string dest, string? qgroupid = null, CancellationToken cancellationToken = default)
@@ -2618,7 +2618,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_create</c> (procedure 324); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeCreate(string dest, string? qgroupid = null)
-        => RunBlocking(() => BtrfsSubvolumeCreateAsync(dest, qgroupid));
+        => Invoke(new RpcRequest(324, "btrfs_subvolume_create", (qgroupid is null ? 0UL : 0x1UL), __w => { __w.WriteString(dest); __w.WriteString(qgroupid ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_subvolume_list</c> (procedure 325); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfssubvolume[]> BtrfsSubvolumeListAsync(string fs, CancellationToken cancellationToken = default)
@@ -2626,7 +2626,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_list</c> (procedure 325); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfssubvolume[] BtrfsSubvolumeList(string fs)
-        => RunBlocking(() => BtrfsSubvolumeListAsync(fs));
+        => Invoke(new RpcRequest(325, "btrfs_subvolume_list", 0UL, __w => { __w.WriteString(fs); }), static (ref XdrReader __r) => GuestBtrfssubvolume.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>btrfs_subvolume_set_default</c> (procedure 326); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSubvolumeSetDefaultAsync(long id, string fs, CancellationToken cancellationToken = default)
@@ -2634,7 +2634,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_set_default</c> (procedure 326); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSubvolumeSetDefault(long id, string fs)
-        => RunBlocking(() => BtrfsSubvolumeSetDefaultAsync(id, fs));
+        => Invoke(new RpcRequest(326, "btrfs_subvolume_set_default", 0UL, __w => { __w.WriteInt64(id); __w.WriteString(fs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_filesystem_sync</c> (procedure 327); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemSyncAsync(string fs, CancellationToken cancellationToken = default)
@@ -2642,7 +2642,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_sync</c> (procedure 327); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemSync(string fs)
-        => RunBlocking(() => BtrfsFilesystemSyncAsync(fs));
+        => Invoke(new RpcRequest(327, "btrfs_filesystem_sync", 0UL, __w => { __w.WriteString(fs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_filesystem_balance</c> (procedure 328); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemBalanceAsync(string fs, CancellationToken cancellationToken = default)
@@ -2650,7 +2650,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_balance</c> (procedure 328); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemBalance(string fs)
-        => RunBlocking(() => BtrfsFilesystemBalanceAsync(fs));
+        => Invoke(new RpcRequest(328, "btrfs_filesystem_balance", 0UL, __w => { __w.WriteString(fs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_device_add</c> (procedure 329); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsDeviceAddAsync(IReadOnlyList<string> devices, string fs, CancellationToken cancellationToken = default)
@@ -2658,7 +2658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_device_add</c> (procedure 329); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsDeviceAdd(IReadOnlyList<string> devices, string fs)
-        => RunBlocking(() => BtrfsDeviceAddAsync(devices, fs));
+        => Invoke(new RpcRequest(329, "btrfs_device_add", 0UL, __w => { __w.WriteStringArray(devices); __w.WriteString(fs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_device_delete</c> (procedure 330); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsDeviceDeleteAsync(IReadOnlyList<string> devices, string fs, CancellationToken cancellationToken = default)
@@ -2666,7 +2666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_device_delete</c> (procedure 330); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsDeviceDelete(IReadOnlyList<string> devices, string fs)
-        => RunBlocking(() => BtrfsDeviceDeleteAsync(devices, fs));
+        => Invoke(new RpcRequest(330, "btrfs_device_delete", 0UL, __w => { __w.WriteStringArray(devices); __w.WriteString(fs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_set_seeding</c> (procedure 331); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsSetSeedingAsync(string device, bool seeding, CancellationToken cancellationToken = default)
@@ -2674,7 +2674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_set_seeding</c> (procedure 331); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsSetSeeding(string device, bool seeding)
-        => RunBlocking(() => BtrfsSetSeedingAsync(device, seeding));
+        => Invoke(new RpcRequest(331, "btrfs_set_seeding", 0UL, __w => { __w.WriteString(device); __w.WriteBool(seeding); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_fsck</c> (procedure 332); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFsckAsync(string device, long? superblock = null, bool? repair = null, CancellationToken cancellationToken = default)
@@ -2682,7 +2682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_fsck</c> (procedure 332); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFsck(string device, long? superblock = null, bool? repair = null)
-        => RunBlocking(() => BtrfsFsckAsync(device, superblock, repair));
+        => Invoke(new RpcRequest(332, "btrfs_fsck", (superblock is null ? 0UL : 0x1UL) | (repair is null ? 0UL : 0x2UL), __w => { __w.WriteString(device); __w.WriteInt64(superblock ?? 0); __w.WriteBool(repair ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>filesystem_available</c> (procedure 333).</summary>
     public Task<bool> FilesystemAvailableAsync(string filesystem, CancellationToken cancellationToken = default)
@@ -2690,7 +2690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>filesystem_available</c> (procedure 333).</summary>
     public bool FilesystemAvailable(string filesystem)
-        => RunBlocking(() => FilesystemAvailableAsync(filesystem));
+        => Invoke(new RpcRequest(333, "filesystem_available", 0UL, __w => { __w.WriteString(filesystem); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>fstrim</c> (procedure 334); needs the optional feature group <c>fstrim</c>.</summary>
     public Task FstrimAsync(string mountpoint, long? offset = null, long? length = null, long? minimumfreeextent = null, CancellationToken cancellationToken = default)
@@ -2698,7 +2698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fstrim</c> (procedure 334); needs the optional feature group <c>fstrim</c>.</summary>
     public void Fstrim(string mountpoint, long? offset = null, long? length = null, long? minimumfreeextent = null)
-        => RunBlocking(() => FstrimAsync(mountpoint, offset, length, minimumfreeextent));
+        => Invoke(new RpcRequest(334, "fstrim", (offset is null ? 0UL : 0x1UL) | (length is null ? 0UL : 0x2UL) | (minimumfreeextent is null ? 0UL : 0x4UL), __w => { __w.WriteString(mountpoint); __w.WriteInt64(offset ?? 0); __w.WriteInt64(length ?? 0); __w.WriteInt64(minimumfreeextent ?? 0); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>nr_devices</c> (procedure 336).</summary>
     public Task<int> NrDevicesAsync(CancellationToken cancellationToken = default)
@@ -2706,7 +2706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>nr_devices</c> (procedure 336).</summary>
     public int NrDevices()
-        => RunBlocking(() => NrDevicesAsync());
+        => Invoke(new RpcRequest(336, "nr_devices", 0UL, null), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>xfs_info</c> (procedure 337); needs the optional feature group <c>xfs</c>.</summary>
     public Task<GuestXfsinfo> XfsInfoAsync(string pathordevice, CancellationToken cancellationToken = default)
@@ -2714,7 +2714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_info</c> (procedure 337); needs the optional feature group <c>xfs</c>.</summary>
     public GuestXfsinfo XfsInfo(string pathordevice)
-        => RunBlocking(() => XfsInfoAsync(pathordevice));
+        => Invoke(new RpcRequest(337, "xfs_info", 0UL, __w => { __w.WriteString(pathordevice); }), static (ref XdrReader __r) => GuestXfsinfo.Read(ref __r), null);
 
     /// <summary>guestfsd <c>pvchange_uuid</c> (procedure 338); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvchangeUuidAsync(string device, CancellationToken cancellationToken = default)
@@ -2722,7 +2722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvchange_uuid</c> (procedure 338); needs the optional feature group <c>lvm2</c>.</summary>
     public void PvchangeUuid(string device)
-        => RunBlocking(() => PvchangeUuidAsync(device));
+        => Invoke(new RpcRequest(338, "pvchange_uuid", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>pvchange_uuid_all</c> (procedure 339); needs the optional feature group <c>lvm2</c>.</summary>
     public Task PvchangeUuidAllAsync(CancellationToken cancellationToken = default)
@@ -2730,7 +2730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>pvchange_uuid_all</c> (procedure 339); needs the optional feature group <c>lvm2</c>.</summary>
     public void PvchangeUuidAll()
-        => RunBlocking(() => PvchangeUuidAllAsync());
+        => Invoke(new RpcRequest(339, "pvchange_uuid_all", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vgchange_uuid</c> (procedure 340); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgchangeUuidAsync(string vg, CancellationToken cancellationToken = default)
@@ -2738,7 +2738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgchange_uuid</c> (procedure 340); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgchangeUuid(string vg)
-        => RunBlocking(() => VgchangeUuidAsync(vg));
+        => Invoke(new RpcRequest(340, "vgchange_uuid", 0UL, __w => { __w.WriteString(vg); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vgchange_uuid_all</c> (procedure 341); needs the optional feature group <c>lvm2</c>.</summary>
     public Task VgchangeUuidAllAsync(CancellationToken cancellationToken = default)
@@ -2746,7 +2746,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vgchange_uuid_all</c> (procedure 341); needs the optional feature group <c>lvm2</c>.</summary>
     public void VgchangeUuidAll()
-        => RunBlocking(() => VgchangeUuidAllAsync());
+        => Invoke(new RpcRequest(341, "vgchange_uuid_all", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>utsname</c> (procedure 342).</summary>
     public Task<GuestUtsname> UtsnameAsync(CancellationToken cancellationToken = default)
@@ -2754,7 +2754,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>utsname</c> (procedure 342).</summary>
     public GuestUtsname Utsname()
-        => RunBlocking(() => UtsnameAsync());
+        => Invoke(new RpcRequest(342, "utsname", 0UL, null), static (ref XdrReader __r) => GuestUtsname.Read(ref __r), null);
 
     /// <summary>guestfsd <c>xfs_growfs</c> (procedure 343); needs the optional feature group <c>xfs</c>.</summary>
     public Task XfsGrowfsAsync(string path, bool? datasec = null, bool? logsec = null, bool? rtsec = null, long? datasize = null, long? logsize = null, long? rtsize = null, long? rtextsize = null, int? maxpct = null, CancellationToken cancellationToken = default)
@@ -2762,7 +2762,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_growfs</c> (procedure 343); needs the optional feature group <c>xfs</c>.</summary>
     public void XfsGrowfs(string path, bool? datasec = null, bool? logsec = null, bool? rtsec = null, long? datasize = null, long? logsize = null, long? rtsize = null, long? rtextsize = null, int? maxpct = null)
-        => RunBlocking(() => XfsGrowfsAsync(path, datasec, logsec, rtsec, datasize, logsize, rtsize, rtextsize, maxpct));
+        => Invoke(new RpcRequest(343, "xfs_growfs", (datasec is null ? 0UL : 0x1UL) | (logsec is null ? 0UL : 0x2UL) | (rtsec is null ? 0UL : 0x4UL) | (datasize is null ? 0UL : 0x8UL) | (logsize is null ? 0UL : 0x10UL) | (rtsize is null ? 0UL : 0x20UL) | (rtextsize is null ? 0UL : 0x40UL) | (maxpct is null ? 0UL : 0x80UL), __w => { __w.WriteString(path); __w.WriteBool(datasec ?? false); __w.WriteBool(logsec ?? false); __w.WriteBool(rtsec ?? false); __w.WriteInt64(datasize ?? 0); __w.WriteInt64(logsize ?? 0); __w.WriteInt64(rtsize ?? 0); __w.WriteInt64(rtextsize ?? 0); __w.WriteInt32(maxpct ?? 0); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>rsync</c> (procedure 344); needs the optional feature group <c>rsync</c>.</summary>
     public Task RsyncAsync(string src, string dest, bool? archive = null, bool? deletedest = null, CancellationToken cancellationToken = default)
@@ -2770,7 +2770,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rsync</c> (procedure 344); needs the optional feature group <c>rsync</c>.</summary>
     public void Rsync(string src, string dest, bool? archive = null, bool? deletedest = null)
-        => RunBlocking(() => RsyncAsync(src, dest, archive, deletedest));
+        => Invoke(new RpcRequest(344, "rsync", (archive is null ? 0UL : 0x1UL) | (deletedest is null ? 0UL : 0x2UL), __w => { __w.WriteString(src); __w.WriteString(dest); __w.WriteBool(archive ?? false); __w.WriteBool(deletedest ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>rsync_in</c> (procedure 345); needs the optional feature group <c>rsync</c>.</summary>
     public Task RsyncInAsync(string remote, string dest, bool? archive = null, bool? deletedest = null, CancellationToken cancellationToken = default)
@@ -2778,7 +2778,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rsync_in</c> (procedure 345); needs the optional feature group <c>rsync</c>.</summary>
     public void RsyncIn(string remote, string dest, bool? archive = null, bool? deletedest = null)
-        => RunBlocking(() => RsyncInAsync(remote, dest, archive, deletedest));
+        => Invoke(new RpcRequest(345, "rsync_in", (archive is null ? 0UL : 0x1UL) | (deletedest is null ? 0UL : 0x2UL), __w => { __w.WriteString(remote); __w.WriteString(dest); __w.WriteBool(archive ?? false); __w.WriteBool(deletedest ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>rsync_out</c> (procedure 346); needs the optional feature group <c>rsync</c>.</summary>
     public Task RsyncOutAsync(string src, string remote, bool? archive = null, bool? deletedest = null, CancellationToken cancellationToken = default)
@@ -2786,7 +2786,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rsync_out</c> (procedure 346); needs the optional feature group <c>rsync</c>.</summary>
     public void RsyncOut(string src, string remote, bool? archive = null, bool? deletedest = null)
-        => RunBlocking(() => RsyncOutAsync(src, remote, archive, deletedest));
+        => Invoke(new RpcRequest(346, "rsync_out", (archive is null ? 0UL : 0x1UL) | (deletedest is null ? 0UL : 0x2UL), __w => { __w.WriteString(src); __w.WriteString(remote); __w.WriteBool(archive ?? false); __w.WriteBool(deletedest ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ls0</c> (procedure 347); the output is written to the stream.</summary>
     public Task Ls0Async(string dir, Stream filenames, CancellationToken cancellationToken = default)
@@ -2794,7 +2794,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ls0</c> (procedure 347); the output is written to the stream.</summary>
     public void Ls0(string dir, Stream filenames)
-        => RunBlocking(() => Ls0Async(dir, filenames));
+        => Invoke(new RpcRequest(347, "ls0", 0UL, __w => { __w.WriteString(dir); }), XdrDecoders.Void, FileTransfer.Download(filenames));
 
     /// <summary>guestfsd <c>fill_dir</c> (procedure 348).</summary>
     public Task FillDirAsync(string dir, int nr, CancellationToken cancellationToken = default)
@@ -2802,7 +2802,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>fill_dir</c> (procedure 348).</summary>
     public void FillDir(string dir, int nr)
-        => RunBlocking(() => FillDirAsync(dir, nr));
+        => Invoke(new RpcRequest(348, "fill_dir", 0UL, __w => { __w.WriteString(dir); __w.WriteInt32(nr); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>xfs_admin</c> (procedure 349); needs the optional feature group <c>xfs</c>.</summary>
     public Task XfsAdminAsync(string device, bool? extunwritten = null, bool? imgfile = null, bool? v2log = null, bool? projid32bit = null, bool? lazycounter = null, string? label = null, string? uuid = null, CancellationToken cancellationToken = default)
@@ -2810,7 +2810,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_admin</c> (procedure 349); needs the optional feature group <c>xfs</c>.</summary>
     public void XfsAdmin(string device, bool? extunwritten = null, bool? imgfile = null, bool? v2log = null, bool? projid32bit = null, bool? lazycounter = null, string? label = null, string? uuid = null)
-        => RunBlocking(() => XfsAdminAsync(device, extunwritten, imgfile, v2log, projid32bit, lazycounter, label, uuid));
+        => Invoke(new RpcRequest(349, "xfs_admin", (extunwritten is null ? 0UL : 0x1UL) | (imgfile is null ? 0UL : 0x2UL) | (v2log is null ? 0UL : 0x4UL) | (projid32bit is null ? 0UL : 0x8UL) | (lazycounter is null ? 0UL : 0x10UL) | (label is null ? 0UL : 0x20UL) | (uuid is null ? 0UL : 0x40UL), __w => { __w.WriteString(device); __w.WriteBool(extunwritten ?? false); __w.WriteBool(imgfile ?? false); __w.WriteBool(v2log ?? false); __w.WriteBool(projid32bit ?? false); __w.WriteBool(lazycounter ?? false); __w.WriteString(label ?? ""); __w.WriteString(uuid ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>hivex_open</c> (procedure 350); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexOpenAsync(string filename, bool? verbose = null, bool? debug = null, bool? write = null, bool? @unsafe = null, CancellationToken cancellationToken = default)
@@ -2818,7 +2818,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_open</c> (procedure 350); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexOpen(string filename, bool? verbose = null, bool? debug = null, bool? write = null, bool? @unsafe = null)
-        => RunBlocking(() => HivexOpenAsync(filename, verbose, debug, write, @unsafe));
+        => Invoke(new RpcRequest(350, "hivex_open", (verbose is null ? 0UL : 0x1UL) | (debug is null ? 0UL : 0x2UL) | (write is null ? 0UL : 0x4UL) | (@unsafe is null ? 0UL : 0x8UL), __w => { __w.WriteString(filename); __w.WriteBool(verbose ?? false); __w.WriteBool(debug ?? false); __w.WriteBool(write ?? false); __w.WriteBool(@unsafe ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>hivex_close</c> (procedure 351); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexCloseAsync(CancellationToken cancellationToken = default)
@@ -2826,7 +2826,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_close</c> (procedure 351); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexClose()
-        => RunBlocking(() => HivexCloseAsync());
+        => Invoke(new RpcRequest(351, "hivex_close", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>hivex_root</c> (procedure 352); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexRootAsync(CancellationToken cancellationToken = default)
@@ -2834,7 +2834,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_root</c> (procedure 352); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexRoot()
-        => RunBlocking(() => HivexRootAsync());
+        => Invoke(new RpcRequest(352, "hivex_root", 0UL, null), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>hivex_node_name</c> (procedure 353); needs the optional feature group <c>hivex</c>.</summary>
     public Task<string> HivexNodeNameAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2842,7 +2842,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_name</c> (procedure 353); needs the optional feature group <c>hivex</c>.</summary>
     public string HivexNodeName(long nodeh)
-        => RunBlocking(() => HivexNodeNameAsync(nodeh));
+        => Invoke(new RpcRequest(353, "hivex_node_name", 0UL, __w => { __w.WriteInt64(nodeh); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>hivex_node_children</c> (procedure 354); needs the optional feature group <c>hivex</c>.</summary>
     public Task<GuestHivexNode[]> HivexNodeChildrenAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2850,7 +2850,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_children</c> (procedure 354); needs the optional feature group <c>hivex</c>.</summary>
     public GuestHivexNode[] HivexNodeChildren(long nodeh)
-        => RunBlocking(() => HivexNodeChildrenAsync(nodeh));
+        => Invoke(new RpcRequest(354, "hivex_node_children", 0UL, __w => { __w.WriteInt64(nodeh); }), static (ref XdrReader __r) => GuestHivexNode.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>hivex_node_get_child</c> (procedure 355); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeGetChildAsync(long nodeh, string name, CancellationToken cancellationToken = default)
@@ -2858,7 +2858,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_get_child</c> (procedure 355); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeGetChild(long nodeh, string name)
-        => RunBlocking(() => HivexNodeGetChildAsync(nodeh, name));
+        => Invoke(new RpcRequest(355, "hivex_node_get_child", 0UL, __w => { __w.WriteInt64(nodeh); __w.WriteString(name); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>hivex_node_parent</c> (procedure 356); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeParentAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2866,7 +2866,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_parent</c> (procedure 356); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeParent(long nodeh)
-        => RunBlocking(() => HivexNodeParentAsync(nodeh));
+        => Invoke(new RpcRequest(356, "hivex_node_parent", 0UL, __w => { __w.WriteInt64(nodeh); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>hivex_node_values</c> (procedure 357); needs the optional feature group <c>hivex</c>.</summary>
     public Task<GuestHivexValue[]> HivexNodeValuesAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2874,7 +2874,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_values</c> (procedure 357); needs the optional feature group <c>hivex</c>.</summary>
     public GuestHivexValue[] HivexNodeValues(long nodeh)
-        => RunBlocking(() => HivexNodeValuesAsync(nodeh));
+        => Invoke(new RpcRequest(357, "hivex_node_values", 0UL, __w => { __w.WriteInt64(nodeh); }), static (ref XdrReader __r) => GuestHivexValue.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>hivex_node_get_value</c> (procedure 358); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeGetValueAsync(long nodeh, string key, CancellationToken cancellationToken = default)
@@ -2882,7 +2882,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_get_value</c> (procedure 358); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeGetValue(long nodeh, string key)
-        => RunBlocking(() => HivexNodeGetValueAsync(nodeh, key));
+        => Invoke(new RpcRequest(358, "hivex_node_get_value", 0UL, __w => { __w.WriteInt64(nodeh); __w.WriteString(key); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>hivex_value_key</c> (procedure 359); needs the optional feature group <c>hivex</c>.</summary>
     public Task<string> HivexValueKeyAsync(long valueh, CancellationToken cancellationToken = default)
@@ -2890,7 +2890,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_key</c> (procedure 359); needs the optional feature group <c>hivex</c>.</summary>
     public string HivexValueKey(long valueh)
-        => RunBlocking(() => HivexValueKeyAsync(valueh));
+        => Invoke(new RpcRequest(359, "hivex_value_key", 0UL, __w => { __w.WriteInt64(valueh); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>hivex_value_type</c> (procedure 360); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexValueTypeAsync(long valueh, CancellationToken cancellationToken = default)
@@ -2898,7 +2898,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_type</c> (procedure 360); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexValueType(long valueh)
-        => RunBlocking(() => HivexValueTypeAsync(valueh));
+        => Invoke(new RpcRequest(360, "hivex_value_type", 0UL, __w => { __w.WriteInt64(valueh); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>hivex_value_value</c> (procedure 361); needs the optional feature group <c>hivex</c>.</summary>
     public Task<byte[]> HivexValueValueAsync(long valueh, CancellationToken cancellationToken = default)
@@ -2906,7 +2906,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_value</c> (procedure 361); needs the optional feature group <c>hivex</c>.</summary>
     public byte[] HivexValueValue(long valueh)
-        => RunBlocking(() => HivexValueValueAsync(valueh));
+        => Invoke(new RpcRequest(361, "hivex_value_value", 0UL, __w => { __w.WriteInt64(valueh); }), XdrDecoders.Buffer, null);
 
     /// <summary>guestfsd <c>hivex_commit</c> (procedure 362); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexCommitAsync(string? filename, CancellationToken cancellationToken = default)
@@ -2914,7 +2914,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_commit</c> (procedure 362); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexCommit(string? filename)
-        => RunBlocking(() => HivexCommitAsync(filename));
+        => Invoke(new RpcRequest(362, "hivex_commit", 0UL, __w => { __w.WriteOptionalString(filename); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>hivex_node_add_child</c> (procedure 363); needs the optional feature group <c>hivex</c>.</summary>
     public Task<long> HivexNodeAddChildAsync(long parent, string name, CancellationToken cancellationToken = default)
@@ -2922,7 +2922,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_add_child</c> (procedure 363); needs the optional feature group <c>hivex</c>.</summary>
     public long HivexNodeAddChild(long parent, string name)
-        => RunBlocking(() => HivexNodeAddChildAsync(parent, name));
+        => Invoke(new RpcRequest(363, "hivex_node_add_child", 0UL, __w => { __w.WriteInt64(parent); __w.WriteString(name); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>hivex_node_delete_child</c> (procedure 364); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexNodeDeleteChildAsync(long nodeh, CancellationToken cancellationToken = default)
@@ -2930,7 +2930,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_delete_child</c> (procedure 364); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexNodeDeleteChild(long nodeh)
-        => RunBlocking(() => HivexNodeDeleteChildAsync(nodeh));
+        => Invoke(new RpcRequest(364, "hivex_node_delete_child", 0UL, __w => { __w.WriteInt64(nodeh); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>hivex_node_set_value</c> (procedure 365); needs the optional feature group <c>hivex</c>.</summary>
     public Task HivexNodeSetValueAsync(long nodeh, string key, long t, ReadOnlyMemory<byte> val, CancellationToken cancellationToken = default)
@@ -2938,7 +2938,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_node_set_value</c> (procedure 365); needs the optional feature group <c>hivex</c>.</summary>
     public void HivexNodeSetValue(long nodeh, string key, long t, ReadOnlyMemory<byte> val)
-        => RunBlocking(() => HivexNodeSetValueAsync(nodeh, key, t, val));
+        => Invoke(new RpcRequest(365, "hivex_node_set_value", 0UL, __w => { __w.WriteInt64(nodeh); __w.WriteString(key); __w.WriteInt64(t); __w.WriteOpaque(val.Span); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>xfs_repair</c> (procedure 366); needs the optional feature group <c>xfs</c>.</summary>
     public Task<int> XfsRepairAsync(string device, bool? forcelogzero = null, bool? nomodify = null, bool? noprefetch = null, bool? forcegeometry = null, long? maxmem = null, long? ihashsize = null, long? bhashsize = null, long? agstride = null, string? logdev = null, string? rtdev = null, CancellationToken cancellationToken = default)
@@ -2946,7 +2946,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>xfs_repair</c> (procedure 366); needs the optional feature group <c>xfs</c>.</summary>
     public int XfsRepair(string device, bool? forcelogzero = null, bool? nomodify = null, bool? noprefetch = null, bool? forcegeometry = null, long? maxmem = null, long? ihashsize = null, long? bhashsize = null, long? agstride = null, string? logdev = null, string? rtdev = null)
-        => RunBlocking(() => XfsRepairAsync(device, forcelogzero, nomodify, noprefetch, forcegeometry, maxmem, ihashsize, bhashsize, agstride, logdev, rtdev));
+        => Invoke(new RpcRequest(366, "xfs_repair", (forcelogzero is null ? 0UL : 0x1UL) | (nomodify is null ? 0UL : 0x2UL) | (noprefetch is null ? 0UL : 0x4UL) | (forcegeometry is null ? 0UL : 0x8UL) | (maxmem is null ? 0UL : 0x10UL) | (ihashsize is null ? 0UL : 0x20UL) | (bhashsize is null ? 0UL : 0x40UL) | (agstride is null ? 0UL : 0x80UL) | (logdev is null ? 0UL : 0x100UL) | (rtdev is null ? 0UL : 0x200UL), __w => { __w.WriteString(device); __w.WriteBool(forcelogzero ?? false); __w.WriteBool(nomodify ?? false); __w.WriteBool(noprefetch ?? false); __w.WriteBool(forcegeometry ?? false); __w.WriteInt64(maxmem ?? 0); __w.WriteInt64(ihashsize ?? 0); __w.WriteInt64(bhashsize ?? 0); __w.WriteInt64(agstride ?? 0); __w.WriteString(logdev ?? ""); __w.WriteString(rtdev ?? ""); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>rm_f</c> (procedure 367).</summary>
     public Task RmFAsync(string path, CancellationToken cancellationToken = default)
@@ -2954,7 +2954,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rm_f</c> (procedure 367).</summary>
     public void RmF(string path)
-        => RunBlocking(() => RmFAsync(path));
+        => Invoke(new RpcRequest(367, "rm_f", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>mke2fs</c> (procedure 368).</summary>
     public Task Mke2fsAsync(string device, long? blockscount = null, long? blocksize = null, long? fragsize = null, long? blockspergroup = null, long? numberofgroups = null, long? bytesperinode = null, long? inodesize = null, long? journalsize = null, long? numberofinodes = null, long? stridesize = null, long? stripewidth = null, long? maxonlineresize = null, int? reservedblockspercentage = null, int? mmpupdateinterval = null, string? journaldevice = null, string? label = null, string? lastmounteddir = null, string? creatoros = null, string? fstype = null, string? usagetype = null, string? uuid = null, bool? forcecreate = null, bool? writesbandgrouponly = null, bool? lazyitableinit = null, bool? lazyjournalinit = null, bool? testfs = null, bool? discard = null, bool? quotatype = null, bool? extent = null, bool? filetype = null, bool? flexbg = null, bool? hasjournal = null, bool? journaldev = null, bool? largefile = null, bool? quota = null, bool? resizeinode = null, bool? sparsesuper = null, bool? uninitbg = null, CancellationToken cancellationToken = default)
@@ -2962,7 +2962,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mke2fs</c> (procedure 368).</summary>
     public void Mke2fs(string device, long? blockscount = null, long? blocksize = null, long? fragsize = null, long? blockspergroup = null, long? numberofgroups = null, long? bytesperinode = null, long? inodesize = null, long? journalsize = null, long? numberofinodes = null, long? stridesize = null, long? stripewidth = null, long? maxonlineresize = null, int? reservedblockspercentage = null, int? mmpupdateinterval = null, string? journaldevice = null, string? label = null, string? lastmounteddir = null, string? creatoros = null, string? fstype = null, string? usagetype = null, string? uuid = null, bool? forcecreate = null, bool? writesbandgrouponly = null, bool? lazyitableinit = null, bool? lazyjournalinit = null, bool? testfs = null, bool? discard = null, bool? quotatype = null, bool? extent = null, bool? filetype = null, bool? flexbg = null, bool? hasjournal = null, bool? journaldev = null, bool? largefile = null, bool? quota = null, bool? resizeinode = null, bool? sparsesuper = null, bool? uninitbg = null)
-        => RunBlocking(() => Mke2fsAsync(device, blockscount, blocksize, fragsize, blockspergroup, numberofgroups, bytesperinode, inodesize, journalsize, numberofinodes, stridesize, stripewidth, maxonlineresize, reservedblockspercentage, mmpupdateinterval, journaldevice, label, lastmounteddir, creatoros, fstype, usagetype, uuid, forcecreate, writesbandgrouponly, lazyitableinit, lazyjournalinit, testfs, discard, quotatype, extent, filetype, flexbg, hasjournal, journaldev, largefile, quota, resizeinode, sparsesuper, uninitbg));
+        => Invoke(new RpcRequest(368, "mke2fs", (blockscount is null ? 0UL : 0x1UL) | (blocksize is null ? 0UL : 0x2UL) | (fragsize is null ? 0UL : 0x4UL) | (blockspergroup is null ? 0UL : 0x8UL) | (numberofgroups is null ? 0UL : 0x10UL) | (bytesperinode is null ? 0UL : 0x20UL) | (inodesize is null ? 0UL : 0x40UL) | (journalsize is null ? 0UL : 0x80UL) | (numberofinodes is null ? 0UL : 0x100UL) | (stridesize is null ? 0UL : 0x200UL) | (stripewidth is null ? 0UL : 0x400UL) | (maxonlineresize is null ? 0UL : 0x800UL) | (reservedblockspercentage is null ? 0UL : 0x1000UL) | (mmpupdateinterval is null ? 0UL : 0x2000UL) | (journaldevice is null ? 0UL : 0x4000UL) | (label is null ? 0UL : 0x8000UL) | (lastmounteddir is null ? 0UL : 0x10000UL) | (creatoros is null ? 0UL : 0x20000UL) | (fstype is null ? 0UL : 0x40000UL) | (usagetype is null ? 0UL : 0x80000UL) | (uuid is null ? 0UL : 0x100000UL) | (forcecreate is null ? 0UL : 0x200000UL) | (writesbandgrouponly is null ? 0UL : 0x400000UL) | (lazyitableinit is null ? 0UL : 0x800000UL) | (lazyjournalinit is null ? 0UL : 0x1000000UL) | (testfs is null ? 0UL : 0x2000000UL) | (discard is null ? 0UL : 0x4000000UL) | (quotatype is null ? 0UL : 0x8000000UL) | (extent is null ? 0UL : 0x10000000UL) | (filetype is null ? 0UL : 0x20000000UL) | (flexbg is null ? 0UL : 0x40000000UL) | (hasjournal is null ? 0UL : 0x80000000UL) | (journaldev is null ? 0UL : 0x100000000UL) | (largefile is null ? 0UL : 0x200000000UL) | (quota is null ? 0UL : 0x400000000UL) | (resizeinode is null ? 0UL : 0x800000000UL) | (sparsesuper is null ? 0UL : 0x1000000000UL) | (uninitbg is null ? 0UL : 0x2000000000UL), __w => { __w.WriteString(device); __w.WriteInt64(blockscount ?? 0); __w.WriteInt64(blocksize ?? 0); __w.WriteInt64(fragsize ?? 0); __w.WriteInt64(blockspergroup ?? 0); __w.WriteInt64(numberofgroups ?? 0); __w.WriteInt64(bytesperinode ?? 0); __w.WriteInt64(inodesize ?? 0); __w.WriteInt64(journalsize ?? 0); __w.WriteInt64(numberofinodes ?? 0); __w.WriteInt64(stridesize ?? 0); __w.WriteInt64(stripewidth ?? 0); __w.WriteInt64(maxonlineresize ?? 0); __w.WriteInt32(reservedblockspercentage ?? 0); __w.WriteInt32(mmpupdateinterval ?? 0); __w.WriteString(journaldevice ?? ""); __w.WriteString(label ?? ""); __w.WriteString(lastmounteddir ?? ""); __w.WriteString(creatoros ?? ""); __w.WriteString(fstype ?? ""); __w.WriteString(usagetype ?? ""); __w.WriteString(uuid ?? ""); __w.WriteBool(forcecreate ?? false); __w.WriteBool(writesbandgrouponly ?? false); __w.WriteBool(lazyitableinit ?? false); __w.WriteBool(lazyjournalinit ?? false); __w.WriteBool(testfs ?? false); __w.WriteBool(discard ?? false); __w.WriteBool(quotatype ?? false); __w.WriteBool(extent ?? false); __w.WriteBool(filetype ?? false); __w.WriteBool(flexbg ?? false); __w.WriteBool(hasjournal ?? false); __w.WriteBool(journaldev ?? false); __w.WriteBool(largefile ?? false); __w.WriteBool(quota ?? false); __w.WriteBool(resizeinode ?? false); __w.WriteBool(sparsesuper ?? false); __w.WriteBool(uninitbg ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>list_disk_labels</c> (procedure 369).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> ListDiskLabelsAsync(CancellationToken cancellationToken = default)
@@ -2970,7 +2970,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_disk_labels</c> (procedure 369).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ListDiskLabels()
-        => RunBlocking(() => ListDiskLabelsAsync());
+        => Invoke(new RpcRequest(369, "list_disk_labels", 0UL, null), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>mktemp</c> (procedure 373).</summary>
     public Task<string> MktempAsync(string tmpl, string? suffix = null, CancellationToken cancellationToken = default)
@@ -2978,7 +2978,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mktemp</c> (procedure 373).</summary>
     public string Mktemp(string tmpl, string? suffix = null)
-        => RunBlocking(() => MktempAsync(tmpl, suffix));
+        => Invoke(new RpcRequest(373, "mktemp", (suffix is null ? 0UL : 0x1UL), __w => { __w.WriteString(tmpl); __w.WriteString(suffix ?? ""); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>mklost_and_found</c> (procedure 374).</summary>
     public Task MklostAndFoundAsync(string mountpoint, CancellationToken cancellationToken = default)
@@ -2986,7 +2986,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mklost_and_found</c> (procedure 374).</summary>
     public void MklostAndFound(string mountpoint)
-        => RunBlocking(() => MklostAndFoundAsync(mountpoint));
+        => Invoke(new RpcRequest(374, "mklost_and_found", 0UL, __w => { __w.WriteString(mountpoint); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>acl_get_file</c> (procedure 375); needs the optional feature group <c>acl</c>.</summary>
     public Task<string> AclGetFileAsync(string path, string acltype, CancellationToken cancellationToken = default)
@@ -2994,7 +2994,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>acl_get_file</c> (procedure 375); needs the optional feature group <c>acl</c>.</summary>
     public string AclGetFile(string path, string acltype)
-        => RunBlocking(() => AclGetFileAsync(path, acltype));
+        => Invoke(new RpcRequest(375, "acl_get_file", 0UL, __w => { __w.WriteString(path); __w.WriteString(acltype); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>acl_set_file</c> (procedure 376); needs the optional feature group <c>acl</c>.</summary>
     public Task AclSetFileAsync(string path, string acltype, string acl, CancellationToken cancellationToken = default)
@@ -3002,7 +3002,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>acl_set_file</c> (procedure 376); needs the optional feature group <c>acl</c>.</summary>
     public void AclSetFile(string path, string acltype, string acl)
-        => RunBlocking(() => AclSetFileAsync(path, acltype, acl));
+        => Invoke(new RpcRequest(376, "acl_set_file", 0UL, __w => { __w.WriteString(path); __w.WriteString(acltype); __w.WriteString(acl); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>acl_delete_def_file</c> (procedure 377); needs the optional feature group <c>acl</c>.</summary>
     public Task AclDeleteDefFileAsync(string dir, CancellationToken cancellationToken = default)
@@ -3010,7 +3010,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>acl_delete_def_file</c> (procedure 377); needs the optional feature group <c>acl</c>.</summary>
     public void AclDeleteDefFile(string dir)
-        => RunBlocking(() => AclDeleteDefFileAsync(dir));
+        => Invoke(new RpcRequest(377, "acl_delete_def_file", 0UL, __w => { __w.WriteString(dir); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>cap_get_file</c> (procedure 378); needs the optional feature group <c>linuxcaps</c>.</summary>
     public Task<string> CapGetFileAsync(string path, CancellationToken cancellationToken = default)
@@ -3018,7 +3018,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cap_get_file</c> (procedure 378); needs the optional feature group <c>linuxcaps</c>.</summary>
     public string CapGetFile(string path)
-        => RunBlocking(() => CapGetFileAsync(path));
+        => Invoke(new RpcRequest(378, "cap_get_file", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>cap_set_file</c> (procedure 379); needs the optional feature group <c>linuxcaps</c>.</summary>
     public Task CapSetFileAsync(string path, string cap, CancellationToken cancellationToken = default)
@@ -3026,7 +3026,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cap_set_file</c> (procedure 379); needs the optional feature group <c>linuxcaps</c>.</summary>
     public void CapSetFile(string path, string cap)
-        => RunBlocking(() => CapSetFileAsync(path, cap));
+        => Invoke(new RpcRequest(379, "cap_set_file", 0UL, __w => { __w.WriteString(path); __w.WriteString(cap); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>list_ldm_volumes</c> (procedure 380); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> ListLdmVolumesAsync(CancellationToken cancellationToken = default)
@@ -3034,7 +3034,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_ldm_volumes</c> (procedure 380); needs the optional feature group <c>ldm</c>.</summary>
     public string[] ListLdmVolumes()
-        => RunBlocking(() => ListLdmVolumesAsync());
+        => Invoke(new RpcRequest(380, "list_ldm_volumes", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>list_ldm_partitions</c> (procedure 381); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> ListLdmPartitionsAsync(CancellationToken cancellationToken = default)
@@ -3042,7 +3042,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_ldm_partitions</c> (procedure 381); needs the optional feature group <c>ldm</c>.</summary>
     public string[] ListLdmPartitions()
-        => RunBlocking(() => ListLdmPartitionsAsync());
+        => Invoke(new RpcRequest(381, "list_ldm_partitions", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>ldmtool_create_all</c> (procedure 382); needs the optional feature group <c>ldm</c>.</summary>
     public Task LdmtoolCreateAllAsync(CancellationToken cancellationToken = default)
@@ -3050,7 +3050,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_create_all</c> (procedure 382); needs the optional feature group <c>ldm</c>.</summary>
     public void LdmtoolCreateAll()
-        => RunBlocking(() => LdmtoolCreateAllAsync());
+        => Invoke(new RpcRequest(382, "ldmtool_create_all", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ldmtool_remove_all</c> (procedure 383); needs the optional feature group <c>ldm</c>.</summary>
     public Task LdmtoolRemoveAllAsync(CancellationToken cancellationToken = default)
@@ -3058,7 +3058,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_remove_all</c> (procedure 383); needs the optional feature group <c>ldm</c>.</summary>
     public void LdmtoolRemoveAll()
-        => RunBlocking(() => LdmtoolRemoveAllAsync());
+        => Invoke(new RpcRequest(383, "ldmtool_remove_all", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ldmtool_scan</c> (procedure 384); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolScanAsync(CancellationToken cancellationToken = default)
@@ -3066,7 +3066,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_scan</c> (procedure 384); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolScan()
-        => RunBlocking(() => LdmtoolScanAsync());
+        => Invoke(new RpcRequest(384, "ldmtool_scan", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>ldmtool_scan_devices</c> (procedure 385); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolScanDevicesAsync(IReadOnlyList<string> devices, CancellationToken cancellationToken = default)
@@ -3074,7 +3074,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_scan_devices</c> (procedure 385); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolScanDevices(IReadOnlyList<string> devices)
-        => RunBlocking(() => LdmtoolScanDevicesAsync(devices));
+        => Invoke(new RpcRequest(385, "ldmtool_scan_devices", 0UL, __w => { __w.WriteStringArray(devices); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_name</c> (procedure 386); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string> LdmtoolDiskgroupNameAsync(string diskgroup, CancellationToken cancellationToken = default)
@@ -3082,7 +3082,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_name</c> (procedure 386); needs the optional feature group <c>ldm</c>.</summary>
     public string LdmtoolDiskgroupName(string diskgroup)
-        => RunBlocking(() => LdmtoolDiskgroupNameAsync(diskgroup));
+        => Invoke(new RpcRequest(386, "ldmtool_diskgroup_name", 0UL, __w => { __w.WriteString(diskgroup); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_volumes</c> (procedure 387); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolDiskgroupVolumesAsync(string diskgroup, CancellationToken cancellationToken = default)
@@ -3090,7 +3090,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_volumes</c> (procedure 387); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolDiskgroupVolumes(string diskgroup)
-        => RunBlocking(() => LdmtoolDiskgroupVolumesAsync(diskgroup));
+        => Invoke(new RpcRequest(387, "ldmtool_diskgroup_volumes", 0UL, __w => { __w.WriteString(diskgroup); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_disks</c> (procedure 388); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolDiskgroupDisksAsync(string diskgroup, CancellationToken cancellationToken = default)
@@ -3098,7 +3098,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_diskgroup_disks</c> (procedure 388); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolDiskgroupDisks(string diskgroup)
-        => RunBlocking(() => LdmtoolDiskgroupDisksAsync(diskgroup));
+        => Invoke(new RpcRequest(388, "ldmtool_diskgroup_disks", 0UL, __w => { __w.WriteString(diskgroup); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>ldmtool_volume_type</c> (procedure 389); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string> LdmtoolVolumeTypeAsync(string diskgroup, string volume, CancellationToken cancellationToken = default)
@@ -3106,7 +3106,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_volume_type</c> (procedure 389); needs the optional feature group <c>ldm</c>.</summary>
     public string LdmtoolVolumeType(string diskgroup, string volume)
-        => RunBlocking(() => LdmtoolVolumeTypeAsync(diskgroup, volume));
+        => Invoke(new RpcRequest(389, "ldmtool_volume_type", 0UL, __w => { __w.WriteString(diskgroup); __w.WriteString(volume); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>ldmtool_volume_hint</c> (procedure 390); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string> LdmtoolVolumeHintAsync(string diskgroup, string volume, CancellationToken cancellationToken = default)
@@ -3114,7 +3114,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_volume_hint</c> (procedure 390); needs the optional feature group <c>ldm</c>.</summary>
     public string LdmtoolVolumeHint(string diskgroup, string volume)
-        => RunBlocking(() => LdmtoolVolumeHintAsync(diskgroup, volume));
+        => Invoke(new RpcRequest(390, "ldmtool_volume_hint", 0UL, __w => { __w.WriteString(diskgroup); __w.WriteString(volume); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>ldmtool_volume_partitions</c> (procedure 391); needs the optional feature group <c>ldm</c>.</summary>
     public Task<string[]> LdmtoolVolumePartitionsAsync(string diskgroup, string volume, CancellationToken cancellationToken = default)
@@ -3122,7 +3122,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ldmtool_volume_partitions</c> (procedure 391); needs the optional feature group <c>ldm</c>.</summary>
     public string[] LdmtoolVolumePartitions(string diskgroup, string volume)
-        => RunBlocking(() => LdmtoolVolumePartitionsAsync(diskgroup, volume));
+        => Invoke(new RpcRequest(391, "ldmtool_volume_partitions", 0UL, __w => { __w.WriteString(diskgroup); __w.WriteString(volume); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>part_set_gpt_type</c> (procedure 392); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetGptTypeAsync(string device, int partnum, string guid, CancellationToken cancellationToken = default)
@@ -3130,7 +3130,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_gpt_type</c> (procedure 392); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetGptType(string device, int partnum, string guid)
-        => RunBlocking(() => PartSetGptTypeAsync(device, partnum, guid));
+        => Invoke(new RpcRequest(392, "part_set_gpt_type", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteString(guid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_get_gpt_type</c> (procedure 393); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<string> PartGetGptTypeAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3138,7 +3138,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_gpt_type</c> (procedure 393); needs the optional feature group <c>gdisk</c>.</summary>
     public string PartGetGptType(string device, int partnum)
-        => RunBlocking(() => PartGetGptTypeAsync(device, partnum));
+        => Invoke(new RpcRequest(393, "part_get_gpt_type", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>rename</c> (procedure 394).</summary>
     public Task RenameAsync(string oldpath, string newpath, CancellationToken cancellationToken = default)
@@ -3146,7 +3146,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>rename</c> (procedure 394).</summary>
     public void Rename(string oldpath, string newpath)
-        => RunBlocking(() => RenameAsync(oldpath, newpath));
+        => Invoke(new RpcRequest(394, "rename", 0UL, __w => { __w.WriteString(oldpath); __w.WriteString(newpath); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>is_whole_device</c> (procedure 395).</summary>
     public Task<bool> IsWholeDeviceAsync(string device, CancellationToken cancellationToken = default)
@@ -3154,7 +3154,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>is_whole_device</c> (procedure 395).</summary>
     public bool IsWholeDevice(string device)
-        => RunBlocking(() => IsWholeDeviceAsync(device));
+        => Invoke(new RpcRequest(395, "is_whole_device", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>internal_parse_mountable</c> (procedure 396).</summary>
     public Task<GuestInternalMountable> InternalParseMountableAsync(string mountable, CancellationToken cancellationToken = default)
@@ -3162,7 +3162,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_parse_mountable</c> (procedure 396).</summary>
     public GuestInternalMountable InternalParseMountable(string mountable)
-        => RunBlocking(() => InternalParseMountableAsync(mountable));
+        => Invoke(new RpcRequest(396, "internal_parse_mountable", 0UL, __w => { __w.WriteString(mountable); }), static (ref XdrReader __r) => GuestInternalMountable.Read(ref __r), null);
 
     /// <summary>guestfsd <c>internal_rhbz914931</c> (procedure 397); the stream is uploaded.</summary>
     public Task InternalRhbz914931Async(Stream filename, int count, CancellationToken cancellationToken = default)
@@ -3170,7 +3170,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_rhbz914931</c> (procedure 397); the stream is uploaded.</summary>
     public void InternalRhbz914931(Stream filename, int count)
-        => RunBlocking(() => InternalRhbz914931Async(filename, count));
+        => Invoke(new RpcRequest(397, "internal_rhbz914931", 0UL, __w => { __w.WriteInt32(count); }), XdrDecoders.Void, FileTransfer.Upload(filename));
 
     /// <summary>guestfsd <c>syslinux</c> (procedure 399); needs the optional feature group <c>syslinux</c>.</summary>
     public Task SyslinuxAsync(string device, string? directory = null, CancellationToken cancellationToken = default)
@@ -3178,7 +3178,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>syslinux</c> (procedure 399); needs the optional feature group <c>syslinux</c>.</summary>
     public void Syslinux(string device, string? directory = null)
-        => RunBlocking(() => SyslinuxAsync(device, directory));
+        => Invoke(new RpcRequest(399, "syslinux", (directory is null ? 0UL : 0x1UL), __w => { __w.WriteString(device); __w.WriteString(directory ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>extlinux</c> (procedure 400); needs the optional feature group <c>extlinux</c>.</summary>
     public Task ExtlinuxAsync(string directory, CancellationToken cancellationToken = default)
@@ -3186,7 +3186,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>extlinux</c> (procedure 400); needs the optional feature group <c>extlinux</c>.</summary>
     public void Extlinux(string directory)
-        => RunBlocking(() => ExtlinuxAsync(directory));
+        => Invoke(new RpcRequest(400, "extlinux", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>cp_r</c> (procedure 401).</summary>
     public Task CpRAsync(string src, string dest, CancellationToken cancellationToken = default)
@@ -3194,7 +3194,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cp_r</c> (procedure 401).</summary>
     public void CpR(string src, string dest)
-        => RunBlocking(() => CpRAsync(src, dest));
+        => Invoke(new RpcRequest(401, "cp_r", 0UL, __w => { __w.WriteString(src); __w.WriteString(dest); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>remount</c> (procedure 402).</summary>
     public Task RemountAsync(string mountpoint, bool? rw = null, CancellationToken cancellationToken = default)
@@ -3202,7 +3202,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>remount</c> (procedure 402).</summary>
     public void Remount(string mountpoint, bool? rw = null)
-        => RunBlocking(() => RemountAsync(mountpoint, rw));
+        => Invoke(new RpcRequest(402, "remount", (rw is null ? 0UL : 0x1UL), __w => { __w.WriteString(mountpoint); __w.WriteBool(rw ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>set_uuid</c> (procedure 403).</summary>
     public Task SetUuidAsync(string device, string uuid, CancellationToken cancellationToken = default)
@@ -3210,7 +3210,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_uuid</c> (procedure 403).</summary>
     public void SetUuid(string device, string uuid)
-        => RunBlocking(() => SetUuidAsync(device, uuid));
+        => Invoke(new RpcRequest(403, "set_uuid", 0UL, __w => { __w.WriteString(device); __w.WriteString(uuid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>journal_open</c> (procedure 404); needs the optional feature group <c>journal</c>.</summary>
     public Task JournalOpenAsync(string directory, CancellationToken cancellationToken = default)
@@ -3218,7 +3218,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_open</c> (procedure 404); needs the optional feature group <c>journal</c>.</summary>
     public void JournalOpen(string directory)
-        => RunBlocking(() => JournalOpenAsync(directory));
+        => Invoke(new RpcRequest(404, "journal_open", 0UL, __w => { __w.WriteString(directory); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>journal_close</c> (procedure 405); needs the optional feature group <c>journal</c>.</summary>
     public Task JournalCloseAsync(CancellationToken cancellationToken = default)
@@ -3226,7 +3226,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_close</c> (procedure 405); needs the optional feature group <c>journal</c>.</summary>
     public void JournalClose()
-        => RunBlocking(() => JournalCloseAsync());
+        => Invoke(new RpcRequest(405, "journal_close", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>journal_next</c> (procedure 406); needs the optional feature group <c>journal</c>.</summary>
     public Task<bool> JournalNextAsync(CancellationToken cancellationToken = default)
@@ -3234,7 +3234,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_next</c> (procedure 406); needs the optional feature group <c>journal</c>.</summary>
     public bool JournalNext()
-        => RunBlocking(() => JournalNextAsync());
+        => Invoke(new RpcRequest(406, "journal_next", 0UL, null), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>journal_skip</c> (procedure 407); needs the optional feature group <c>journal</c>.</summary>
     public Task<long> JournalSkipAsync(long skip, CancellationToken cancellationToken = default)
@@ -3242,7 +3242,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_skip</c> (procedure 407); needs the optional feature group <c>journal</c>.</summary>
     public long JournalSkip(long skip)
-        => RunBlocking(() => JournalSkipAsync(skip));
+        => Invoke(new RpcRequest(407, "journal_skip", 0UL, __w => { __w.WriteInt64(skip); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>internal_journal_get</c> (procedure 408); the output is written to the stream; needs the optional feature group <c>journal</c>.</summary>
     public Task InternalJournalGetAsync(Stream filename, CancellationToken cancellationToken = default)
@@ -3250,7 +3250,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_journal_get</c> (procedure 408); the output is written to the stream; needs the optional feature group <c>journal</c>.</summary>
     public void InternalJournalGet(Stream filename)
-        => RunBlocking(() => InternalJournalGetAsync(filename));
+        => Invoke(new RpcRequest(408, "internal_journal_get", 0UL, null), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>journal_get_data_threshold</c> (procedure 409); needs the optional feature group <c>journal</c>.</summary>
     public Task<long> JournalGetDataThresholdAsync(CancellationToken cancellationToken = default)
@@ -3258,7 +3258,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_get_data_threshold</c> (procedure 409); needs the optional feature group <c>journal</c>.</summary>
     public long JournalGetDataThreshold()
-        => RunBlocking(() => JournalGetDataThresholdAsync());
+        => Invoke(new RpcRequest(409, "journal_get_data_threshold", 0UL, null), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>journal_set_data_threshold</c> (procedure 410); needs the optional feature group <c>journal</c>.</summary>
     public Task JournalSetDataThresholdAsync(long threshold, CancellationToken cancellationToken = default)
@@ -3266,7 +3266,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_set_data_threshold</c> (procedure 410); needs the optional feature group <c>journal</c>.</summary>
     public void JournalSetDataThreshold(long threshold)
-        => RunBlocking(() => JournalSetDataThresholdAsync(threshold));
+        => Invoke(new RpcRequest(410, "journal_set_data_threshold", 0UL, __w => { __w.WriteInt64(threshold); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>aug_setm</c> (procedure 411).</summary>
     public Task<int> AugSetmAsync(string @base, string? sub, string val, CancellationToken cancellationToken = default)
@@ -3274,7 +3274,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_setm</c> (procedure 411).</summary>
     public int AugSetm(string @base, string? sub, string val)
-        => RunBlocking(() => AugSetmAsync(@base, sub, val));
+        => Invoke(new RpcRequest(411, "aug_setm", 0UL, __w => { __w.WriteString(@base); __w.WriteOptionalString(sub); __w.WriteString(val); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>aug_label</c> (procedure 412).</summary>
     public Task<string> AugLabelAsync(string augpath, CancellationToken cancellationToken = default)
@@ -3282,7 +3282,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_label</c> (procedure 412).</summary>
     public string AugLabel(string augpath)
-        => RunBlocking(() => AugLabelAsync(augpath));
+        => Invoke(new RpcRequest(412, "aug_label", 0UL, __w => { __w.WriteString(augpath); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>internal_upload</c> (procedure 413); the stream is uploaded.</summary>
     public Task InternalUploadAsync(Stream filename, string tmpname, int mode, CancellationToken cancellationToken = default)
@@ -3290,7 +3290,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_upload</c> (procedure 413); the stream is uploaded.</summary>
     public void InternalUpload(Stream filename, string tmpname, int mode)
-        => RunBlocking(() => InternalUploadAsync(filename, tmpname, mode));
+        => Invoke(new RpcRequest(413, "internal_upload", 0UL, __w => { __w.WriteString(tmpname); __w.WriteInt32(mode); }), XdrDecoders.Void, FileTransfer.Upload(filename));
 
     /// <summary>guestfsd <c>internal_exit</c> (procedure 414).</summary>
     public Task InternalExitAsync(CancellationToken cancellationToken = default)
@@ -3298,7 +3298,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_exit</c> (procedure 414).</summary>
     public void InternalExit()
-        => RunBlocking(() => InternalExitAsync());
+        => Invoke(new RpcRequest(414, "internal_exit", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>copy_attributes</c> (procedure 415).</summary>
     public Task CopyAttributesAsync(string src, string dest, bool? all = null, bool? mode = null, bool? xattributes = null, bool? ownership = null, CancellationToken cancellationToken = default)
@@ -3306,7 +3306,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>copy_attributes</c> (procedure 415).</summary>
     public void CopyAttributes(string src, string dest, bool? all = null, bool? mode = null, bool? xattributes = null, bool? ownership = null)
-        => RunBlocking(() => CopyAttributesAsync(src, dest, all, mode, xattributes, ownership));
+        => Invoke(new RpcRequest(415, "copy_attributes", (all is null ? 0UL : 0x1UL) | (mode is null ? 0UL : 0x2UL) | (xattributes is null ? 0UL : 0x4UL) | (ownership is null ? 0UL : 0x8UL), __w => { __w.WriteString(src); __w.WriteString(dest); __w.WriteBool(all ?? false); __w.WriteBool(mode ?? false); __w.WriteBool(xattributes ?? false); __w.WriteBool(ownership ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_get_name</c> (procedure 416).</summary>
     public Task<string> PartGetNameAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3314,7 +3314,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_name</c> (procedure 416).</summary>
     public string PartGetName(string device, int partnum)
-        => RunBlocking(() => PartGetNameAsync(device, partnum));
+        => Invoke(new RpcRequest(416, "part_get_name", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>blkdiscard</c> (procedure 417); needs the optional feature group <c>blkdiscard</c>.</summary>
     public Task BlkdiscardAsync(string device, CancellationToken cancellationToken = default)
@@ -3322,7 +3322,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blkdiscard</c> (procedure 417); needs the optional feature group <c>blkdiscard</c>.</summary>
     public void Blkdiscard(string device)
-        => RunBlocking(() => BlkdiscardAsync(device));
+        => Invoke(new RpcRequest(417, "blkdiscard", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>blkdiscardzeroes</c> (procedure 418); needs the optional feature group <c>blkdiscardzeroes</c>.</summary>
     public Task<bool> BlkdiscardzeroesAsync(string device, CancellationToken cancellationToken = default)
@@ -3330,7 +3330,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blkdiscardzeroes</c> (procedure 418); needs the optional feature group <c>blkdiscardzeroes</c>.</summary>
     public bool Blkdiscardzeroes(string device)
-        => RunBlocking(() => BlkdiscardzeroesAsync(device));
+        => Invoke(new RpcRequest(418, "blkdiscardzeroes", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>cpio_out</c> (procedure 419); the output is written to the stream.</summary>
     public Task CpioOutAsync(string directory, Stream cpiofile, string? format = null, CancellationToken cancellationToken = default)
@@ -3338,7 +3338,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cpio_out</c> (procedure 419); the output is written to the stream.</summary>
     public void CpioOut(string directory, Stream cpiofile, string? format = null)
-        => RunBlocking(() => CpioOutAsync(directory, cpiofile, format));
+        => Invoke(new RpcRequest(419, "cpio_out", (format is null ? 0UL : 0x1UL), __w => { __w.WriteString(directory); __w.WriteString(format ?? ""); }), XdrDecoders.Void, FileTransfer.Download(cpiofile));
 
     /// <summary>guestfsd <c>journal_get_realtime_usec</c> (procedure 420); needs the optional feature group <c>journal</c>.</summary>
     public Task<long> JournalGetRealtimeUsecAsync(CancellationToken cancellationToken = default)
@@ -3346,7 +3346,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>journal_get_realtime_usec</c> (procedure 420); needs the optional feature group <c>journal</c>.</summary>
     public long JournalGetRealtimeUsec()
-        => RunBlocking(() => JournalGetRealtimeUsecAsync());
+        => Invoke(new RpcRequest(420, "journal_get_realtime_usec", 0UL, null), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>statns</c> (procedure 421).</summary>
     public Task<GuestStatns> StatnsAsync(string path, CancellationToken cancellationToken = default)
@@ -3354,7 +3354,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>statns</c> (procedure 421).</summary>
     public GuestStatns Statns(string path)
-        => RunBlocking(() => StatnsAsync(path));
+        => Invoke(new RpcRequest(421, "statns", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestStatns.Read(ref __r), null);
 
     /// <summary>guestfsd <c>lstatns</c> (procedure 422).</summary>
     public Task<GuestStatns> LstatnsAsync(string path, CancellationToken cancellationToken = default)
@@ -3362,7 +3362,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lstatns</c> (procedure 422).</summary>
     public GuestStatns Lstatns(string path)
-        => RunBlocking(() => LstatnsAsync(path));
+        => Invoke(new RpcRequest(422, "lstatns", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestStatns.Read(ref __r), null);
 
     /// <summary>guestfsd <c>internal_lstatnslist</c> (procedure 423).</summary>
     public Task<GuestStatns[]> InternalLstatnslistAsync(string path, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
@@ -3370,7 +3370,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_lstatnslist</c> (procedure 423).</summary>
     public GuestStatns[] InternalLstatnslist(string path, IReadOnlyList<string> names)
-        => RunBlocking(() => InternalLstatnslistAsync(path, names));
+        => Invoke(new RpcRequest(423, "internal_lstatnslist", 0UL, __w => { __w.WriteString(path); __w.WriteStringArray(names); }), static (ref XdrReader __r) => GuestStatns.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>blockdev_setra</c> (procedure 424).</summary>
     public Task BlockdevSetraAsync(string device, int sectors, CancellationToken cancellationToken = default)
@@ -3378,7 +3378,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>blockdev_setra</c> (procedure 424).</summary>
     public void BlockdevSetra(string device, int sectors)
-        => RunBlocking(() => BlockdevSetraAsync(device, sectors));
+        => Invoke(new RpcRequest(424, "blockdev_setra", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(sectors); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_subvolume_get_default</c> (procedure 425); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<long> BtrfsSubvolumeGetDefaultAsync(string fs, CancellationToken cancellationToken = default)
@@ -3386,7 +3386,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_get_default</c> (procedure 425); needs the optional feature group <c>btrfs</c>.</summary>
     public long BtrfsSubvolumeGetDefault(string fs)
-        => RunBlocking(() => BtrfsSubvolumeGetDefaultAsync(fs));
+        => Invoke(new RpcRequest(425, "btrfs_subvolume_get_default", 0UL, __w => { __w.WriteString(fs); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>btrfs_subvolume_show</c> (procedure 426); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> BtrfsSubvolumeShowAsync(string subvolume, CancellationToken cancellationToken = default)
@@ -3394,7 +3394,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_subvolume_show</c> (procedure 426); needs the optional feature group <c>btrfs</c>.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> BtrfsSubvolumeShow(string subvolume)
-        => RunBlocking(() => BtrfsSubvolumeShowAsync(subvolume));
+        => Invoke(new RpcRequest(426, "btrfs_subvolume_show", 0UL, __w => { __w.WriteString(subvolume); }), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>btrfs_quota_enable</c> (procedure 427); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQuotaEnableAsync(string fs, bool enable, CancellationToken cancellationToken = default)
@@ -3402,7 +3402,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_quota_enable</c> (procedure 427); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQuotaEnable(string fs, bool enable)
-        => RunBlocking(() => BtrfsQuotaEnableAsync(fs, enable));
+        => Invoke(new RpcRequest(427, "btrfs_quota_enable", 0UL, __w => { __w.WriteString(fs); __w.WriteBool(enable); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_quota_rescan</c> (procedure 428); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQuotaRescanAsync(string fs, CancellationToken cancellationToken = default)
@@ -3410,7 +3410,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_quota_rescan</c> (procedure 428); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQuotaRescan(string fs)
-        => RunBlocking(() => BtrfsQuotaRescanAsync(fs));
+        => Invoke(new RpcRequest(428, "btrfs_quota_rescan", 0UL, __w => { __w.WriteString(fs); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_qgroup_limit</c> (procedure 429); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupLimitAsync(string subvolume, long size, CancellationToken cancellationToken = default)
@@ -3418,7 +3418,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_limit</c> (procedure 429); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupLimit(string subvolume, long size)
-        => RunBlocking(() => BtrfsQgroupLimitAsync(subvolume, size));
+        => Invoke(new RpcRequest(429, "btrfs_qgroup_limit", 0UL, __w => { __w.WriteString(subvolume); __w.WriteInt64(size); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_qgroup_create</c> (procedure 430); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupCreateAsync(string qgroupid, string subvolume, CancellationToken cancellationToken = default)
@@ -3426,7 +3426,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_create</c> (procedure 430); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupCreate(string qgroupid, string subvolume)
-        => RunBlocking(() => BtrfsQgroupCreateAsync(qgroupid, subvolume));
+        => Invoke(new RpcRequest(430, "btrfs_qgroup_create", 0UL, __w => { __w.WriteString(qgroupid); __w.WriteString(subvolume); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_qgroup_destroy</c> (procedure 431); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupDestroyAsync(string qgroupid, string subvolume, CancellationToken cancellationToken = default)
@@ -3434,7 +3434,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_destroy</c> (procedure 431); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupDestroy(string qgroupid, string subvolume)
-        => RunBlocking(() => BtrfsQgroupDestroyAsync(qgroupid, subvolume));
+        => Invoke(new RpcRequest(431, "btrfs_qgroup_destroy", 0UL, __w => { __w.WriteString(qgroupid); __w.WriteString(subvolume); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_qgroup_show</c> (procedure 432); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfsqgroup[]> BtrfsQgroupShowAsync(string path, CancellationToken cancellationToken = default)
@@ -3442,7 +3442,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_show</c> (procedure 432); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfsqgroup[] BtrfsQgroupShow(string path)
-        => RunBlocking(() => BtrfsQgroupShowAsync(path));
+        => Invoke(new RpcRequest(432, "btrfs_qgroup_show", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestBtrfsqgroup.ReadList(ref __r), null);
 
     /// <summary>guestfsd <c>btrfs_qgroup_assign</c> (procedure 433); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupAssignAsync(string src, string dst, string path, CancellationToken cancellationToken = default)
@@ -3450,7 +3450,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_assign</c> (procedure 433); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupAssign(string src, string dst, string path)
-        => RunBlocking(() => BtrfsQgroupAssignAsync(src, dst, path));
+        => Invoke(new RpcRequest(433, "btrfs_qgroup_assign", 0UL, __w => { __w.WriteString(src); __w.WriteString(dst); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_qgroup_remove</c> (procedure 434); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsQgroupRemoveAsync(string src, string dst, string path, CancellationToken cancellationToken = default)
@@ -3458,7 +3458,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_qgroup_remove</c> (procedure 434); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsQgroupRemove(string src, string dst, string path)
-        => RunBlocking(() => BtrfsQgroupRemoveAsync(src, dst, path));
+        => Invoke(new RpcRequest(434, "btrfs_qgroup_remove", 0UL, __w => { __w.WriteString(src); __w.WriteString(dst); __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_scrub_start</c> (procedure 435); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsScrubStartAsync(string path, CancellationToken cancellationToken = default)
@@ -3466,7 +3466,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_start</c> (procedure 435); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsScrubStart(string path)
-        => RunBlocking(() => BtrfsScrubStartAsync(path));
+        => Invoke(new RpcRequest(435, "btrfs_scrub_start", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_scrub_cancel</c> (procedure 436); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsScrubCancelAsync(string path, CancellationToken cancellationToken = default)
@@ -3474,7 +3474,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_cancel</c> (procedure 436); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsScrubCancel(string path)
-        => RunBlocking(() => BtrfsScrubCancelAsync(path));
+        => Invoke(new RpcRequest(436, "btrfs_scrub_cancel", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_scrub_resume</c> (procedure 437); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsScrubResumeAsync(string path, CancellationToken cancellationToken = default)
@@ -3482,7 +3482,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_resume</c> (procedure 437); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsScrubResume(string path)
-        => RunBlocking(() => BtrfsScrubResumeAsync(path));
+        => Invoke(new RpcRequest(437, "btrfs_scrub_resume", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_balance_pause</c> (procedure 438); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsBalancePauseAsync(string path, CancellationToken cancellationToken = default)
@@ -3490,7 +3490,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_pause</c> (procedure 438); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsBalancePause(string path)
-        => RunBlocking(() => BtrfsBalancePauseAsync(path));
+        => Invoke(new RpcRequest(438, "btrfs_balance_pause", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_balance_cancel</c> (procedure 439); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsBalanceCancelAsync(string path, CancellationToken cancellationToken = default)
@@ -3498,7 +3498,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_cancel</c> (procedure 439); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsBalanceCancel(string path)
-        => RunBlocking(() => BtrfsBalanceCancelAsync(path));
+        => Invoke(new RpcRequest(439, "btrfs_balance_cancel", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_balance_resume</c> (procedure 440); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsBalanceResumeAsync(string path, CancellationToken cancellationToken = default)
@@ -3506,7 +3506,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_resume</c> (procedure 440); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsBalanceResume(string path)
-        => RunBlocking(() => BtrfsBalanceResumeAsync(path));
+        => Invoke(new RpcRequest(440, "btrfs_balance_resume", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_filesystem_defragment</c> (procedure 443); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsFilesystemDefragmentAsync(string path, bool? flush = null, string? compress = null, CancellationToken cancellationToken = default)
@@ -3514,7 +3514,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_defragment</c> (procedure 443); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsFilesystemDefragment(string path, bool? flush = null, string? compress = null)
-        => RunBlocking(() => BtrfsFilesystemDefragmentAsync(path, flush, compress));
+        => Invoke(new RpcRequest(443, "btrfs_filesystem_defragment", (flush is null ? 0UL : 0x1UL) | (compress is null ? 0UL : 0x2UL), __w => { __w.WriteString(path); __w.WriteBool(flush ?? false); __w.WriteString(compress ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_rescue_chunk_recover</c> (procedure 444); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsRescueChunkRecoverAsync(string device, CancellationToken cancellationToken = default)
@@ -3522,7 +3522,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_rescue_chunk_recover</c> (procedure 444); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsRescueChunkRecover(string device)
-        => RunBlocking(() => BtrfsRescueChunkRecoverAsync(device));
+        => Invoke(new RpcRequest(444, "btrfs_rescue_chunk_recover", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_rescue_super_recover</c> (procedure 445); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsRescueSuperRecoverAsync(string device, CancellationToken cancellationToken = default)
@@ -3530,7 +3530,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_rescue_super_recover</c> (procedure 445); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsRescueSuperRecover(string device)
-        => RunBlocking(() => BtrfsRescueSuperRecoverAsync(device));
+        => Invoke(new RpcRequest(445, "btrfs_rescue_super_recover", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_set_gpt_guid</c> (procedure 446); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetGptGuidAsync(string device, int partnum, string guid, CancellationToken cancellationToken = default)
@@ -3538,7 +3538,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_gpt_guid</c> (procedure 446); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetGptGuid(string device, int partnum, string guid)
-        => RunBlocking(() => PartSetGptGuidAsync(device, partnum, guid));
+        => Invoke(new RpcRequest(446, "part_set_gpt_guid", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteString(guid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_get_gpt_guid</c> (procedure 447); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<string> PartGetGptGuidAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3546,7 +3546,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_gpt_guid</c> (procedure 447); needs the optional feature group <c>gdisk</c>.</summary>
     public string PartGetGptGuid(string device, int partnum)
-        => RunBlocking(() => PartGetGptGuidAsync(device, partnum));
+        => Invoke(new RpcRequest(447, "part_get_gpt_guid", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>btrfs_balance_status</c> (procedure 448); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfsbalance> BtrfsBalanceStatusAsync(string path, CancellationToken cancellationToken = default)
@@ -3554,7 +3554,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_balance_status</c> (procedure 448); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfsbalance BtrfsBalanceStatus(string path)
-        => RunBlocking(() => BtrfsBalanceStatusAsync(path));
+        => Invoke(new RpcRequest(448, "btrfs_balance_status", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestBtrfsbalance.Read(ref __r), null);
 
     /// <summary>guestfsd <c>btrfs_scrub_status</c> (procedure 449); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<GuestBtrfsscrub> BtrfsScrubStatusAsync(string path, CancellationToken cancellationToken = default)
@@ -3562,7 +3562,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_scrub_status</c> (procedure 449); needs the optional feature group <c>btrfs</c>.</summary>
     public GuestBtrfsscrub BtrfsScrubStatus(string path)
-        => RunBlocking(() => BtrfsScrubStatusAsync(path));
+        => Invoke(new RpcRequest(449, "btrfs_scrub_status", 0UL, __w => { __w.WriteString(path); }), static (ref XdrReader __r) => GuestBtrfsscrub.Read(ref __r), null);
 
     /// <summary>guestfsd <c>btrfstune_seeding</c> (procedure 450); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfstuneSeedingAsync(string device, bool seeding, CancellationToken cancellationToken = default)
@@ -3570,7 +3570,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfstune_seeding</c> (procedure 450); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfstuneSeeding(string device, bool seeding)
-        => RunBlocking(() => BtrfstuneSeedingAsync(device, seeding));
+        => Invoke(new RpcRequest(450, "btrfstune_seeding", 0UL, __w => { __w.WriteString(device); __w.WriteBool(seeding); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfstune_enable_extended_inode_refs</c> (procedure 451); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfstuneEnableExtendedInodeRefsAsync(string device, CancellationToken cancellationToken = default)
@@ -3578,7 +3578,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfstune_enable_extended_inode_refs</c> (procedure 451); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfstuneEnableExtendedInodeRefs(string device)
-        => RunBlocking(() => BtrfstuneEnableExtendedInodeRefsAsync(device));
+        => Invoke(new RpcRequest(451, "btrfstune_enable_extended_inode_refs", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfstune_enable_skinny_metadata_extent_refs</c> (procedure 452); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfstuneEnableSkinnyMetadataExtentRefsAsync(string device, CancellationToken cancellationToken = default)
@@ -3586,7 +3586,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfstune_enable_skinny_metadata_extent_refs</c> (procedure 452); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfstuneEnableSkinnyMetadataExtentRefs(string device)
-        => RunBlocking(() => BtrfstuneEnableSkinnyMetadataExtentRefsAsync(device));
+        => Invoke(new RpcRequest(452, "btrfstune_enable_skinny_metadata_extent_refs", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>btrfs_image</c> (procedure 453); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsImageAsync(IReadOnlyList<string> source, string image, int? compresslevel = null, CancellationToken cancellationToken = default)
@@ -3594,7 +3594,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_image</c> (procedure 453); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsImage(IReadOnlyList<string> source, string image, int? compresslevel = null)
-        => RunBlocking(() => BtrfsImageAsync(source, image, compresslevel));
+        => Invoke(new RpcRequest(453, "btrfs_image", (compresslevel is null ? 0UL : 0x1UL), __w => { __w.WriteStringArray(source); __w.WriteString(image); __w.WriteInt32(compresslevel ?? 0); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_get_mbr_part_type</c> (procedure 454).</summary>
     public Task<string> PartGetMbrPartTypeAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -3602,7 +3602,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_mbr_part_type</c> (procedure 454).</summary>
     public string PartGetMbrPartType(string device, int partnum)
-        => RunBlocking(() => PartGetMbrPartTypeAsync(device, partnum));
+        => Invoke(new RpcRequest(454, "part_get_mbr_part_type", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>btrfs_replace</c> (procedure 455); needs the optional feature group <c>btrfs</c>.</summary>
     public Task BtrfsReplaceAsync(string srcdev, string targetdev, string mntpoint, CancellationToken cancellationToken = default)
@@ -3610,7 +3610,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_replace</c> (procedure 455); needs the optional feature group <c>btrfs</c>.</summary>
     public void BtrfsReplace(string srcdev, string targetdev, string mntpoint)
-        => RunBlocking(() => BtrfsReplaceAsync(srcdev, targetdev, mntpoint));
+        => Invoke(new RpcRequest(455, "btrfs_replace", 0UL, __w => { __w.WriteString(srcdev); __w.WriteString(targetdev); __w.WriteString(mntpoint); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>set_uuid_random</c> (procedure 456).</summary>
     public Task SetUuidRandomAsync(string device, CancellationToken cancellationToken = default)
@@ -3618,7 +3618,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>set_uuid_random</c> (procedure 456).</summary>
     public void SetUuidRandom(string device)
-        => RunBlocking(() => SetUuidRandomAsync(device));
+        => Invoke(new RpcRequest(456, "set_uuid_random", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>vfs_minimum_size</c> (procedure 457).</summary>
     public Task<long> VfsMinimumSizeAsync(string mountable, CancellationToken cancellationToken = default)
@@ -3626,7 +3626,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>vfs_minimum_size</c> (procedure 457).</summary>
     public long VfsMinimumSize(string mountable)
-        => RunBlocking(() => VfsMinimumSizeAsync(mountable));
+        => Invoke(new RpcRequest(457, "vfs_minimum_size", 0UL, __w => { __w.WriteString(mountable); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>internal_feature_available</c> (procedure 458).</summary>
     public Task<int> InternalFeatureAvailableAsync(string group, CancellationToken cancellationToken = default)
@@ -3634,7 +3634,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_feature_available</c> (procedure 458).</summary>
     public int InternalFeatureAvailable(string group)
-        => RunBlocking(() => InternalFeatureAvailableAsync(group));
+        => Invoke(new RpcRequest(458, "internal_feature_available", 0UL, __w => { __w.WriteString(group); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>part_set_disk_guid</c> (procedure 459); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetDiskGuidAsync(string device, string guid, CancellationToken cancellationToken = default)
@@ -3642,7 +3642,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_disk_guid</c> (procedure 459); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetDiskGuid(string device, string guid)
-        => RunBlocking(() => PartSetDiskGuidAsync(device, guid));
+        => Invoke(new RpcRequest(459, "part_set_disk_guid", 0UL, __w => { __w.WriteString(device); __w.WriteString(guid); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_get_disk_guid</c> (procedure 460); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<string> PartGetDiskGuidAsync(string device, CancellationToken cancellationToken = default)
@@ -3650,7 +3650,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_disk_guid</c> (procedure 460); needs the optional feature group <c>gdisk</c>.</summary>
     public string PartGetDiskGuid(string device)
-        => RunBlocking(() => PartGetDiskGuidAsync(device));
+        => Invoke(new RpcRequest(460, "part_get_disk_guid", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>part_set_disk_guid_random</c> (procedure 461); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetDiskGuidRandomAsync(string device, CancellationToken cancellationToken = default)
@@ -3658,7 +3658,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_disk_guid_random</c> (procedure 461); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetDiskGuidRandom(string device)
-        => RunBlocking(() => PartSetDiskGuidRandomAsync(device));
+        => Invoke(new RpcRequest(461, "part_set_disk_guid_random", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_expand_gpt</c> (procedure 462); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartExpandGptAsync(string device, CancellationToken cancellationToken = default)
@@ -3666,7 +3666,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_expand_gpt</c> (procedure 462); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartExpandGpt(string device)
-        => RunBlocking(() => PartExpandGptAsync(device));
+        => Invoke(new RpcRequest(462, "part_expand_gpt", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>ntfscat_i</c> (procedure 463); the output is written to the stream.</summary>
     public Task NtfscatIAsync(string device, long inode, Stream filename, CancellationToken cancellationToken = default)
@@ -3674,7 +3674,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>ntfscat_i</c> (procedure 463); the output is written to the stream.</summary>
     public void NtfscatI(string device, long inode, Stream filename)
-        => RunBlocking(() => NtfscatIAsync(device, inode, filename));
+        => Invoke(new RpcRequest(463, "ntfscat_i", 0UL, __w => { __w.WriteString(device); __w.WriteInt64(inode); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>download_inode</c> (procedure 464); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public Task DownloadInodeAsync(string device, long inode, Stream filename, CancellationToken cancellationToken = default)
@@ -3682,7 +3682,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download_inode</c> (procedure 464); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public void DownloadInode(string device, long inode, Stream filename)
-        => RunBlocking(() => DownloadInodeAsync(device, inode, filename));
+        => Invoke(new RpcRequest(464, "download_inode", 0UL, __w => { __w.WriteString(device); __w.WriteInt64(inode); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>btrfs_filesystem_show</c> (procedure 465); needs the optional feature group <c>btrfs</c>.</summary>
     public Task<string[]> BtrfsFilesystemShowAsync(string device, CancellationToken cancellationToken = default)
@@ -3690,7 +3690,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>btrfs_filesystem_show</c> (procedure 465); needs the optional feature group <c>btrfs</c>.</summary>
     public string[] BtrfsFilesystemShow(string device)
-        => RunBlocking(() => BtrfsFilesystemShowAsync(device));
+        => Invoke(new RpcRequest(465, "btrfs_filesystem_show", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>internal_filesystem_walk</c> (procedure 466); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public Task InternalFilesystemWalkAsync(string device, Stream filename, CancellationToken cancellationToken = default)
@@ -3698,7 +3698,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_filesystem_walk</c> (procedure 466); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public void InternalFilesystemWalk(string device, Stream filename)
-        => RunBlocking(() => InternalFilesystemWalkAsync(device, filename));
+        => Invoke(new RpcRequest(466, "internal_filesystem_walk", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>selinux_relabel</c> (procedure 467); needs the optional feature group <c>selinuxrelabel</c>.</summary>
     public Task SelinuxRelabelAsync(string specfile, string path, bool? force = null, CancellationToken cancellationToken = default)
@@ -3706,7 +3706,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>selinux_relabel</c> (procedure 467); needs the optional feature group <c>selinuxrelabel</c>.</summary>
     public void SelinuxRelabel(string specfile, string path, bool? force = null)
-        => RunBlocking(() => SelinuxRelabelAsync(specfile, path, force));
+        => Invoke(new RpcRequest(467, "selinux_relabel", (force is null ? 0UL : 0x1UL), __w => { __w.WriteString(specfile); __w.WriteString(path); __w.WriteBool(force ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>download_blocks</c> (procedure 468); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public Task DownloadBlocksAsync(string device, long start, long stop, Stream filename, bool? unallocated = null, CancellationToken cancellationToken = default)
@@ -3714,7 +3714,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>download_blocks</c> (procedure 468); the output is written to the stream; needs the optional feature group <c>sleuthkit</c>.</summary>
     public void DownloadBlocks(string device, long start, long stop, Stream filename, bool? unallocated = null)
-        => RunBlocking(() => DownloadBlocksAsync(device, start, stop, filename, unallocated));
+        => Invoke(new RpcRequest(468, "download_blocks", (unallocated is null ? 0UL : 0x1UL), __w => { __w.WriteString(device); __w.WriteInt64(start); __w.WriteInt64(stop); __w.WriteBool(unallocated ?? false); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>aug_transform</c> (procedure 469).</summary>
     public Task AugTransformAsync(string lens, string file, bool? remove = null, CancellationToken cancellationToken = default)
@@ -3722,7 +3722,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>aug_transform</c> (procedure 469).</summary>
     public void AugTransform(string lens, string file, bool? remove = null)
-        => RunBlocking(() => AugTransformAsync(lens, file, remove));
+        => Invoke(new RpcRequest(469, "aug_transform", (remove is null ? 0UL : 0x1UL), __w => { __w.WriteString(lens); __w.WriteString(file); __w.WriteBool(remove ?? false); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>internal_find_inode</c> (procedure 470); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public Task InternalFindInodeAsync(string device, long inode, Stream filename, CancellationToken cancellationToken = default)
@@ -3730,7 +3730,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_find_inode</c> (procedure 470); the output is written to the stream; needs the optional feature group <c>libtsk</c>.</summary>
     public void InternalFindInode(string device, long inode, Stream filename)
-        => RunBlocking(() => InternalFindInodeAsync(device, inode, filename));
+        => Invoke(new RpcRequest(470, "internal_find_inode", 0UL, __w => { __w.WriteString(device); __w.WriteInt64(inode); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>mksquashfs</c> (procedure 471); the output is written to the stream; needs the optional feature group <c>squashfs</c>.</summary>
     public Task MksquashfsAsync(string path, Stream filename, string? compress = null, IReadOnlyList<string>? excludes = null, CancellationToken cancellationToken = default)
@@ -3738,7 +3738,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>mksquashfs</c> (procedure 471); the output is written to the stream; needs the optional feature group <c>squashfs</c>.</summary>
     public void Mksquashfs(string path, Stream filename, string? compress = null, IReadOnlyList<string>? excludes = null)
-        => RunBlocking(() => MksquashfsAsync(path, filename, compress, excludes));
+        => Invoke(new RpcRequest(471, "mksquashfs", (compress is null ? 0UL : 0x1UL) | (excludes is null ? 0UL : 0x2UL), __w => { __w.WriteString(path); __w.WriteString(compress ?? ""); __w.WriteStringArray(excludes); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>yara_load</c> (procedure 472); the stream is uploaded; needs the optional feature group <c>libyara</c>.</summary>
     public Task YaraLoadAsync(Stream filename, CancellationToken cancellationToken = default)
@@ -3746,7 +3746,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>yara_load</c> (procedure 472); the stream is uploaded; needs the optional feature group <c>libyara</c>.</summary>
     public void YaraLoad(Stream filename)
-        => RunBlocking(() => YaraLoadAsync(filename));
+        => Invoke(new RpcRequest(472, "yara_load", 0UL, null), XdrDecoders.Void, FileTransfer.Upload(filename));
 
     /// <summary>guestfsd <c>yara_destroy</c> (procedure 473); needs the optional feature group <c>libyara</c>.</summary>
     public Task YaraDestroyAsync(CancellationToken cancellationToken = default)
@@ -3754,7 +3754,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>yara_destroy</c> (procedure 473); needs the optional feature group <c>libyara</c>.</summary>
     public void YaraDestroy()
-        => RunBlocking(() => YaraDestroyAsync());
+        => Invoke(new RpcRequest(473, "yara_destroy", 0UL, null), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>internal_yara_scan</c> (procedure 474); the output is written to the stream; needs the optional feature group <c>libyara</c>.</summary>
     public Task InternalYaraScanAsync(string path, Stream filename, CancellationToken cancellationToken = default)
@@ -3762,7 +3762,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_yara_scan</c> (procedure 474); the output is written to the stream; needs the optional feature group <c>libyara</c>.</summary>
     public void InternalYaraScan(string path, Stream filename)
-        => RunBlocking(() => InternalYaraScanAsync(path, filename));
+        => Invoke(new RpcRequest(474, "internal_yara_scan", 0UL, __w => { __w.WriteString(path); }), XdrDecoders.Void, FileTransfer.Download(filename));
 
     /// <summary>guestfsd <c>file_architecture</c> (procedure 475).</summary>
     public Task<string> FileArchitectureAsync(string filename, CancellationToken cancellationToken = default)
@@ -3770,7 +3770,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>file_architecture</c> (procedure 475).</summary>
     public string FileArchitecture(string filename)
-        => RunBlocking(() => FileArchitectureAsync(filename));
+        => Invoke(new RpcRequest(475, "file_architecture", 0UL, __w => { __w.WriteString(filename); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>list_filesystems</c> (procedure 476).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> ListFilesystemsAsync(CancellationToken cancellationToken = default)
@@ -3778,7 +3778,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>list_filesystems</c> (procedure 476).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ListFilesystems()
-        => RunBlocking(() => ListFilesystemsAsync());
+        => Invoke(new RpcRequest(476, "list_filesystems", 0UL, null), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>part_resize</c> (procedure 477).</summary>
     public Task PartResizeAsync(string device, int partnum, long endsect, CancellationToken cancellationToken = default)
@@ -3786,7 +3786,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_resize</c> (procedure 477).</summary>
     public void PartResize(string device, int partnum, long endsect)
-        => RunBlocking(() => PartResizeAsync(device, partnum, endsect));
+        => Invoke(new RpcRequest(477, "part_resize", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteInt64(endsect); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>hivex_value_utf8</c> (procedure 478); needs the optional feature group <c>hivex</c>.</summary>
     [Obsolete("guestfsd deprecates hivex_value_utf8; use hivex_value_string instead")]
@@ -3796,7 +3796,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>hivex_value_utf8</c> (procedure 478); needs the optional feature group <c>hivex</c>.</summary>
     [Obsolete("guestfsd deprecates hivex_value_utf8; use hivex_value_string instead")]
     public string HivexValueUtf8(long valueh)
-        => RunBlocking(() => HivexValueUtf8Async(valueh));
+        => Invoke(new RpcRequest(478, "hivex_value_utf8", 0UL, __w => { __w.WriteInt64(valueh); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>hivex_value_string</c> (procedure 479); needs the optional feature group <c>hivex</c>.</summary>
     public Task<string> HivexValueStringAsync(long valueh, CancellationToken cancellationToken = default)
@@ -3804,7 +3804,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>hivex_value_string</c> (procedure 479); needs the optional feature group <c>hivex</c>.</summary>
     public string HivexValueString(long valueh)
-        => RunBlocking(() => HivexValueStringAsync(valueh));
+        => Invoke(new RpcRequest(479, "hivex_value_string", 0UL, __w => { __w.WriteInt64(valueh); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_os</c> (procedure 480).</summary>
     public Task<string[]> InspectOsAsync(CancellationToken cancellationToken = default)
@@ -3812,7 +3812,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_os</c> (procedure 480).</summary>
     public string[] InspectOs()
-        => RunBlocking(() => InspectOsAsync());
+        => Invoke(new RpcRequest(480, "inspect_os", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>inspect_get_roots</c> (procedure 481).</summary>
     public Task<string[]> InspectGetRootsAsync(CancellationToken cancellationToken = default)
@@ -3820,7 +3820,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_roots</c> (procedure 481).</summary>
     public string[] InspectGetRoots()
-        => RunBlocking(() => InspectGetRootsAsync());
+        => Invoke(new RpcRequest(481, "inspect_get_roots", 0UL, null), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>inspect_get_format</c> (procedure 482).</summary>
     [Obsolete("guestfsd deprecates inspect_get_format")]
@@ -3830,7 +3830,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_get_format</c> (procedure 482).</summary>
     [Obsolete("guestfsd deprecates inspect_get_format")]
     public string InspectGetFormat(string root)
-        => RunBlocking(() => InspectGetFormatAsync(root));
+        => Invoke(new RpcRequest(482, "inspect_get_format", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_type</c> (procedure 483).</summary>
     public Task<string> InspectGetTypeAsync(string root, CancellationToken cancellationToken = default)
@@ -3838,7 +3838,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_type</c> (procedure 483).</summary>
     public string InspectGetType(string root)
-        => RunBlocking(() => InspectGetTypeAsync(root));
+        => Invoke(new RpcRequest(483, "inspect_get_type", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_distro</c> (procedure 484).</summary>
     public Task<string> InspectGetDistroAsync(string root, CancellationToken cancellationToken = default)
@@ -3846,7 +3846,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_distro</c> (procedure 484).</summary>
     public string InspectGetDistro(string root)
-        => RunBlocking(() => InspectGetDistroAsync(root));
+        => Invoke(new RpcRequest(484, "inspect_get_distro", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_package_format</c> (procedure 485).</summary>
     public Task<string> InspectGetPackageFormatAsync(string root, CancellationToken cancellationToken = default)
@@ -3854,7 +3854,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_package_format</c> (procedure 485).</summary>
     public string InspectGetPackageFormat(string root)
-        => RunBlocking(() => InspectGetPackageFormatAsync(root));
+        => Invoke(new RpcRequest(485, "inspect_get_package_format", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_package_management</c> (procedure 486).</summary>
     public Task<string> InspectGetPackageManagementAsync(string root, CancellationToken cancellationToken = default)
@@ -3862,7 +3862,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_package_management</c> (procedure 486).</summary>
     public string InspectGetPackageManagement(string root)
-        => RunBlocking(() => InspectGetPackageManagementAsync(root));
+        => Invoke(new RpcRequest(486, "inspect_get_package_management", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_product_name</c> (procedure 487).</summary>
     public Task<string> InspectGetProductNameAsync(string root, CancellationToken cancellationToken = default)
@@ -3870,7 +3870,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_product_name</c> (procedure 487).</summary>
     public string InspectGetProductName(string root)
-        => RunBlocking(() => InspectGetProductNameAsync(root));
+        => Invoke(new RpcRequest(487, "inspect_get_product_name", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_product_variant</c> (procedure 488).</summary>
     public Task<string> InspectGetProductVariantAsync(string root, CancellationToken cancellationToken = default)
@@ -3878,7 +3878,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_product_variant</c> (procedure 488).</summary>
     public string InspectGetProductVariant(string root)
-        => RunBlocking(() => InspectGetProductVariantAsync(root));
+        => Invoke(new RpcRequest(488, "inspect_get_product_variant", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_major_version</c> (procedure 489).</summary>
     public Task<int> InspectGetMajorVersionAsync(string root, CancellationToken cancellationToken = default)
@@ -3886,7 +3886,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_major_version</c> (procedure 489).</summary>
     public int InspectGetMajorVersion(string root)
-        => RunBlocking(() => InspectGetMajorVersionAsync(root));
+        => Invoke(new RpcRequest(489, "inspect_get_major_version", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>inspect_get_minor_version</c> (procedure 490).</summary>
     public Task<int> InspectGetMinorVersionAsync(string root, CancellationToken cancellationToken = default)
@@ -3894,7 +3894,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_minor_version</c> (procedure 490).</summary>
     public int InspectGetMinorVersion(string root)
-        => RunBlocking(() => InspectGetMinorVersionAsync(root));
+        => Invoke(new RpcRequest(490, "inspect_get_minor_version", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.Int32, null);
 
     /// <summary>guestfsd <c>inspect_get_arch</c> (procedure 491).</summary>
     public Task<string> InspectGetArchAsync(string root, CancellationToken cancellationToken = default)
@@ -3902,7 +3902,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_arch</c> (procedure 491).</summary>
     public string InspectGetArch(string root)
-        => RunBlocking(() => InspectGetArchAsync(root));
+        => Invoke(new RpcRequest(491, "inspect_get_arch", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_hostname</c> (procedure 492).</summary>
     public Task<string> InspectGetHostnameAsync(string root, CancellationToken cancellationToken = default)
@@ -3910,7 +3910,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_hostname</c> (procedure 492).</summary>
     public string InspectGetHostname(string root)
-        => RunBlocking(() => InspectGetHostnameAsync(root));
+        => Invoke(new RpcRequest(492, "inspect_get_hostname", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_windows_systemroot</c> (procedure 493).</summary>
     public Task<string> InspectGetWindowsSystemrootAsync(string root, CancellationToken cancellationToken = default)
@@ -3918,7 +3918,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_systemroot</c> (procedure 493).</summary>
     public string InspectGetWindowsSystemroot(string root)
-        => RunBlocking(() => InspectGetWindowsSystemrootAsync(root));
+        => Invoke(new RpcRequest(493, "inspect_get_windows_systemroot", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_windows_software_hive</c> (procedure 494).</summary>
     public Task<string> InspectGetWindowsSoftwareHiveAsync(string root, CancellationToken cancellationToken = default)
@@ -3926,7 +3926,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_software_hive</c> (procedure 494).</summary>
     public string InspectGetWindowsSoftwareHive(string root)
-        => RunBlocking(() => InspectGetWindowsSoftwareHiveAsync(root));
+        => Invoke(new RpcRequest(494, "inspect_get_windows_software_hive", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_windows_system_hive</c> (procedure 495).</summary>
     public Task<string> InspectGetWindowsSystemHiveAsync(string root, CancellationToken cancellationToken = default)
@@ -3934,7 +3934,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_system_hive</c> (procedure 495).</summary>
     public string InspectGetWindowsSystemHive(string root)
-        => RunBlocking(() => InspectGetWindowsSystemHiveAsync(root));
+        => Invoke(new RpcRequest(495, "inspect_get_windows_system_hive", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_get_windows_current_control_set</c> (procedure 496).</summary>
     public Task<string> InspectGetWindowsCurrentControlSetAsync(string root, CancellationToken cancellationToken = default)
@@ -3942,7 +3942,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_windows_current_control_set</c> (procedure 496).</summary>
     public string InspectGetWindowsCurrentControlSet(string root)
-        => RunBlocking(() => InspectGetWindowsCurrentControlSetAsync(root));
+        => Invoke(new RpcRequest(496, "inspect_get_windows_current_control_set", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>inspect_is_live</c> (procedure 497).</summary>
     [Obsolete("guestfsd deprecates inspect_is_live")]
@@ -3952,7 +3952,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_is_live</c> (procedure 497).</summary>
     [Obsolete("guestfsd deprecates inspect_is_live")]
     public bool InspectIsLive(string root)
-        => RunBlocking(() => InspectIsLiveAsync(root));
+        => Invoke(new RpcRequest(497, "inspect_is_live", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>inspect_is_netinst</c> (procedure 498).</summary>
     [Obsolete("guestfsd deprecates inspect_is_netinst")]
@@ -3962,7 +3962,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_is_netinst</c> (procedure 498).</summary>
     [Obsolete("guestfsd deprecates inspect_is_netinst")]
     public bool InspectIsNetinst(string root)
-        => RunBlocking(() => InspectIsNetinstAsync(root));
+        => Invoke(new RpcRequest(498, "inspect_is_netinst", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>inspect_is_multipart</c> (procedure 499).</summary>
     [Obsolete("guestfsd deprecates inspect_is_multipart")]
@@ -3972,7 +3972,7 @@ public sealed partial class GuestSession
     /// <summary>guestfsd <c>inspect_is_multipart</c> (procedure 499).</summary>
     [Obsolete("guestfsd deprecates inspect_is_multipart")]
     public bool InspectIsMultipart(string root)
-        => RunBlocking(() => InspectIsMultipartAsync(root));
+        => Invoke(new RpcRequest(499, "inspect_is_multipart", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.Bool, null);
 
     /// <summary>guestfsd <c>inspect_get_mountpoints</c> (procedure 500).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> InspectGetMountpointsAsync(string root, CancellationToken cancellationToken = default)
@@ -3980,7 +3980,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_mountpoints</c> (procedure 500).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> InspectGetMountpoints(string root)
-        => RunBlocking(() => InspectGetMountpointsAsync(root));
+        => Invoke(new RpcRequest(500, "inspect_get_mountpoints", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>inspect_get_filesystems</c> (procedure 501).</summary>
     public Task<string[]> InspectGetFilesystemsAsync(string root, CancellationToken cancellationToken = default)
@@ -3988,7 +3988,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_filesystems</c> (procedure 501).</summary>
     public string[] InspectGetFilesystems(string root)
-        => RunBlocking(() => InspectGetFilesystemsAsync(root));
+        => Invoke(new RpcRequest(501, "inspect_get_filesystems", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.StringArray, null);
 
     /// <summary>guestfsd <c>inspect_get_drive_mappings</c> (procedure 502).</summary>
     public Task<IReadOnlyList<KeyValuePair<string, string>>> InspectGetDriveMappingsAsync(string root, CancellationToken cancellationToken = default)
@@ -3996,7 +3996,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>inspect_get_drive_mappings</c> (procedure 502).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> InspectGetDriveMappings(string root)
-        => RunBlocking(() => InspectGetDriveMappingsAsync(root));
+        => Invoke(new RpcRequest(502, "inspect_get_drive_mappings", 0UL, __w => { __w.WriteString(root); }), XdrDecoders.Pairs, null);
 
     /// <summary>guestfsd <c>part_set_gpt_attributes</c> (procedure 503); needs the optional feature group <c>gdisk</c>.</summary>
     public Task PartSetGptAttributesAsync(string device, int partnum, long attributes, CancellationToken cancellationToken = default)
@@ -4004,7 +4004,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_set_gpt_attributes</c> (procedure 503); needs the optional feature group <c>gdisk</c>.</summary>
     public void PartSetGptAttributes(string device, int partnum, long attributes)
-        => RunBlocking(() => PartSetGptAttributesAsync(device, partnum, attributes));
+        => Invoke(new RpcRequest(503, "part_set_gpt_attributes", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); __w.WriteInt64(attributes); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>part_get_gpt_attributes</c> (procedure 504); needs the optional feature group <c>gdisk</c>.</summary>
     public Task<long> PartGetGptAttributesAsync(string device, int partnum, CancellationToken cancellationToken = default)
@@ -4012,7 +4012,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>part_get_gpt_attributes</c> (procedure 504); needs the optional feature group <c>gdisk</c>.</summary>
     public long PartGetGptAttributes(string device, int partnum)
-        => RunBlocking(() => PartGetGptAttributesAsync(device, partnum));
+        => Invoke(new RpcRequest(504, "part_get_gpt_attributes", 0UL, __w => { __w.WriteString(device); __w.WriteInt32(partnum); }), XdrDecoders.Int64, null);
 
     /// <summary>guestfsd <c>f2fs_expand</c> (procedure 505); needs the optional feature group <c>f2fs</c>.</summary>
     public Task F2fsExpandAsync(string device, CancellationToken cancellationToken = default)
@@ -4020,7 +4020,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>f2fs_expand</c> (procedure 505); needs the optional feature group <c>f2fs</c>.</summary>
     public void F2fsExpand(string device)
-        => RunBlocking(() => F2fsExpandAsync(device));
+        => Invoke(new RpcRequest(505, "f2fs_expand", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>lvm_scan</c> (procedure 506).</summary>
     public Task LvmScanAsync(bool activate, CancellationToken cancellationToken = default)
@@ -4028,7 +4028,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>lvm_scan</c> (procedure 506).</summary>
     public void LvmScan(bool activate)
-        => RunBlocking(() => LvmScanAsync(activate));
+        => Invoke(new RpcRequest(506, "lvm_scan", 0UL, __w => { __w.WriteBool(activate); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>luks_uuid</c> (procedure 507); needs the optional feature group <c>luks</c>.</summary>
     public Task<string> LuksUuidAsync(string device, CancellationToken cancellationToken = default)
@@ -4036,7 +4036,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>luks_uuid</c> (procedure 507); needs the optional feature group <c>luks</c>.</summary>
     public string LuksUuid(string device)
-        => RunBlocking(() => LuksUuidAsync(device));
+        => Invoke(new RpcRequest(507, "luks_uuid", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.String, null);
 
     /// <summary>guestfsd <c>cryptsetup_open</c> (procedure 508); needs the optional feature group <c>luks</c>.</summary>
     public Task CryptsetupOpenAsync(string device, string key, string mapname, bool? @readonly = null, string? crypttype = null, CancellationToken cancellationToken = default)
@@ -4044,7 +4044,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cryptsetup_open</c> (procedure 508); needs the optional feature group <c>luks</c>.</summary>
     public void CryptsetupOpen(string device, string key, string mapname, bool? @readonly = null, string? crypttype = null)
-        => RunBlocking(() => CryptsetupOpenAsync(device, key, mapname, @readonly, crypttype));
+        => Invoke(new RpcRequest(508, "cryptsetup_open", (@readonly is null ? 0UL : 0x1UL) | (crypttype is null ? 0UL : 0x2UL), __w => { __w.WriteString(device); __w.WriteString(key); __w.WriteString(mapname); __w.WriteBool(@readonly ?? false); __w.WriteString(crypttype ?? ""); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>cryptsetup_close</c> (procedure 509); needs the optional feature group <c>luks</c>.</summary>
     public Task CryptsetupCloseAsync(string device, CancellationToken cancellationToken = default)
@@ -4052,7 +4052,7 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>cryptsetup_close</c> (procedure 509); needs the optional feature group <c>luks</c>.</summary>
     public void CryptsetupClose(string device)
-        => RunBlocking(() => CryptsetupCloseAsync(device));
+        => Invoke(new RpcRequest(509, "cryptsetup_close", 0UL, __w => { __w.WriteString(device); }), XdrDecoders.Void, null);
 
     /// <summary>guestfsd <c>internal_list_rpm_applications</c> (procedure 510).</summary>
     public Task<GuestApplication2[]> InternalListRpmApplicationsAsync(CancellationToken cancellationToken = default)
@@ -4060,5 +4060,5 @@ public sealed partial class GuestSession
 
     /// <summary>guestfsd <c>internal_list_rpm_applications</c> (procedure 510).</summary>
     public GuestApplication2[] InternalListRpmApplications()
-        => RunBlocking(() => InternalListRpmApplicationsAsync());
+        => Invoke(new RpcRequest(510, "internal_list_rpm_applications", 0UL, null), static (ref XdrReader __r) => GuestApplication2.ReadList(ref __r), null);
 }

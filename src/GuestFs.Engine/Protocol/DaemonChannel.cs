@@ -27,9 +27,6 @@ public sealed class DaemonChannel : IDisposable
     private uint _serial = ProtocolConstants.FirstSerial;
     private readonly byte[] _chunkFrame = new byte[ProtocolConstants.ChunkMax + 16];
     private string? _brokenReason;
-    // True during a call whose caller blocks anyway: socket reads and writes are then
-    // done synchronously on that thread (see GuestSession.RunBlocking).
-    private bool _blocking;
 
     public DaemonChannel(Stream stream)
     {
@@ -52,7 +49,7 @@ public sealed class DaemonChannel : IDisposable
     // The async methods below run once per message or chunk: pooled builders, so they
     // do not allocate when they complete asynchronously.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask FillAsync(int count, string procedure)
+    private async ValueTask FillAsync(bool async, int count, string procedure)
     {
         if (_rend - _rstart >= count) return;
         if (_rstart > 0)
@@ -66,7 +63,7 @@ public sealed class DaemonChannel : IDisposable
             int n;
             try
             {
-                n = _blocking
+                n = !async
                     ? _stream.Read(_rbuf, _rend, _rbuf.Length - _rend)
                     : await _stream.ReadAsync(_rbuf.AsMemory(_rend, _rbuf.Length - _rend)).ConfigureAwait(false);
             }
@@ -81,9 +78,9 @@ public sealed class DaemonChannel : IDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<uint> ReadWordAsync(string procedure)
+    private async ValueTask<uint> ReadWordAsync(bool async, string procedure)
     {
-        await FillAsync(4, procedure).ConfigureAwait(false);
+        await FillAsync(async, 4, procedure).ConfigureAwait(false);
         uint w = BinaryPrimitives.ReadUInt32BigEndian(_rbuf.AsSpan(_rstart, 4));
         _rstart += 4;
         return w;
@@ -105,14 +102,14 @@ public sealed class DaemonChannel : IDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Frame> ReadBodyAsync(uint length, string procedure)
+    private async ValueTask<Frame> ReadBodyAsync(bool async, uint length, string procedure)
     {
         if (length > ProtocolConstants.MessageMax)
             throw Break(procedure, $"message length {length} is larger than the protocol maximum {ProtocolConstants.MessageMax} (lost synchronisation with the daemon)");
         int len = (int)length;
         if (len <= ReadBufferSize)
         {
-            await FillAsync(len, procedure).ConfigureAwait(false);
+            await FillAsync(async, len, procedure).ConfigureAwait(false);
             var f = new Frame(_rbuf, _rstart, len, false);
             _rstart += len;
             return f;
@@ -128,7 +125,7 @@ public sealed class DaemonChannel : IDisposable
             while (off < len)
             {
                 int n;
-                try { n = _blocking ? _stream.Read(big, off, len - off) : await _stream.ReadAsync(big.AsMemory(off, len - off)).ConfigureAwait(false); }
+                try { n = !async ? _stream.Read(big, off, len - off) : await _stream.ReadAsync(big.AsMemory(off, len - off)).ConfigureAwait(false); }
                 catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
                 {
                     throw Break(procedure, $"reading from the appliance failed: {e.Message}", e);
@@ -147,9 +144,9 @@ public sealed class DaemonChannel : IDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ReadProgressAsync(string procedure)
+    private async ValueTask ReadProgressAsync(bool async, string procedure)
     {
-        await FillAsync(ProtocolConstants.ProgressSize, procedure).ConfigureAwait(false);
+        await FillAsync(async, ProtocolConstants.ProgressSize, procedure).ConfigureAwait(false);
         var r = new XdrReader(_rbuf.AsSpan(_rstart, ProtocolConstants.ProgressSize));
         var msg = ProgressMessage.Read(ref r);
         _rstart += ProtocolConstants.ProgressSize;
@@ -163,15 +160,15 @@ public sealed class DaemonChannel : IDisposable
     /// Returns null when a cancel flag was seen and not skipped.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Frame?> ReadMessageAsync(string procedure, bool skipCancelFlags, Action? onCancelFlag = null)
+    private async ValueTask<Frame?> ReadMessageAsync(bool async, string procedure, bool skipCancelFlags, Action? onCancelFlag = null)
     {
         while (true)
         {
-            uint w = await ReadWordAsync(procedure).ConfigureAwait(false);
+            uint w = await ReadWordAsync(async, procedure).ConfigureAwait(false);
             switch (w)
             {
                 case ProtocolConstants.ProgressFlag:
-                    await ReadProgressAsync(procedure).ConfigureAwait(false);
+                    await ReadProgressAsync(async, procedure).ConfigureAwait(false);
                     continue;
                 case ProtocolConstants.CancelFlag:
                     if (onCancelFlag is not null) { onCancelFlag(); continue; }
@@ -180,7 +177,7 @@ public sealed class DaemonChannel : IDisposable
                 case ProtocolConstants.LaunchFlag:
                     throw Break(procedure, "unexpected launch flag from the daemon while waiting for a reply");
                 default:
-                    return await ReadBodyAsync(w, procedure).ConfigureAwait(false);
+                    return await ReadBodyAsync(async, w, procedure).ConfigureAwait(false);
             }
         }
     }
@@ -188,7 +185,8 @@ public sealed class DaemonChannel : IDisposable
     /// <summary>Waits for the daemon's launch flag (the first word it sends), consuming nothing else.</summary>
     public async Task WaitForLaunchFlagAsync(CancellationToken cancellationToken)
     {
-        var read = ReadWordAsync("launch").AsTask();
+        const bool async = true; // transfers and the launch flag never block a caller's thread
+        var read = ReadWordAsync(async, "launch").AsTask();
         uint w = await read.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (w != ProtocolConstants.LaunchFlag)
             throw Break("launch", $"the daemon sent 0x{w:x8} instead of the launch flag 0x{ProtocolConstants.LaunchFlag:x8}");
@@ -197,11 +195,11 @@ public sealed class DaemonChannel : IDisposable
     // ---------------------------------------------------------------- writing
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WriteRawAsync(ReadOnlyMemory<byte> bytes, string procedure)
+    private async ValueTask WriteRawAsync(bool async, ReadOnlyMemory<byte> bytes, string procedure)
     {
         try
         {
-            if (_blocking)
+            if (!async)
             {
                 _stream.Write(bytes.Span);
                 _stream.Flush();
@@ -219,7 +217,7 @@ public sealed class DaemonChannel : IDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<uint> SendRequestAsync(RpcRequest request, ulong progressHint)
+    private async ValueTask<uint> SendRequestAsync(bool async, RpcRequest request, ulong progressHint)
     {
         uint serial = _serial++;
         using var w = new XdrWriter(256, ProtocolConstants.MessageMax);
@@ -234,11 +232,11 @@ public sealed class DaemonChannel : IDisposable
             throw new GuestFsException(request.Name, "EINVAL",
                 $"the request is larger than the protocol's {ProtocolConstants.MessageMax / (1024 * 1024)} MiB message limit; pass less data per call (for files use upload)", e);
         }
-        await WriteRawAsync(w.GetFrame(), request.Name).ConfigureAwait(false);
+        await WriteRawAsync(async, w.GetFrame(), request.Name).ConfigureAwait(false);
         return serial;
     }
 
-    private ValueTask WriteChunkAsync(int dataLength, bool cancel, string procedure)
+    private ValueTask WriteChunkAsync(bool async, int dataLength, bool cancel, string procedure)
     {
         // _chunkFrame layout: [len][cancel][datalen][data ...][pad]
         int padded = (dataLength + 3) & ~3;
@@ -248,7 +246,7 @@ public sealed class DaemonChannel : IDisposable
         BinaryPrimitives.WriteInt32BigEndian(f.Slice(4), cancel ? 1 : 0);
         BinaryPrimitives.WriteUInt32BigEndian(f.Slice(8), (uint)dataLength);
         f.Slice(12 + dataLength, padded - dataLength).Clear();
-        return WriteRawAsync(_chunkFrame.AsMemory(0, 4 + bodyLen), procedure);
+        return WriteRawAsync(async, _chunkFrame.AsMemory(0, 4 + bodyLen), procedure);
     }
 
     private const int ChunksPerBlock = 16;
@@ -324,9 +322,9 @@ public sealed class DaemonChannel : IDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<T> ReceiveReplyAsync<T>(RpcRequest request, uint serial, ReplyDecoder<T> decoder, Action? onCancelFlag = null)
+    private async ValueTask<T> ReceiveReplyAsync<T>(bool async, RpcRequest request, uint serial, ReplyDecoder<T> decoder, Action? onCancelFlag = null)
     {
-        using var frame = (await ReadMessageAsync(request.Name, skipCancelFlags: true, onCancelFlag).ConfigureAwait(false))!.Value;
+        using var frame = (await ReadMessageAsync(async, request.Name, skipCancelFlags: true, onCancelFlag).ConfigureAwait(false))!.Value;
         return DecodeReply(frame, request, serial, decoder);
     }
 
@@ -339,23 +337,19 @@ public sealed class DaemonChannel : IDisposable
     /// pending (see the session's deferred drain).
     /// </summary>
     /// <remarks>
-    /// With <paramref name="blocking"/> (a plain call only), the request is written
+    /// With <paramref name="async"/> false (a plain call only), the request is written
     /// and the reply read synchronously on the calling thread, so the returned task
-    /// is already complete; for callers that would block on it anyway.
+    /// is already complete; for callers that would block on it anyway. Every read and
+    /// write below takes the same explicit flag. Transfers are always asynchronous.
     /// </remarks>
     public async Task<T> CallAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null, CancellationToken cancellationToken = default,
-        bool blocking = false)
+        bool async = true)
     {
         ThrowIfBroken(request.Name);
         if (transfer is null)
         {
-            _blocking = blocking;
-            try
-            {
-                uint serial = await SendRequestAsync(request, 0).ConfigureAwait(false);
-                return await ReceiveReplyAsync(request, serial, decoder).ConfigureAwait(false);
-            }
-            finally { _blocking = false; }
+            uint serial = await SendRequestAsync(async, request, 0).ConfigureAwait(false);
+            return await ReceiveReplyAsync(async, request, serial, decoder).ConfigureAwait(false);
         }
         if (transfer.IsUpload)
             return await UploadAsync(request, decoder, transfer, cancellationToken).ConfigureAwait(false);
@@ -364,12 +358,13 @@ public sealed class DaemonChannel : IDisposable
 
     private async Task<T> UploadAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer transfer, CancellationToken ct)
     {
-        uint serial = await SendRequestAsync(request, (ulong)transfer.ProgressHint).ConfigureAwait(false);
+        const bool async = true; // transfers and the launch flag never block a caller's thread
+        uint serial = await SendRequestAsync(async, request, (ulong)transfer.ProgressHint).ConfigureAwait(false);
         int daemonCancelled = 0;
         // The reader runs beside the writer: it sees the daemon's cancel flag
         // (daemon-side cancellation), progress, and finally the reply.
         var replyTask = Task.Run(async () =>
-            await ReceiveReplyAsync(request, serial, decoder, () => Volatile.Write(ref daemonCancelled, 1)).ConfigureAwait(false));
+            await ReceiveReplyAsync(async, request, serial, decoder, () => Volatile.Write(ref daemonCancelled, 1)).ConfigureAwait(false));
 
         bool userCancelled = false;
         Exception? sourceError = null;
@@ -379,13 +374,13 @@ public sealed class DaemonChannel : IDisposable
             {
                 if (Volatile.Read(ref daemonCancelled) == 1 || replyTask.IsCompleted)
                 {
-                    await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
+                    await WriteChunkAsync(async, 0, true, request.Name).ConfigureAwait(false);
                     break;
                 }
                 if (ct.IsCancellationRequested)
                 {
                     userCancelled = true;
-                    await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
+                    await WriteChunkAsync(async, 0, true, request.Name).ConfigureAwait(false);
                     break;
                 }
                 // Read a block of the source and send it as consecutive chunk frames in
@@ -399,12 +394,12 @@ public sealed class DaemonChannel : IDisposable
                 catch (Exception e) when (e is not GuestFsProtocolException)
                 {
                     sourceError = e;
-                    await WriteChunkAsync(0, true, request.Name).ConfigureAwait(false);
+                    await WriteChunkAsync(async, 0, true, request.Name).ConfigureAwait(false);
                     break;
                 }
                 bool last = n < _sourceBlock.Length;
                 int frameBytes = FrameChunks(_sourceBlock.AsSpan(0, n), last);
-                await WriteRawAsync(_uploadFrames.AsMemory(0, frameBytes), request.Name).ConfigureAwait(false);
+                await WriteRawAsync(async, _uploadFrames.AsMemory(0, frameBytes), request.Name).ConfigureAwait(false);
                 if (n > 0)
                 {
                     transfer.BytesTransferred += n;
@@ -454,9 +449,10 @@ public sealed class DaemonChannel : IDisposable
 
     private async Task<T> DownloadAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer transfer, CancellationToken ct)
     {
-        uint serial = await SendRequestAsync(request, 0).ConfigureAwait(false);
+        const bool async = true; // transfers and the launch flag never block a caller's thread
+        uint serial = await SendRequestAsync(async, request, 0).ConfigureAwait(false);
         // The daemon answers first (an error means no chunks follow), then streams chunks.
-        T result = await ReceiveReplyAsync(request, serial, decoder).ConfigureAwait(false);
+        T result = await ReceiveReplyAsync(async, request, serial, decoder).ConfigureAwait(false);
 
         bool cancelSent = false;
         Exception? sinkError = null;
@@ -465,10 +461,10 @@ public sealed class DaemonChannel : IDisposable
         {
             if (!cancelSent && ct.IsCancellationRequested)
             {
-                await SendCancelFlagAsync(request.Name).ConfigureAwait(false);
+                await SendCancelFlagAsync(async, request.Name).ConfigureAwait(false);
                 cancelSent = true;
             }
-            var maybe = await ReadMessageAsync(request.Name, skipCancelFlags: false).ConfigureAwait(false);
+            var maybe = await ReadMessageAsync(async, request.Name, skipCancelFlags: false).ConfigureAwait(false);
             if (maybe is null)
                 throw Break(request.Name, "unexpected cancel flag from the daemon in the middle of a download");
             using var frame = maybe.Value;
@@ -511,7 +507,7 @@ public sealed class DaemonChannel : IDisposable
                 {
                     sinkError = e;
                     if (endOfFile) break; // nothing left to cancel: the daemon has sent everything
-                    await SendCancelFlagAsync(request.Name).ConfigureAwait(false);
+                    await SendCancelFlagAsync(async, request.Name).ConfigureAwait(false);
                     cancelSent = true;
                     continue;
                 }
@@ -540,11 +536,11 @@ public sealed class DaemonChannel : IDisposable
         return (c == 1, len);
     }
 
-    private ValueTask SendCancelFlagAsync(string procedure)
+    private ValueTask SendCancelFlagAsync(bool async, string procedure)
     {
         var word = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(word, ProtocolConstants.CancelFlag);
-        return WriteRawAsync(word, procedure);
+        return WriteRawAsync(async, word, procedure);
     }
 
     // ---------------------------------------------------------------- state

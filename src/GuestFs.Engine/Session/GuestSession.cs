@@ -578,42 +578,25 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     /// Cancelling a plain call returns at once; its reply is still read in the
     /// background before the next call runs, so the session stays in step.
     /// </summary>
-    // Set while a blocking twin (Mount, Statns …) starts its call on the caller's thread.
-    [ThreadStatic] private static bool t_callerBlocks;
+    public Task<T> InvokeAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null,
+        CancellationToken cancellationToken = default) =>
+        InvokeCoreAsync(request, decoder, transfer, async: true, cancellationToken);
 
     /// <summary>
-    /// Runs a call for a caller that waits for it anyway (the generated blocking
-    /// twins): a plain call without a cancellation token then reads its reply with
-    /// blocking socket reads on this thread, instead of an asynchronous read whose
-    /// completion hops through the thread pool back to the waiting thread. That
-    /// saves two thread switches per round trip, which is most of the host-side
-    /// cost of a small call on a busy 2-core machine.
+    /// The same call for a caller that waits for it anyway (the generated blocking twins:
+    /// Mount, Statns …). The choice travels as an explicit <c>async: false</c> down to the
+    /// channel: a plain call then reads its reply with blocking socket reads on this thread,
+    /// instead of an asynchronous read whose completion hops through the thread pool back to
+    /// the waiting thread. That saves two thread switches per round trip, which is most of the
+    /// host-side cost of a small call on a busy 2-core machine. Transfers stay asynchronous.
     /// </summary>
-    private static T RunBlocking<T>(Func<Task<T>> start)
-    {
-        bool outer = t_callerBlocks;
-        Task<T> task;
-        t_callerBlocks = true;
-        try { task = start(); }
-        finally { t_callerBlocks = outer; }
-        return task.GetAwaiter().GetResult();
-    }
+    public T Invoke<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null) =>
+        InvokeCoreAsync(request, decoder, transfer, async: false, CancellationToken.None).GetAwaiter().GetResult();
 
-    private static void RunBlocking(Func<Task> start)
+    private async Task<T> InvokeCoreAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer,
+        bool async, CancellationToken cancellationToken)
     {
-        bool outer = t_callerBlocks;
-        Task task;
-        t_callerBlocks = true;
-        try { task = start(); }
-        finally { t_callerBlocks = outer; }
-        task.GetAwaiter().GetResult();
-    }
-
-    public async Task<T> InvokeAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer? transfer = null,
-        CancellationToken cancellationToken = default)
-    {
-        // Read before the first await: only the caller's own thread carries the flag.
-        bool blocking = t_callerBlocks && transfer is null && !cancellationToken.CanBeCanceled;
+        bool blocking = !async && transfer is null && !cancellationToken.CanBeCanceled;
         RequireReady(request.Name);
         await _callLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         bool release = true;
@@ -625,7 +608,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             Interlocked.Increment(ref _callCount);
             NoteCall(request.Name);
             Trace(request.Name);
-            var call = channel.CallAsync(request, decoder, transfer, cancellationToken, blocking);
+            var call = channel.CallAsync(request, decoder, transfer, cancellationToken, async: !blocking);
             T result;
             if (transfer is null && cancellationToken.CanBeCanceled)
             {
