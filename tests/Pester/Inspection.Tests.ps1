@@ -160,4 +160,15 @@ Describe 'Get-GuestOSInfo and Open-GuestDisk -Inspect on Debian 12' -Tag 'Applia
         $err.Exception.Message | Should -Match '-Root'
         @(Get-GuestDisk).Count | Should -Be $before
     }
+
+    It 'New-PSDrive -ImagePath mounts the operating system by the same rule as -Inspect (/ and /boot), where it used to refuse two filesystems' {
+        New-PSDrive -Name insp -PSProvider GuestFs -Root / -ImagePath $first -Scope Global | Out-Null
+        try {
+            Get-Content insp:/etc/hostname | Should -Be 'gfs-debian'
+            $owned = (Get-PSDrive insp).Disk
+            @(Get-GuestMount -Disk $owned | ForEach-Object MountPoint | Sort-Object) | Should -Be @('/', '/boot')
+            (Get-GuestMount -Disk $owned | Where-Object MountPoint -eq '/').Device | Should -Be '/dev/sda2'
+        }
+        finally { Remove-PSDrive insp -Scope Global }
+    }
 }

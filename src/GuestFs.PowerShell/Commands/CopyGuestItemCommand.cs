@@ -206,25 +206,21 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     }
 
     /// <summary>
-    /// Mounts the operating system of a single-image session read-only, as
-    /// guestfish -i does (the first root when there are several), or the only
-    /// filesystem when there is no operating system; gives the root mounted.
+    /// Mounts an image's guest read-only by the engine's one policy (its operating system,
+    /// or the only filesystem when there is none); gives what was mounted at /.
     /// </summary>
     private static async System.Threading.Tasks.Task<string> MountImageOperatingSystemAsync(GuestFs.Engine.Session.GuestSession session, System.Threading.CancellationToken ct)
     {
-        var roots = await session.InspectOperatingSystemsAsync(ct).ConfigureAwait(false);
-        if (roots.Length > 0)
+        try
         {
-            string root = roots.OrderBy(r => r, StringComparer.Ordinal).First();
-            await session.MountOperatingSystemAsync(root, readOnly: true, ct).ConfigureAwait(false);
-            return root;
+            var r = await session.MountGuestAsync(null, null, readOnly: true, singleFileSystemWithoutOs: true, ct).ConfigureAwait(false);
+            return r.Root ?? r.Mounts[0].Device;
         }
-        var fs = (await session.GetFileSystemsAsync(ct).ConfigureAwait(false)).Where(f => f.Type is not ("unknown" or "swap")).ToArray();
-        if (fs.Length != 1)
-            throw new FleetImageException("NoOperatingSystem", ErrorCategory.ObjectNotFound,
-                fs.Length == 0 ? "no operating system and no filesystem was found" : $"no operating system was found, and {fs.Length} filesystems: open it with Open-GuestDisk and mount the one you want");
-        await session.MountRoAsync(fs[0].Device, "/", ct).ConfigureAwait(false);
-        return fs[0].Device;
+        catch (GuestFs.Engine.Session.GuestMountPolicyException e)
+        {
+            throw new FleetImageException(e.Reason, e.Reason == "AmbiguousOperatingSystem" ? ErrorCategory.InvalidArgument : ErrorCategory.ObjectNotFound,
+                e.Reason == "AmbiguousOperatingSystem" ? e.Message + " Copy-GuestItem -ImagePath takes images with one operating system; open this one with Open-GuestDisk -Inspect -Root." : e.Message);
+        }
     }
 
     /// <summary>

@@ -58,76 +58,37 @@ public sealed partial class OpenGuestDiskCommand
 
     private void InspectAndMount(GuestDisk disk)
     {
-        List<(string Root, string Product)> found;
+        GuestMountResult mounted;
         try
         {
-            found = Run(async ct =>
-            {
-                var roots = await disk.Session.InspectOperatingSystemsAsync(ct).ConfigureAwait(false);
-                var list = new List<(string, string)>();
-                foreach (var r in roots.OrderBy(r => r, StringComparer.Ordinal))
-                    list.Add((r, await disk.Session.InspectGetProductNameAsync(r, ct).ConfigureAwait(false)));
-                return list;
-            }, disk.Session);
+            // The engine's one "find the guest and mount it" policy; -Inspect insists on an operating system.
+            mounted = Run(ct => disk.Session.MountGuestAsync(Root, device: null, disk.ReadOnly, singleFileSystemWithoutOs: false, ct), disk.Session);
+        }
+        catch (GuestMountPolicyException e)
+        {
+            Fail(disk, e, e.Reason, Root);
+            return;
         }
         catch (Exception e)
         {
-            Fail(disk, e, "InspectionFailed", null);
+            Fail(disk, e, "InspectMountFailed", Root);
             return;
         }
-        var (root, errorId, message) = ChooseRoot(found, Root);
-        if (root is null)
-        {
-            Fail(disk, errorId == "AmbiguousOperatingSystem" ? new ArgumentException(message) : new InvalidOperationException(message),
-                errorId!, Root);
-            return;
-        }
-        GuestInspectedMount[] mounts;
-        try
-        {
-            mounts = Run(ct => disk.Session.MountOperatingSystemAsync(root, disk.ReadOnly, ct), disk.Session);
-        }
-        catch (Exception e)
-        {
-            Fail(disk, e, "InspectMountFailed", root);
-            return;
-        }
-        foreach (var m in mounts.Where(m => m.Mounted))
+        foreach (var m in mounted.Mounts.Where(m => m.Mounted))
             WriteVerbose($"mounted {m.Device} on {m.MountPoint}{(m.ReadOnly ? " (read-only)" : "")}");
-        RememberWindowsDrives(disk, root);
-    }
-
-    /// <summary>
-    /// Which root -Inspect mounts: the only one found, or the one -Root names.
-    /// Returns the error id and message instead when there is none, several without -Root, or -Root is not one of them.
-    /// </summary>
-    internal static (string? Root, string? ErrorId, string? Message) ChooseRoot(IReadOnlyList<(string Root, string Product)> found, string? requested)
-    {
-        string Listing() => string.Join(", ", found.Select(f => $"{f.Root} ({f.Product})"));
-        if (found.Count == 0)
-            return (null, "NoOperatingSystem",
-                "-Inspect found no operating system on the disks. Open them without -Inspect and mount filesystems with Mount-GuestFs " +
-                "(Get-GuestFileSystem lists them); if the disks are encrypted, add -Passphrase.");
-        if (requested is not null)
-        {
-            var match = found.FirstOrDefault(f => string.Equals(f.Root, requested, StringComparison.Ordinal));
-            if (match.Root is null)
-                return (null, "RootNotFound", $"-Root {requested} is not the root of an operating system on these disks; inspection found: {Listing()}.");
-            return (match.Root, null, null);
-        }
-        if (found.Count > 1)
-            return (null, "AmbiguousOperatingSystem",
-                $"-Inspect found {found.Count} operating systems: {Listing()}. Say which one to mount with -Root, for example -Root {found[0].Root}.");
-        return (found[0].Root, null, null);
+        RememberWindowsDrives(disk, mounted.Root!);
     }
 
     private void Fail(GuestDisk disk, Exception e, string errorId, object? target)
     {
         try { disk.Session.Dispose(); } catch (Exception) { }
         target ??= _paths.Count == 1 ? _paths[0] : _paths.ToArray();
-        var rec = errorId is "NoOperatingSystem" or "RootNotFound"
-            ? new ErrorRecord(e, errorId, ErrorCategory.ObjectNotFound, target)
-            : ToErrorRecord(e, errorId, target);
+        var rec = errorId switch
+        {
+            "NoOperatingSystem" or "RootNotFound" => new ErrorRecord(e, errorId, ErrorCategory.ObjectNotFound, target),
+            "AmbiguousOperatingSystem" => new ErrorRecord(e, errorId, ErrorCategory.InvalidArgument, target),
+            _ => ToErrorRecord(e, errorId, target),
+        };
         ThrowTerminatingError(rec);
     }
 }

@@ -228,23 +228,19 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             }
             disk = new GuestDisk(session, paths.ToArray(), !p.Writable.IsPresent, $"PSDrive {driveName}");
             GuestDiskRegistry.Add(disk);
-            string? device = p.Device;
-            if (device is null)
-            {
-                var found = Call(disk, ct => session.GetFileSystemsAsync(ct)).Where(f => f.Type is not ("unknown" or "swap")).ToArray();
-                if (found.Length != 1)
-                    throw new InvalidOperationException(found.Length == 0
-                        ? "No filesystem was found on the image, so there is nothing to show in the drive."
-                        : $"The image holds {found.Length} filesystems ({string.Join(", ", found.Select(f => $"{f.Device} {f.Type}"))}); say which one to mount at / with -Device.");
-                device = found[0].Device;
-            }
-            Call(disk, ct => session.MountOptionsAsync("", device, "/", ct));
-            WriteVerbose($"GuestDisk {disk.Id} opened for drive {driveName} ({(disk.ReadOnly ? "read-only" : "writable")}), {device} mounted at /");
+            // The engine's one "find the guest and mount it" policy: -Device, else the operating
+            // system, else the only filesystem.
+            var mounted = Call(disk, ct => session.MountGuestAsync(null, p.Device, disk.ReadOnly, singleFileSystemWithoutOs: true, ct));
+            string what = mounted.Root is null ? $"{mounted.Mounts[0].Device} mounted at /" : $"the operating system on {mounted.Root} mounted";
+            WriteVerbose($"GuestDisk {disk.Id} opened for drive {driveName} ({(disk.ReadOnly ? "read-only" : "writable")}), {what}");
             return disk;
         }
         catch (Exception e) when (e is not PipelineStoppedException)
         {
-            WriteError(GuestCmdlet.ToErrorRecord(e, e is GuestFsLaunchException ? "LaunchFailed" : "NewDriveFailed", paths.Count == 1 ? paths[0] : paths.ToArray()));
+            object target = paths.Count == 1 ? paths[0] : paths.ToArray();
+            WriteError(e is GuestMountPolicyException mp
+                ? new ErrorRecord(mp, mp.Reason, mp.Reason == "AmbiguousOperatingSystem" ? ErrorCategory.InvalidArgument : ErrorCategory.ObjectNotFound, target)
+                : GuestCmdlet.ToErrorRecord(e, e is GuestFsLaunchException ? "LaunchFailed" : "NewDriveFailed", target));
             if (disk is not null) GuestDiskRegistry.Remove(disk);
             try { session.Dispose(); } catch (Exception) { }
             return null;
