@@ -37,24 +37,10 @@ public sealed class MoveGuestItemCommand : GuestPathCmdlet
                 if (!RequireWritable(disk, src)) continue;
                 try
                 {
-                    string dest = GuestPath.Normalize(destination);
-                    var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
-                    if (destItem is { IsDirectory: true }) dest = GuestPath.Combine(dest, GuestPath.GetFileName(src));
-                    var existing = destItem is { IsDirectory: true } ? Run(ct => s.GetItemAsync(dest, ct), s) : destItem;
-                    if (existing is { IsDirectory: true })
-                    {
-                        WriteError(new ErrorRecord(new System.IO.IOException($"Cannot move '{src}' to '{dest}': a directory with that name exists there, and -Force does not replace directories."),
-                            "DestinationExists", ErrorCategory.ResourceExists, src));
-                        continue;
-                    }
-                    if (existing is not null && !Force.IsPresent)
-                    {
-                        WriteError(new ErrorRecord(new System.IO.IOException($"Cannot move '{src}' to '{dest}': the destination exists. Use -Force to replace it."),
-                            "DestinationExists", ErrorCategory.ResourceExists, src));
-                        continue;
-                    }
+                    var (dest, existing) = Run(ct => GuestItemOperations.MoveTargetAsync(s, src, GuestPath.Normalize(destination), ct), s);
+                    if (GuestItemOperations.CheckReplace(existing, Force.IsPresent, "move", src, dest) is { } refused) { WriteError(refused); continue; }
                     if (!ShouldProcess($"Item: {src} Destination: {dest}", "Move guest item")) continue;
-                    Run(ct => s.MvAsync(src, dest, ct), s);
+                    Run(ct => GuestItemOperations.MoveAsync(s, src, dest, ct), s);
                     if (PassThru.IsPresent)
                     {
                         var moved = Run(ct => s.GetItemAsync(dest, ct), s);

@@ -19,12 +19,7 @@ public sealed class RemoveGuestItemCommand : GuestPathCmdlet
             var s = disk.Session;
             foreach (var path in targets)
             {
-                if (path == "/")
-                {
-                    WriteError(new ErrorRecord(new InvalidOperationException("Refusing to remove the guest root '/'. Remove the items in it instead (Get-GuestChildItem / -Force | Remove-GuestItem -Recurse)"),
-                        "RemoveRootRefused", ErrorCategory.InvalidOperation, path));
-                    continue;
-                }
+                if (GuestItemOperations.CheckRemoveRoot(path, path) is { } root) { WriteError(root); continue; }
                 if (!RequireWritable(disk, path)) continue;
                 try
                 {
@@ -35,19 +30,9 @@ public sealed class RemoveGuestItemCommand : GuestPathCmdlet
                             "PathNotFound", ErrorCategory.ObjectNotFound, path));
                         continue;
                     }
-                    if (item.IsDirectory && !Recurse.IsPresent)
-                    {
-                        var children = Run(ct => s.LsAsync(path, ct), s);
-                        if (children.Length > 0)
-                        {
-                            WriteError(new ErrorRecord(new System.IO.IOException($"The guest directory '{path}' is not empty. Use -Recurse to remove it and everything in it."),
-                                "DirectoryNotEmpty", ErrorCategory.WriteError, path));
-                            continue;
-                        }
-                    }
-                    if (!ShouldProcess(path, item.IsDirectory ? "Remove guest directory" : "Remove guest file")) continue;
-                    if (item.IsDirectory) Run(ct => Recurse.IsPresent ? s.RmRfAsync(path, ct) : s.RmdirAsync(path, ct), s);
-                    else Run(ct => s.RmAsync(path, ct), s);
+                    if (Run(ct => GuestItemOperations.CheckRemoveAsync(s, item, path, Recurse.IsPresent, path, ct), s) is { } refused) { WriteError(refused); continue; }
+                    if (!ShouldProcess(path, GuestItemOperations.RemoveAction(item))) continue;
+                    Run(ct => GuestItemOperations.RemoveAsync(s, item, path, Recurse.IsPresent, ct), s);
                 }
                 catch (Exception e)
                 {

@@ -32,14 +32,9 @@ public sealed class RenameGuestItemCommand : GuestCmdlet
         var disk = ResolveLocation(Path, Disk, literal: true, out var given);
         var s = disk.Session;
         string src = GuestPath.Normalize(given);
-        if (NewName.Contains('/') || NewName is "." or ".." || NewName.Length == 0)
-        {
-            WriteError(new ErrorRecord(new ArgumentException($"'{NewName}' is not a plain name. Rename-GuestItem only renames within the directory; use Move-GuestItem to move."),
-                "NewNameNotAName", ErrorCategory.InvalidArgument, NewName));
-            return;
-        }
+        if (GuestItemOperations.CheckNewName(NewName, "Move-GuestItem") is { } badName) { WriteError(badName); return; }
         if (!RequireWritable(disk, src)) return;
-        string dest = GuestPath.Combine(GuestPath.GetDirectoryName(src), NewName);
+        string dest = GuestItemOperations.RenameTarget(src, NewName);
         try
         {
             if (Run(ct => s.GetItemAsync(src, ct), s) is null)
@@ -48,21 +43,9 @@ public sealed class RenameGuestItemCommand : GuestCmdlet
                 return;
             }
             var existing = Run(ct => s.GetItemAsync(dest, ct), s);
-            if (existing is { IsDirectory: true })
-            {
-                // mv would move the item inside that directory, which is not a rename.
-                WriteError(new ErrorRecord(new System.IO.IOException($"Cannot rename '{src}' to '{NewName}': a directory with that name exists, and -Force does not replace directories. Remove it first or choose another name."),
-                    "DestinationExists", ErrorCategory.ResourceExists, src));
-                return;
-            }
-            if (existing is not null && !Force.IsPresent)
-            {
-                WriteError(new ErrorRecord(new System.IO.IOException($"Cannot rename '{src}' to '{NewName}': an item with that name exists. Use -Force to replace it."),
-                    "DestinationExists", ErrorCategory.ResourceExists, src));
-                return;
-            }
+            if (GuestItemOperations.CheckReplace(existing, Force.IsPresent, "rename", src, dest) is { } refused) { WriteError(refused); return; }
             if (!ShouldProcess($"Item: {src} Destination: {dest}", "Rename guest item")) return;
-            Run(ct => s.MvAsync(src, dest, ct), s);
+            Run(ct => GuestItemOperations.MoveAsync(s, src, dest, ct), s);
             if (PassThru.IsPresent)
             {
                 var item = Run(ct => s.GetItemAsync(dest, ct), s);

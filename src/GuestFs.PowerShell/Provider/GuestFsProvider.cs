@@ -643,24 +643,16 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
     protected override void RemoveItem(string path, bool recurse)
     {
         var t = Resolve(path);
-        if (t.Guest == "/")
-        {
-            WriteError(new ErrorRecord(new InvalidOperationException($"Refusing to remove the guest root '/' ({t.PsPath}). Remove the items in it instead."),
-                "RemoveRootRefused", ErrorCategory.InvalidOperation, t.PsPath));
-            return;
-        }
+        if (GuestItemOperations.CheckRemoveRoot(t.Guest, t.PsPath) is { } root) { WriteError(root); return; }
         try
         {
             var item = Item(t);
             if (item is null) { NotFound(t); return; }
-            if (!ShouldProcess(t.PsPath, item.IsDirectory ? "Remove guest directory" : "Remove guest file")) return;
-            if (!Writable(t)) return;
             var s = t.Session;
-            try
-            {
-                if (item.IsDirectory) Call(t.Disk, ct => recurse ? s.RmRfAsync(t.Guest, ct) : s.RmdirAsync(t.Guest, ct));
-                else Call(t.Disk, ct => s.RmAsync(t.Guest, ct));
-            }
+            if (Call(t.Disk, ct => GuestItemOperations.CheckRemoveAsync(s, item, t.Guest, recurse, t.PsPath, ct)) is { } refused) { WriteError(refused); return; }
+            if (!ShouldProcess(t.PsPath, GuestItemOperations.RemoveAction(item))) return;
+            if (!Writable(t)) return;
+            try { Call(t.Disk, ct => GuestItemOperations.RemoveAsync(s, item, t.Guest, recurse, ct)); }
             finally { t.Disk.Cache.Invalidate(); }
         }
         catch (Exception e) when (IsEngineError(e)) { Fail(e, "RemoveItemFailed", t); }
@@ -682,27 +674,15 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             }
             name = GuestPath.GetFileName(asPath.Guest);
         }
-        if (name.Length == 0 || name is "." or "..")
-        {
-            WriteError(new ErrorRecord(new ArgumentException($"'{newName}' is not a name to rename to."), "NewNameNotAName", ErrorCategory.InvalidArgument, newName));
-            return;
-        }
-        var dest = new Target(t.Drive, GuestPath.Combine(GuestPath.GetDirectoryName(t.Rooted), name));
+        if (GuestItemOperations.CheckNewName(name, "Move-Item") is { } badName) { WriteError(badName); return; }
+        var dest = new Target(t.Drive, GuestItemOperations.RenameTarget(t.Rooted, name));
         try
         {
             if (Item(t) is null) { NotFound(t); return; }
-            var existing = Item(dest);
-            if (existing is not null && (existing.IsDirectory || !Force.IsPresent))
-            {
-                WriteError(new ErrorRecord(new System.IO.IOException(existing.IsDirectory
-                        ? $"Cannot rename '{t.PsPath}' to '{name}': a directory with that name exists, and -Force does not replace directories."
-                        : $"Cannot rename '{t.PsPath}' to '{name}': an item with that name exists. Use -Force to replace it."),
-                    "DestinationExists", ErrorCategory.ResourceExists, t.PsPath));
-                return;
-            }
+            if (GuestItemOperations.CheckReplace(Item(dest), Force.IsPresent, "rename", t.PsPath, dest.PsPath) is { } refused) { WriteError(refused); return; }
             if (!ShouldProcess($"Item: {t.PsPath} Destination: {dest.PsPath}", "Rename guest item")) return;
             if (!Writable(t)) return;
-            try { Call(t.Disk, ct => t.Session.MvAsync(t.Guest, dest.Guest, ct)); }
+            try { Call(t.Disk, ct => GuestItemOperations.MoveAsync(t.Session, t.Guest, dest.Guest, ct)); }
             finally { t.Disk.Cache.Invalidate(); }
             if (Item(dest) is { } renamed) WriteGuestItem(dest, renamed);
         }
@@ -723,20 +703,12 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
         {
             var item = Item(t);
             if (item is null) { NotFound(t); return; }
-            var destItem = Item(d);
-            var target = destItem is { IsDirectory: true } ? new Target(d.Drive, GuestPath.Combine(d.Rooted, GuestPath.GetFileName(t.Guest))) : d;
-            var existing = destItem is { IsDirectory: true } ? Item(target) : destItem;
-            if (existing is not null && (existing.IsDirectory || !Force.IsPresent))
-            {
-                WriteError(new ErrorRecord(new System.IO.IOException(existing.IsDirectory
-                        ? $"Cannot move '{t.PsPath}' to '{target.PsPath}': a directory with that name exists there, and -Force does not replace directories."
-                        : $"Cannot move '{t.PsPath}' to '{target.PsPath}': the destination exists. Use -Force to replace it."),
-                    "DestinationExists", ErrorCategory.ResourceExists, t.PsPath));
-                return;
-            }
+            var (targetGuest, existing) = Call(t.Disk, ct => GuestItemOperations.MoveTargetAsync(t.Session, t.Guest, d.Guest, ct));
+            var target = targetGuest == d.Guest ? d : new Target(d.Drive, GuestPath.Combine(d.Rooted, GuestPath.GetFileName(t.Guest)));
+            if (GuestItemOperations.CheckReplace(existing, Force.IsPresent, "move", t.PsPath, target.PsPath) is { } refused) { WriteError(refused); return; }
             if (!ShouldProcess($"Item: {t.PsPath} Destination: {target.PsPath}", "Move guest item")) return;
             if (!Writable(t)) return;
-            try { Call(t.Disk, ct => t.Session.MvAsync(t.Guest, target.Guest, ct)); }
+            try { Call(t.Disk, ct => GuestItemOperations.MoveAsync(t.Session, t.Guest, target.Guest, ct)); }
             finally { t.Disk.Cache.Invalidate(); }
             if (Item(target) is { } moved) WriteGuestItem(target, moved);
         }

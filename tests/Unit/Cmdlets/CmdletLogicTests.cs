@@ -50,6 +50,26 @@ public sealed class CmdletLogicTests
     }
 
     [Fact]
+    public void Item_rules_are_the_same_for_cmdlets_and_provider()
+    {
+        Assert.Equal("RemoveRootRefused", GuestItemOperations.CheckRemoveRoot("/", "vm:/")!.FullyQualifiedErrorId);
+        Assert.Null(GuestItemOperations.CheckRemoveRoot("/etc", "/etc"));
+        foreach (var bad in new[] { "", ".", "..", "a/b" })
+            Assert.Equal("NewNameNotAName", GuestItemOperations.CheckNewName(bad, "Move-Item")!.FullyQualifiedErrorId);
+        Assert.Null(GuestItemOperations.CheckNewName("b.txt", "Move-Item"));
+        Assert.Equal("/etc/b.txt", GuestItemOperations.RenameTarget("/etc/a.txt", "b.txt"));
+        var file = new GuestFs.Engine.Library.GuestFileInfo { FullName = "/x", ItemType = GuestFs.Engine.Library.GuestItemType.File };
+        var dir = new GuestFs.Engine.Library.GuestFileInfo { FullName = "/d", ItemType = GuestFs.Engine.Library.GuestItemType.Directory };
+        Assert.Null(GuestItemOperations.CheckReplace(null, force: false, "move", "/a", "/x"));
+        Assert.Null(GuestItemOperations.CheckReplace(file, force: true, "move", "/a", "/x"));
+        var noForce = GuestItemOperations.CheckReplace(file, force: false, "rename", "/a", "/x")!;
+        Assert.Equal("DestinationExists", noForce.FullyQualifiedErrorId);
+        Assert.Contains("-Force", noForce.Exception.Message);
+        var directory = GuestItemOperations.CheckReplace(dir, force: true, "move", "/a", "/d")!;
+        Assert.Contains("does not replace directories", directory.Exception.Message);
+    }
+
+    [Fact]
     public void Everyday_daemon_errors_are_said_in_PowerShell_words_and_keep_the_daemon_text()
     {
         var rofs = new GuestFs.Engine.Protocol.GuestFsException("write", "EROFS", "/mnt/x.txt: Read-only file system");

@@ -1,0 +1,83 @@
+using System;
+using System.IO;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Library;
+using GuestFs.Engine.Session;
+
+namespace GuestFs.PowerShell;
+
+/// <summary>
+/// The rules of the item operations, one implementation for the *-GuestItem cmdlets and the
+/// GuestFs provider, so the two cannot diverge: what is refused and with which error, where a
+/// rename or a move lands, and the daemon calls made. The checks return null when the
+/// operation may go on, or the error to write; nothing here asks ShouldProcess or writes.
+/// <paramref name="shown"/> arguments are the paths as the user typed them (drive paths in the provider).
+/// </summary>
+internal static class GuestItemOperations
+{
+    // ------------------------------------------------------------ remove
+
+    /// <summary>The guest root is never removed.</summary>
+    internal static ErrorRecord? CheckRemoveRoot(string guestPath, string shown) =>
+        guestPath != "/" ? null : new ErrorRecord(new InvalidOperationException(
+            $"Refusing to remove the guest root '/' ({shown}). Remove the items in it instead (Get-GuestChildItem / -Force | Remove-GuestItem -Recurse)."),
+            "RemoveRootRefused", ErrorCategory.InvalidOperation, shown);
+
+    /// <summary>A directory that is not empty is removed only with -Recurse.</summary>
+    internal static async Task<ErrorRecord?> CheckRemoveAsync(GuestSession s, GuestFileInfo item, string guestPath, bool recurse, string shown, CancellationToken ct)
+    {
+        if (!item.IsDirectory || recurse) return null;
+        var children = await s.LsAsync(guestPath, ct).ConfigureAwait(false);
+        return children.Length == 0 ? null : new ErrorRecord(new IOException(
+            $"The guest directory '{shown}' is not empty. Use -Recurse to remove it and everything in it."),
+            "DirectoryNotEmpty", ErrorCategory.WriteError, shown);
+    }
+
+    internal static string RemoveAction(GuestFileInfo item) => item.IsDirectory ? "Remove guest directory" : "Remove guest file";
+
+    /// <summary>Removes a file or link, an empty directory, or with <paramref name="recurse"/> a whole tree.</summary>
+    internal static Task RemoveAsync(GuestSession s, GuestFileInfo item, string guestPath, bool recurse, CancellationToken ct) =>
+        !item.IsDirectory ? s.RmAsync(guestPath, ct)
+        : recurse ? s.RmRfAsync(guestPath, ct)
+        : s.RmdirAsync(guestPath, ct);
+
+    // ------------------------------------------------------------ rename and move
+
+    /// <summary>A new name is a plain name: not empty, not . or .., without a '/'.</summary>
+    internal static ErrorRecord? CheckNewName(string newName, string moveCommand) =>
+        newName.Length > 0 && newName is not ("." or "..") && !newName.Contains('/') ? null
+        : new ErrorRecord(new ArgumentException(
+            $"'{newName}' is not a plain name to rename to. Renaming stays within the item's directory; use {moveCommand} to move."),
+            "NewNameNotAName", ErrorCategory.InvalidArgument, newName);
+
+    /// <summary>Where a rename puts an item: the new name in the item's own directory.</summary>
+    internal static string RenameTarget(string guestPath, string newName) => GuestPath.Combine(GuestPath.GetDirectoryName(guestPath), newName);
+
+    /// <summary>
+    /// Where a move puts an item: inside the destination when that is a directory, else the
+    /// destination itself; with what already stands there (null when nothing does).
+    /// </summary>
+    internal static async Task<(string Target, GuestFileInfo? Existing)> MoveTargetAsync(GuestSession s, string guestPath, string destination, CancellationToken ct)
+    {
+        var destItem = await s.GetItemAsync(destination, ct).ConfigureAwait(false);
+        if (destItem is not { IsDirectory: true }) return (destination, destItem);
+        string inside = GuestPath.Combine(destination, GuestPath.GetFileName(guestPath));
+        return (inside, await s.GetItemAsync(inside, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>A rename or move replaces an existing file only with -Force, and never a directory.</summary>
+    internal static ErrorRecord? CheckReplace(GuestFileInfo? existing, bool force, string verb, string shownSource, string shownTarget)
+    {
+        if (existing is null || (!existing.IsDirectory && force)) return null;
+        string why = existing.IsDirectory
+            ? "a directory with that name exists there, and -Force does not replace directories. Remove it first or choose another name."
+            : "an item with that name exists there. Use -Force to replace it.";
+        return new ErrorRecord(new IOException($"Cannot {verb} '{shownSource}' to '{shownTarget}': {why}"),
+            "DestinationExists", ErrorCategory.ResourceExists, shownSource);
+    }
+
+    /// <summary>Renames or moves within one disk.</summary>
+    internal static Task MoveAsync(GuestSession s, string guestPath, string target, CancellationToken ct) => s.MvAsync(guestPath, target, ct);
+}
