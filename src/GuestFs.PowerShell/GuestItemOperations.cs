@@ -80,4 +80,89 @@ internal static class GuestItemOperations
 
     /// <summary>Renames or moves within one disk.</summary>
     internal static Task MoveAsync(GuestSession s, string guestPath, string target, CancellationToken ct) => s.MvAsync(guestPath, target, ct);
+
+    // ------------------------------------------------------------ new
+
+    /// <summary>What New-GuestItem and New-Item create, checked before the guest is touched.</summary>
+    internal sealed record NewItemPlan(GuestFs.PowerShell.Commands.GuestNewItemType Kind, string? LinkTarget, byte[] Content);
+
+    /// <summary>
+    /// Validates -Value for the kind of item before anything is changed (a missing link target or a
+    /// value that is no content must not cost the file -Force would replace).
+    /// </summary>
+    internal static ErrorRecord? PrepareNew(GuestFs.PowerShell.Commands.GuestNewItemType kind, object? value, string shown, out NewItemPlan plan)
+    {
+        plan = new NewItemPlan(kind, null, Array.Empty<byte>());
+        object? v = value is PSObject po ? po.BaseObject : value;
+        if (kind == GuestFs.PowerShell.Commands.GuestNewItemType.SymbolicLink)
+        {
+            string? target = v is null ? null : v as string ?? LanguagePrimitives.ConvertTo<string>(v);
+            if (string.IsNullOrEmpty(target))
+                return new ErrorRecord(new ArgumentException($"A symbolic link needs a target: pass -Value <target path> (for '{shown}')."),
+                    "LinkTargetMissing", ErrorCategory.InvalidArgument, shown);
+            plan = plan with { LinkTarget = target };
+        }
+        else if (kind == GuestFs.PowerShell.Commands.GuestNewItemType.File)
+        {
+            try
+            {
+                plan = plan with
+                {
+                    Content = v switch
+                    {
+                        null => Array.Empty<byte>(),
+                        byte[] b => b,
+                        string str => System.Text.Encoding.UTF8.GetBytes(str),
+                        _ => System.Text.Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(v)),
+                    },
+                };
+            }
+            catch (PSInvalidCastException e)
+            {
+                return new ErrorRecord(new ArgumentException($"-Value cannot be written as file content: {e.Message} Pass a string or a byte array.", e),
+                    "ValueNotContent", ErrorCategory.InvalidArgument, shown);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// What an existing item means for a new one: null to go on (nothing there, or a file -Force
+    /// replaces), <c>Keep</c> when -Force asks for a directory that exists (nothing to do), or an
+    /// ItemExists error (without -Force, or a directory, which -Force never replaces).
+    /// </summary>
+    internal static (bool Keep, ErrorRecord? Refused) CheckNewOverExisting(GuestFileInfo? existing, GuestFs.PowerShell.Commands.GuestNewItemType kind, bool force, string shown, string removeCommand)
+    {
+        if (existing is null) return (false, null);
+        if (kind == GuestFs.PowerShell.Commands.GuestNewItemType.Directory && existing.IsDirectory && force) return (true, null);
+        if (force && !existing.IsDirectory) return (false, null);
+        string advice = existing.IsDirectory
+            ? $"It is a directory{(force ? ", which -Force does not replace" : "")}; remove it first with {removeCommand} -Recurse."
+            : "Use -Force to replace it.";
+        return (false, new ErrorRecord(new IOException($"The guest item '{shown}' already exists. {advice}"),
+            "ItemExists", ErrorCategory.ResourceExists, shown));
+    }
+
+    /// <summary>
+    /// Creates the item (directories with their parents). <paramref name="replace"/> removes the
+    /// existing file first; with <paramref name="force"/> the parents of a file or link are made too.
+    /// </summary>
+    internal static async Task CreateAsync(GuestSession s, string guestPath, NewItemPlan plan, bool replace, bool force, CancellationToken ct)
+    {
+        if (replace) await s.RmAsync(guestPath, ct).ConfigureAwait(false);
+        if (plan.Kind != GuestFs.PowerShell.Commands.GuestNewItemType.Directory && force)
+            await s.MkdirPAsync(GuestPath.GetDirectoryName(guestPath), ct).ConfigureAwait(false);
+        switch (plan.Kind)
+        {
+            case GuestFs.PowerShell.Commands.GuestNewItemType.Directory:
+                await s.MkdirPAsync(guestPath, ct).ConfigureAwait(false);
+                break;
+            case GuestFs.PowerShell.Commands.GuestNewItemType.SymbolicLink:
+                await s.LnSAsync(plan.LinkTarget!, guestPath, ct).ConfigureAwait(false);
+                break;
+            default:
+                await s.WriteAsync(guestPath, plan.Content, ct).ConfigureAwait(false);
+                break;
+        }
+    }
 }

@@ -237,5 +237,19 @@ Describe 'GuestFs as a new pwsh user finds it' -Tag 'NewUser', 'Appliance' {
             $e.FullyQualifiedErrorId | Should -BeLike 'LinkTargetMissing,*'
             Get-GuestContent /keep.txt -Disk $disk | Should -Be 'precious'
         }
+        It 'New-Item on a GuestFs drive follows the same rules (one implementation): no link target, no loss; -Force makes parents' {
+            New-PSDrive -Name nv -PSProvider GuestFs -Root / -Disk $disk | Out-Null
+            try {
+                $e = ErrorOf { New-Item nv:/keep.txt -ItemType SymbolicLink -Force }
+                $e.FullyQualifiedErrorId | Should -BeLike 'LinkTargetMissing,*'
+                Get-GuestContent /keep.txt -Disk $disk | Should -Be 'precious'
+                (New-Item nv:/made/deep/er.txt -ItemType File -Value 'x' -Force).FullName | Should -Be '/made/deep/er.txt'
+                (New-GuestItem /made2/deep/er.txt -ItemType File -Value 'y' -Force -Disk $disk).FullName | Should -Be '/made2/deep/er.txt'
+                $e = ErrorOf { New-Item nv:/made -ItemType File -Force }
+                $e.FullyQualifiedErrorId | Should -BeLike 'ItemExists,*'
+                $e.Exception.Message | Should -Match 'does not replace'
+            }
+            finally { Remove-PSDrive nv }
+        }
     }
 }

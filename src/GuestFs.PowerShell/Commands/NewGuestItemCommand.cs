@@ -44,67 +44,15 @@ public sealed class NewGuestItemCommand : GuestCmdlet
             string path = GuestPath.Normalize(given);
             // Everything the command needs is checked before the guest is touched: a
             // missing link target must not cost the file that -Force would replace.
-            string? target = null;
-            byte[] content = Array.Empty<byte>();
-            if (ItemType == GuestNewItemType.SymbolicLink)
-            {
-                target = Value is null ? null : LanguagePrimitives.ConvertTo<string>(Value is PSObject po ? po.BaseObject : Value);
-                if (string.IsNullOrEmpty(target))
-                {
-                    WriteError(new ErrorRecord(new ArgumentException($"A symbolic link needs a target: pass -Value <target path> (for '{path}')."),
-                        "LinkTargetMissing", ErrorCategory.InvalidArgument, path));
-                    continue;
-                }
-            }
-            else if (ItemType == GuestNewItemType.File)
-            {
-                try
-                {
-                    content = Value switch
-                    {
-                        null => Array.Empty<byte>(),
-                        byte[] b => b,
-                        PSObject { BaseObject: byte[] pb } => pb,
-                        _ => Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(Value is PSObject p2 ? p2.BaseObject : Value)),
-                    };
-                }
-                catch (PSInvalidCastException e)
-                {
-                    WriteError(new ErrorRecord(new ArgumentException($"-Value cannot be written as file content: {e.Message} Pass a string or a byte array.", e),
-                        "ValueNotContent", ErrorCategory.InvalidArgument, path));
-                    continue;
-                }
-            }
+            if (GuestItemOperations.PrepareNew(ItemType, Value, path, out var plan) is { } invalid) { WriteError(invalid); continue; }
             if (!RequireWritable(disk, path)) continue;
             if (!ShouldProcess(path, $"Create guest {ItemType}")) continue;
             try
             {
                 var existing = Run(ct => s.GetItemAsync(path, ct), s);
-                if (existing is not null && !(ItemType == GuestNewItemType.Directory && existing.IsDirectory && Force.IsPresent))
-                {
-                    if (!Force.IsPresent || existing.IsDirectory)
-                    {
-                        string advice = Force.IsPresent
-                            ? (existing.IsDirectory ? "It is a directory, which -Force does not replace; remove it first with Remove-GuestItem -Recurse." : "")
-                            : (existing.IsDirectory ? "It is a directory; remove it first with Remove-GuestItem -Recurse." : "Use -Force to replace it.");
-                        WriteError(new ErrorRecord(new System.IO.IOException($"The guest item '{path}' already exists. {advice}".TrimEnd()),
-                            "ItemExists", ErrorCategory.ResourceExists, path));
-                        continue;
-                    }
-                    Run(ct => s.RmAsync(path, ct), s);
-                }
-                switch (ItemType)
-                {
-                    case GuestNewItemType.Directory:
-                        Run(ct => s.MkdirPAsync(path, ct), s);
-                        break;
-                    case GuestNewItemType.SymbolicLink:
-                        Run(ct => s.LnSAsync(target!, path, ct), s);
-                        break;
-                    default:
-                        Run(ct => s.WriteAsync(path, content, ct), s);
-                        break;
-                }
+                var (keep, refused) = GuestItemOperations.CheckNewOverExisting(existing, ItemType, Force.IsPresent, path, "Remove-GuestItem");
+                if (refused is not null) { WriteError(refused); continue; }
+                if (!keep) Run(ct => GuestItemOperations.CreateAsync(s, path, plan, replace: existing is not null, Force.IsPresent, ct), s);
                 var item = Run(ct => s.GetItemAsync(path, ct), s);
                 if (item is not null) WriteObject(item);
             }

@@ -580,56 +580,18 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
                 "ItemTypeNotSupported", ErrorCategory.InvalidArgument, itemTypeName));
             return;
         }
-        object? value = newItemValue is PSObject pso ? pso.BaseObject : newItemValue;
-        if (kind == "SymbolicLink" && string.IsNullOrEmpty(value as string ?? (value is null ? null : LanguagePrimitives.ConvertTo<string>(value))))
-        {
-            WriteError(new ErrorRecord(new ArgumentException("A symbolic link needs a target: pass -Value <target path>."),
-                "LinkTargetMissing", ErrorCategory.InvalidArgument, t.PsPath));
-            return;
-        }
+        var kindValue = Enum.Parse<GuestFs.PowerShell.Commands.GuestNewItemType>(kind);
+        if (GuestItemOperations.PrepareNew(kindValue, newItemValue, t.PsPath, out var plan) is { } invalid) { WriteError(invalid); return; }
         if (!ShouldProcess(t.PsPath, $"Create guest {kind}")) return;
         if (!Writable(t)) return;
         var s = t.Session;
         try
         {
             var existing = Item(t);
-            if (existing is not null)
-            {
-                if (kind == "Directory" && existing.IsDirectory && Force.IsPresent)
-                {
-                    WriteGuestItem(t, existing);
-                    return;
-                }
-                if (!Force.IsPresent || existing.IsDirectory)
-                {
-                    string advice = existing.IsDirectory ? "It is a directory; remove it first with Remove-Item -Recurse." : "Use -Force to replace it.";
-                    WriteError(new ErrorRecord(new System.IO.IOException($"The item '{t.PsPath}' already exists. {advice}"),
-                        "ItemExists", ErrorCategory.ResourceExists, t.PsPath));
-                    return;
-                }
-                Call(t.Disk, ct => s.RmAsync(t.Guest, ct));
-            }
-            if (kind != "Directory" && Force.IsPresent) Call(t.Disk, ct => s.MkdirPAsync(GuestPath.GetDirectoryName(t.Guest), ct));
-            switch (kind)
-            {
-                case "Directory":
-                    Call(t.Disk, ct => s.MkdirPAsync(t.Guest, ct));
-                    break;
-                case "SymbolicLink":
-                    string target = value as string ?? LanguagePrimitives.ConvertTo<string>(value);
-                    Call(t.Disk, ct => s.LnSAsync(target, t.Guest, ct));
-                    break;
-                default:
-                    byte[] content = value switch
-                    {
-                        null => Array.Empty<byte>(),
-                        byte[] b => b,
-                        string str => System.Text.Encoding.UTF8.GetBytes(str),
-                        _ => System.Text.Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(value)),
-                    };
-                    Call(t.Disk, ct => s.WriteAsync(t.Guest, content, ct));
-                    break;
-            }
+            var (keep, refused) = GuestItemOperations.CheckNewOverExisting(existing, kindValue, Force.IsPresent, t.PsPath, "Remove-Item");
+            if (refused is not null) { WriteError(refused); return; }
+            if (keep) { WriteGuestItem(t, existing!); return; }
+            Call(t.Disk, ct => GuestItemOperations.CreateAsync(s, t.Guest, plan, replace: existing is not null, Force.IsPresent, ct));
         }
         catch (Exception e) when (IsEngineError(e)) { Fail(e, "NewItemFailed", t); return; }
         finally { t.Disk.Cache.Invalidate(); }
