@@ -56,8 +56,8 @@ internal static class GuestItemOperations
     internal static string RenameTarget(string guestPath, string newName) => GuestPath.Combine(GuestPath.GetDirectoryName(guestPath), newName);
 
     /// <summary>
-    /// Where a move puts an item: inside the destination when that is a directory, else the
-    /// destination itself; with what already stands there (null when nothing does).
+    /// Where a move or a copy puts an item: inside the destination when that is a directory, else
+    /// the destination itself; with what already stands there (null when nothing does).
     /// </summary>
     internal static async Task<(string Target, GuestFileInfo? Existing)> MoveTargetAsync(GuestSession s, string guestPath, string destination, CancellationToken ct)
     {
@@ -164,5 +164,28 @@ internal static class GuestItemOperations
                 await s.WriteAsync(guestPath, plan.Content, ct).ConfigureAwait(false);
                 break;
         }
+    }
+
+    // ------------------------------------------------------------ copy within a disk
+
+    /// <summary>A directory is never copied into itself or below itself.</summary>
+    internal static ErrorRecord? CheckCopy(GuestFileInfo item, string guestPath, string target, string shownSource, string shownTarget) =>
+        item.IsDirectory && (target == guestPath || target.StartsWith(guestPath.TrimEnd('/') + "/", StringComparison.Ordinal))
+            ? new ErrorRecord(new IOException($"Cannot copy '{shownSource}' into itself ('{shownTarget}')."), "CopyIntoItself", ErrorCategory.InvalidArgument, shownSource)
+            : null;
+
+    internal static string CopyAction(GuestFileInfo item, bool recurse) =>
+        !item.IsDirectory ? "Copy guest file" : recurse ? "Copy guest directory tree" : "Copy guest directory (without contents)";
+
+    /// <summary>
+    /// Copies within one disk: a file with cp; a directory without <paramref name="recurse"/> as an
+    /// empty directory; a tree with cp -a, into an existing directory as its contents (cp -a would
+    /// nest the copy one level deeper).
+    /// </summary>
+    internal static Task CopyAsync(GuestSession s, GuestFileInfo item, string guestPath, string target, GuestFileInfo? existing, bool recurse, CancellationToken ct)
+    {
+        if (!item.IsDirectory) return s.CpAsync(guestPath, target, ct);
+        if (!recurse) return existing is null ? s.MkdirPAsync(target, ct) : Task.CompletedTask;
+        return existing is { IsDirectory: true } ? s.CpAAsync(guestPath.TrimEnd('/') + "/.", target, ct) : s.CpAAsync(guestPath, target, ct);
     }
 }

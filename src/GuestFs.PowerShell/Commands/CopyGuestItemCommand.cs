@@ -360,13 +360,11 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
         {
             var item = Run(ct => s.GetItemAsync(src, ct), s);
             if (item is null) { WriteError(GuestPathNotFound(src)); return; }
-            var destItem = Run(ct => s.GetItemAsync(dest, ct), s);
-            string target = destItem is { IsDirectory: true } ? GuestPath.Combine(dest, item.Name) : dest;
-            if (SecondCopyToSameName(target, destItem is { IsDirectory: true })) return;
-            if (!ShouldProcess($"Item: {src} Destination: {target}", "Copy guest item")) return;
-            if (item.IsDirectory && !Recurse.IsPresent) Run(ct => s.MkdirPAsync(target, ct), s);
-            else if (item.IsDirectory) Run(ct => s.CpAAsync(src, target, ct), s);
-            else Run(ct => s.CpAsync(src, target, ct), s);
+            var (target, existing) = Run(ct => GuestItemOperations.MoveTargetAsync(s, src, dest, ct), s);
+            if (SecondCopyToSameName(target, target != dest)) return;
+            if (GuestItemOperations.CheckCopy(item, src, target, src, target) is { } refused) { WriteError(refused); return; }
+            if (!ShouldProcess($"Item: {src} Destination: {target}", GuestItemOperations.CopyAction(item, Recurse.IsPresent))) return;
+            Run(ct => GuestItemOperations.CopyAsync(s, item, src, target, existing, Recurse.IsPresent, ct), s);
             if (PassThru.IsPresent)
             {
                 var after = Run(ct => s.GetItemAsync(target, ct), s);

@@ -691,32 +691,13 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
         {
             var item = Item(t);
             if (item is null) { NotFound(t); return; }
-            var destItem = Item(d);
-            var target = destItem is { IsDirectory: true } ? new Target(d.Drive, GuestPath.Combine(d.Rooted, GuestPath.GetFileName(t.Guest))) : d;
-            if (item.IsDirectory && GuestFsPath.IsAtOrBelow(target.Guest, t.Guest))
-            {
-                WriteError(new ErrorRecord(new System.IO.IOException($"Cannot copy '{t.PsPath}' into itself ('{target.PsPath}')."),
-                    "CopyIntoItself", ErrorCategory.InvalidArgument, t.PsPath));
-                return;
-            }
-            if (!ShouldProcess($"Item: {t.PsPath} Destination: {target.PsPath}", item.IsDirectory ? (recurse ? "Copy guest directory tree" : "Copy guest directory (without contents)") : "Copy guest file")) return;
-            if (!Writable(d)) return;
             var s = t.Session;
-            try
-            {
-                var targetItem = target.Guest == d.Guest ? destItem : Item(target);
-                if (item.IsDirectory && !recurse)
-                {
-                    if (targetItem is null) Call(t.Disk, ct => s.MkdirAsync(target.Guest, ct));
-                }
-                else if (item.IsDirectory)
-                {
-                    // cp -a into an existing directory would nest the copy; copy the contents instead.
-                    if (targetItem is { IsDirectory: true }) Call(t.Disk, ct => s.CpAAsync(t.Guest + "/.", target.Guest, ct));
-                    else Call(t.Disk, ct => s.CpAAsync(t.Guest, target.Guest, ct));
-                }
-                else Call(t.Disk, ct => s.CpAsync(t.Guest, target.Guest, ct));
-            }
+            var (targetGuest, existing) = Call(t.Disk, ct => GuestItemOperations.MoveTargetAsync(s, t.Guest, d.Guest, ct));
+            var target = targetGuest == d.Guest ? d : new Target(d.Drive, GuestPath.Combine(d.Rooted, GuestPath.GetFileName(t.Guest)));
+            if (GuestItemOperations.CheckCopy(item, t.Guest, target.Guest, t.PsPath, target.PsPath) is { } refused) { WriteError(refused); return; }
+            if (!ShouldProcess($"Item: {t.PsPath} Destination: {target.PsPath}", GuestItemOperations.CopyAction(item, recurse))) return;
+            if (!Writable(d)) return;
+            try { Call(t.Disk, ct => GuestItemOperations.CopyAsync(s, item, t.Guest, target.Guest, existing, recurse, ct)); }
             finally { t.Disk.Cache.Invalidate(); }
             if (Item(target) is { } copied) WriteGuestItem(target, copied);
         }

@@ -67,6 +67,10 @@ public sealed class CmdletLogicTests
         Assert.Contains("-Force", noForce.Exception.Message);
         var directory = GuestItemOperations.CheckReplace(dir, force: true, "move", "/a", "/d")!;
         Assert.Contains("does not replace directories", directory.Exception.Message);
+        Assert.Equal("CopyIntoItself", GuestItemOperations.CheckCopy(dir, "/d", "/d/sub/d", "/d", "/d/sub/d")!.FullyQualifiedErrorId);
+        Assert.Equal("CopyIntoItself", GuestItemOperations.CheckCopy(dir, "/d", "/d", "/d", "/d")!.FullyQualifiedErrorId);
+        Assert.Null(GuestItemOperations.CheckCopy(dir, "/d", "/dd", "/d", "/dd"));
+        Assert.Null(GuestItemOperations.CheckCopy(file, "/x", "/x/y", "/x", "/x/y"));
     }
 
     [Fact]
