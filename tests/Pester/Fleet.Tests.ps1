@@ -18,18 +18,17 @@ Describe 'Many images on one host' -Tag 'Appliance', 'Fleet' -Skip:($null -ne $d
         $debian = Get-GuestFsDebianImage
         $script:dir = Join-Path $TestDrive 'fleet'
         New-Item -ItemType Directory -Path $dir | Out-Null
-        1..8 | ForEach-Object { & qemu-img create -q -f qcow2 -F raw -b $debian (Join-Path $dir ('vm{0:00}.qcow2' -f $_)) }
+        # Four images: each inventory inspects every one (about 20 s each under TCG).
+        1..4 | ForEach-Object { & qemu-img create -q -f qcow2 -F raw -b $debian (Join-Path $dir ('vm{0:00}.qcow2' -f $_)) }
         function Get-Summary($results) { @($results | Sort-Object ImagePath, Root | ForEach-Object { '{0}|{1}|{2}|{3}|{4}' -f (Split-Path -Leaf $_.ImagePath), $_.Root, $_.Hostname, $_.ProductName, $_.Architecture }) -join "`n" }
     }
     AfterAll { Close-GuestDisk -All }
 
-    It 'gives the same results with -ThrottleLimit 1, 2 and 4, and says which throttle it chose' {
+    It 'gives the same results with -ThrottleLimit 1 and 3 (more sessions than cores), and says which throttle it chose' {
         $one = Get-GuestOSInfo -Path "$dir/*.qcow2" -ThrottleLimit 1
-        @($one).Count | Should -Be 8
-        $two = Get-GuestOSInfo -Path "$dir/*.qcow2" -ThrottleLimit 2
-        $four = Get-GuestOSInfo -Path "$dir/*.qcow2" -ThrottleLimit 4
-        Get-Summary $two | Should -BeExactly (Get-Summary $one)
-        Get-Summary $four | Should -BeExactly (Get-Summary $one)
+        @($one).Count | Should -Be 4
+        $three = Get-GuestOSInfo -Path "$dir/*.qcow2" -ThrottleLimit 3
+        Get-Summary $three | Should -BeExactly (Get-Summary $one)
         $one | ForEach-Object { $_.Hostname | Should -Be 'gfs-debian' }
         $verbose = Get-GuestOSInfo -Path "$dir/vm01.qcow2" -Verbose 4>&1 | Where-Object { $_ -is [Management.Automation.VerboseRecord] }
         ($verbose.Message -join "`n") | Should -Match '1 image\(s\), 1 at a time \(default \d+, from \d+ core\(s\), [\d,]+ MB available'
