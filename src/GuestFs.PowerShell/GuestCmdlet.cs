@@ -426,7 +426,7 @@ public abstract partial class GuestCmdlet : PSCmdlet
     private static ErrorRecord? Translate(Exception e, string errorId, object? target, bool reading)
     {
         // qemu's image locking: another process (a VM, another session) has the image open for writing.
-        if (e is GuestFsLaunchException && (e.ToString().Contains("\"write\" lock", StringComparison.Ordinal) || e.ToString().Contains("another process using the image", StringComparison.OrdinalIgnoreCase)))
+        if (IsImageLock(e))
             return new ErrorRecord(new IOException(
                 $"The image '{target}' is in use: another process (a running VM, or another GuestFs session opened with -Writable) holds its write lock. Close or stop that first, then open the image again.", e),
                 "ImageLocked", ErrorCategory.ResourceBusy, target);
@@ -460,6 +460,20 @@ public abstract partial class GuestCmdlet : PSCmdlet
             said = target is null ? g.DaemonMessage : $"{target}: {g.DaemonMessage}";
         if (said is null) return null;
         return new ErrorRecord(new GuestFsException(g, said), errorId, CategoryForErrno(g.ErrnoName, reading), target);
+    }
+
+    /// <summary>qemu refused an image another process holds for writing (warm: DriveInUseException; cold: the console says so).</summary>
+    private static bool IsImageLock(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is DriveInUseException) return true;
+            if (x is GuestFsLaunchException l && (l.ConsoleTail.Contains("\"write\" lock", StringComparison.Ordinal)
+                || l.Message.Contains("holds its write lock", StringComparison.Ordinal)
+                || l.Message.Contains("another process using the image", StringComparison.OrdinalIgnoreCase)))
+                return true;
+        }
+        return false;
     }
 
     internal static ErrorCategory CategoryForErrno(string errno, bool reading) => errno switch

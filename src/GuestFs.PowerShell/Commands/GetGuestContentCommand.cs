@@ -143,7 +143,21 @@ public sealed class GetGuestContentCommand : GuestPathCmdlet
         }
         catch (Exception e)
         {
+            // A directory read as content fails inside a download, whose error carries no errno:
+            // say what it is (InvalidType, as the FileSystem provider and about_GuestFs say).
+            if (e is not GuestFsProtocolException && IsDirectory(disk, path))
+            {
+                WriteError(new ErrorRecord(new System.IO.IOException($"'{path}' is a directory, and Get-GuestContent reads files. Get-GuestChildItem lists a directory.", e),
+                    "ItemIsDirectory", ErrorCategory.InvalidType, path));
+                return;
+            }
             WriteError(ToErrorRecord(e, e is GuestFsException { ErrnoName: "ENOENT" } ? "PathNotFound" : "ReadContentFailed", path, reading: true));
         }
+    }
+
+    private bool IsDirectory(GuestDisk disk, string path)
+    {
+        try { return Run(ct => disk.Session.IsDirAsync(path, cancellationToken: ct), disk.Session); }
+        catch (Exception) { return false; }
     }
 }
