@@ -319,6 +319,35 @@ Windows Registry Editor Version 5.00
         finally { Close-GuestDisk -Disk $d }
     }
 
+    It 'imports REGEDIT4 (8-bit) and UTF-16LE files; a failure in a later hive leaves no change in an earlier one' {
+        $d = Open-GuestDisk -Path $copyOurs -Inspect -Writable
+        try {
+            $v4 = Join-Path $work 'v4.reg'
+            [IO.File]::WriteAllBytes($v4, [Text.Encoding]::Latin1.GetBytes("REGEDIT4`r`n`r`n[HKEY_LOCAL_MACHINE\SOFTWARE\GfsV4]`r`n`"Exp`"=hex(2):25,41,25,00`r`n`"S`"=`"caf$([char]0xe9)`"`r`n`"D`"=dword:00000010`r`n"))
+            Import-GuestRegistry -Disk $d -Path $v4
+            $u16 = Join-Path $work 'u16.reg'
+            [IO.File]::WriteAllText($u16, "Windows Registry Editor Version 5.00`r`n`r`n[HKEY_LOCAL_MACHINE\SOFTWARE\GfsV4\Wide]`r`n@=`"$([char]0xfc)ber $([char]0x4e2d)`"`r`n", [Text.UnicodeEncoding]::new($false, $true))
+            Import-GuestRegistry -Disk $d -Path $u16
+            New-PSDrive -Name GO -PSProvider GuestRegistry -Root 'HKLM\SOFTWARE\GfsV4' -Disk $d | Out-Null
+            $k = Get-Item GO:\
+            $k.GetValue('Exp') | Should -Be '%A%'
+            $k.GetValueKind('Exp') | Should -Be 'ExpandString'
+            $k.GetValue('S') | Should -Be "caf$([char]0xe9)"
+            $k.GetValue('D') | Should -Be 16
+            Get-ItemPropertyValue GO:\Wide -Name '(default)' | Should -Be "$([char]0xfc)ber $([char]0x4e2d)"
+
+            $software = (Get-GuestFileHash -Disk $d -Path /Windows/System32/config/SOFTWARE).Hash
+            $partial = Join-Path $work 'partial.reg'
+            [IO.File]::WriteAllText($partial, "Windows Registry Editor Version 5.00`r`n`r`n[HKEY_LOCAL_MACHINE\SOFTWARE\GfsPartial]`r`n`"a`"=`"b`"`r`n`r`n[HKEY_LOCAL_MACHINE\SYSTEM]`r`n`"x`"=-`r`n")
+            { Import-GuestRegistry -Disk $d -Path $partial -ErrorAction Stop } | Should -Throw -ErrorId 'ImportFailed,GuestFs.PowerShell.Commands.ImportGuestRegistryCommand'
+            (Get-GuestFileHash -Disk $d -Path /Windows/System32/config/SOFTWARE).Hash | Should -Be $software
+            { Export-GuestRegistry -Disk $d -Key 'HKLM\SOFTWARE\GfsPartial' -ErrorAction Stop } | Should -Throw -ErrorId 'RegistryKeyNotFound,GuestFs.PowerShell.Commands.ExportGuestRegistryCommand'
+            @(Get-GuestChildItem -Disk $d -Path /Windows/System32/config | Where-Object Name -like '*.guestfs-edit*') | Should -BeNullOrEmpty
+        }
+        finally { Close-GuestDisk -Disk $d }
+        Get-PSDrive GO -ErrorAction SilentlyContinue | Should -BeNullOrEmpty -Because 'Close-GuestDisk removes the disk''s registry drives'
+    }
+
     Context 'through the provider' {
         BeforeAll {
             $script:pd = Open-GuestDisk -Path $copyDrive -Inspect -Writable
@@ -365,9 +394,17 @@ Windows Registry Editor Version 5.00
 
         It 'Remove-PSDrive commits: the hive is replaced, no copy is left' {
             Remove-PSDrive GP
-            (Get-GuestFileHash -Disk $pd -Path /Windows/System32/config/SYSTEM).Hash | Should -Not -Be $origHash
+            $script:committedHash = (Get-GuestFileHash -Disk $pd -Path /Windows/System32/config/SYSTEM).Hash
+            $committedHash | Should -Not -Be $origHash
             @(Get-GuestChildItem -Disk $pd -Path /Windows/System32/config | Where-Object Name -like '*.guestfs-edit*') | Should -BeNullOrEmpty
+        }
+
+        It 'Close-GuestDisk commits what its drives changed and removes them' {
+            New-PSDrive -Name GQ -PSProvider GuestRegistry -Root 'HKLM\SYSTEM\ControlSet001\Services' -Disk $pd | Out-Null
+            Set-ItemProperty GQ:\gfsnew -Name AfterClose -Value 1
+            (Get-GuestFileHash -Disk $pd -Path /Windows/System32/config/SYSTEM).Hash | Should -Be $committedHash
             Close-GuestDisk -Disk $pd
+            Get-PSDrive GQ -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         }
 
         It 'virt-win-reg reads the changes back' {
@@ -382,6 +419,7 @@ Windows Registry Editor Version 5.00
             $after.Values["$s\GFSNEW|BIG"] | Should -Be "11:$([Convert]::ToHexString([BitConverter]::GetBytes([long]5000000000)))"
             $after.Values["$s\GFSNEW|GROUPS"] | Should -Be '7:61000000620000000000'
             $after.Values["$s\GFSNEW|RAW"] | Should -Be '3:0908'
+            $after.Values["$s\GFSNEW|AFTERCLOSE"] | Should -Be '4:01000000' -Because 'Close-GuestDisk committed it'
             $after.Values["$s\GFSNEW|TEXT"] | Should -Be "1:$([Convert]::ToHexString([Text.Encoding]::Unicode.GetBytes("plain`0")))"
             $after.Keys | Should -Not -Contain 'HKEY_LOCAL_MACHINE\SYSTEM\CONTROLSET002'
             $after.Keys | Should -Contain 'HKEY_LOCAL_MACHINE\SYSTEM\SELECT'

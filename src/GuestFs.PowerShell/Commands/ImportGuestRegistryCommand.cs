@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
 using GuestFs.Engine.Library.Registry;
 using GuestFs.PowerShell.Registry;
 
@@ -62,44 +64,63 @@ public sealed class ImportGuestRegistryCommand : GuestCmdlet
         catch (RegistryPathException e) { ThrowTerminatingError(new ErrorRecord(e, e.ErrorId, e.Category, Path)); return; }
         catch (Exception e) when (e is not PipelineStoppedException) { ThrowTerminatingError(ToErrorRecord(e, "ImportFailed", Path)); return; }
         if (!ShouldProcess($"GuestDisk {disk.Id}: {string.Join(", ", byHive.Select(g => g.Hive.Prefix))}", $"Merge {ops.Count} registry changes from {file}")) return;
+        // Hives with changes from GuestRegistry drives already keep them; a hive this import
+        // starts to change is dropped again if the import fails, so a failure in a later hive
+        // leaves none of the file's changes behind.
+        var pendingBefore = new HashSet<string>(disk.Registry.Pending, StringComparer.Ordinal);
+        var files = new List<string>();
         try
         {
-            var files = new List<string>();
             foreach (var g in byHive)
             {
-                Run(ct => disk.Registry.ModifyAsync(disk, g.Hive, async (ed, c) =>
-                {
-                    foreach (var (op, segs) in g.Ops)
-                    {
-                        switch (op)
-                        {
-                            case RegKeyOperation { Delete: true }:
-                                await ed.DeleteKeyAsync(segs, c).ConfigureAwait(false);
-                                break;
-                            case RegKeyOperation:
-                                await ed.EnsureKeyAsync(segs, c).ConfigureAwait(false);
-                                break;
-                            case RegValueOperation { Data: null } v:
-                                await ed.RewriteValuesAsync(segs, values =>
-                                    values.Any(x => string.Equals(x.Name, v.Name, StringComparison.OrdinalIgnoreCase))
-                                        ? values.Where(x => !string.Equals(x.Name, v.Name, StringComparison.OrdinalIgnoreCase)).ToArray()
-                                        : null, c).ConfigureAwait(false);
-                                break;
-                            case RegValueOperation v:
-                                await ed.SetValueAsync(segs, v.Name, v.Type, v.Data!, c).ConfigureAwait(false);
-                                break;
-                        }
-                    }
-                }, ct), disk.Session);
                 files.Add(Run(ct => disk.Registry.GetHiveFileAsync(disk, g.Hive, ct), disk.Session));
+                Run(ct => disk.Registry.ModifyAsync(disk, g.Hive, (ed, c) => ApplyAsync(ed, g.Ops, c), ct), disk.Session);
             }
+        }
+        catch (Exception e) when (e is not PipelineStoppedException)
+        {
+            foreach (var f in files.Where(f => !pendingBefore.Contains(f)))
+            {
+                try { Run(ct => disk.Registry.DiscardAsync(disk, f, ct), disk.Session); }
+                catch (Exception d) when (d is not PipelineStoppedException) { WriteWarning($"The uncommitted copy of {f} could not be removed: {d.Message}"); }
+            }
+            WriteError(ToErrorRecord(e, "ImportFailed", Path));
+            return;
+        }
+        try
+        {
             foreach (var f in files)
                 foreach (var done in Run(ct => disk.Registry.CommitAsync(disk, f, ct), disk.Session))
                     WriteVerbose($"merged into {done}");
         }
         catch (Exception e) when (e is not PipelineStoppedException)
         {
-            WriteError(ToErrorRecord(e, "ImportFailed", Path));
+            WriteError(ToErrorRecord(e, "ImportCommitFailed", Path));
+        }
+    }
+
+    private static async Task ApplyAsync(HiveEditor ed, List<(RegOperation Op, string[] Segments)> ops, CancellationToken c)
+    {
+        foreach (var (op, segs) in ops)
+        {
+            switch (op)
+            {
+                case RegKeyOperation { Delete: true }:
+                    await ed.DeleteKeyAsync(segs, c).ConfigureAwait(false);
+                    break;
+                case RegKeyOperation:
+                    await ed.EnsureKeyAsync(segs, c).ConfigureAwait(false);
+                    break;
+                case RegValueOperation { Data: null } v:
+                    await ed.RewriteValuesAsync(segs, values =>
+                        values.Any(x => string.Equals(x.Name, v.Name, StringComparison.OrdinalIgnoreCase))
+                            ? values.Where(x => !string.Equals(x.Name, v.Name, StringComparison.OrdinalIgnoreCase)).ToArray()
+                            : null, c).ConfigureAwait(false);
+                    break;
+                case RegValueOperation v:
+                    await ed.SetValueAsync(segs, v.Name, v.Type, v.Data!, c).ConfigureAwait(false);
+                    break;
+            }
         }
     }
 }

@@ -329,6 +329,16 @@ internal sealed class GuestRegistryState
         }
     }
 
+    /// <summary>Drops the uncommitted changes to a hive: its edit copy is removed, the hive stays as it was.</summary>
+    public async Task DiscardAsync(GuestDisk disk, string file, CancellationToken ct)
+    {
+        string? work;
+        lock (_lock) _pending.TryGetValue(file, out work);
+        if (work is null) return;
+        await disk.Session.RmFAsync(work, ct).ConfigureAwait(false);
+        lock (_lock) { _pending.Remove(file); _cache.Clear(); }
+    }
+
     /// <summary>Renames the edit copies over their hives (all of them, or only <paramref name="file"/>'s).</summary>
     public async Task<string[]> CommitAsync(GuestDisk disk, string? file, CancellationToken ct)
     {
