@@ -20,7 +20,8 @@
         'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo',
         'Select-GuestString',
         'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem', 'Compare-GuestItem',
-        'Optimize-GuestDisk', 'Resize-GuestDisk'
+        'Optimize-GuestDisk', 'Resize-GuestDisk',
+        'Export-GuestRegistry', 'Import-GuestRegistry'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

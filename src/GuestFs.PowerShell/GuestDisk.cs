@@ -32,6 +32,12 @@ public sealed class GuestDisk
     /// </summary>
     internal IReadOnlyDictionary<string, string>? WindowsDrives { get; set; }
 
+    /// <summary>The root device of the Windows system Open-GuestDisk -Inspect mounted (null otherwise): its registry is the GuestRegistry provider's.</summary>
+    internal string? WindowsRoot { get; set; }
+
+    /// <summary>The registry hives of that system: their locations and uncommitted changes (see GuestRegistryState).</summary>
+    internal Registry.GuestRegistryState Registry { get; } = new();
+
     /// <summary>What GuestFs drives on this disk have recently listed (see GuestItemCache).</summary>
     internal Provider.GuestItemCache Cache { get; } = new();
 

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Management.Automation;
 
 namespace GuestFs.PowerShell.Commands;
@@ -27,6 +28,10 @@ public sealed class CloseGuestDiskCommand : GuestCmdlet
                 WriteVerbose($"closing GuestDisk {d.Id}: syncing and stopping the appliance");
                 try
                 {
+                    // Registry changes made on GuestRegistry drives go into their hives first.
+                    if (!d.ReadOnly && d.Registry.Pending.Length > 0 && d.State == Engine.Session.GuestSessionState.Ready)
+                        foreach (var f in Run(ct => d.Registry.CommitAsync(d, null, ct), d.Session))
+                            WriteVerbose($"committed the registry changes to {f}");
                     // Shutdown syncs first; its failure (data may not be on disk) is reported as an error.
                     Run(ct => d.Session.ShutdownAsync(ct), d.Session);
                 }
@@ -52,7 +57,7 @@ public sealed class CloseGuestDiskCommand : GuestCmdlet
     {
         try
         {
-            foreach (var name in Provider.GuestFsDrives.RemoveDrivesOf(SessionState, d))
+            foreach (var name in Provider.GuestFsDrives.RemoveDrivesOf(SessionState, d).Concat(Registry.GuestRegistryDrives.RemoveDrivesOf(SessionState, d)))
                 WriteVerbose($"removed drive {name}: (it was on GuestDisk {d.Id})");
         }
         catch (Exception e)

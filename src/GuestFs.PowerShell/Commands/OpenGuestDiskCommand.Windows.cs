@@ -21,6 +21,7 @@ public sealed partial class OpenGuestDiskCommand
             }, disk.Session);
             if (letters is null) return;
             disk.WindowsDrives = letters;
+            disk.WindowsRoot = root;
             foreach (var kv in letters.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 WriteVerbose($"Windows drive {kv.Key}: is {kv.Value}");
         }
