@@ -146,7 +146,7 @@ Describe 'GuestRegistry provider (read-only), compared with virt-win-reg' -Tag '
         (Get-ItemProperty 'GW:\Microsoft\Windows NT\CurrentVersion' -Name Product*).ProductName | Should -Be 'Windows Server 2019 Datacenter'
     }
 
-    It 'maps HKU\.DEFAULT, HKU\<user>, HKU\<SID>, HKLM\SAM and HKLM\SECURITY as virt-win-reg does' {
+    It 'maps HKU\.DEFAULT, HKU\(user name), HKU\(SID), HKLM\SAM and HKLM\SECURITY as virt-win-reg does' {
         New-PSDrive -Name GA -PSProvider GuestRegistry -Root 'HKU\alice' -Disk $disk | Out-Null
         New-PSDrive -Name GU -PSProvider GuestRegistry -Root "HKEY_USERS\$script:WinAliceSid" -Disk $disk | Out-Null
         New-PSDrive -Name GD -PSProvider GuestRegistry -Root 'HKU\.DEFAULT' -Disk $disk | Out-Null

@@ -80,7 +80,8 @@ internal sealed class GuestRegistryState
         var parts = path.Replace('/', '\\').Split('\\', StringSplitOptions.RemoveEmptyEntries);
         string Bad() => $"'{path}' is not a registry path GuestFs can map to a hive. Use HKLM\\SOFTWARE, HKLM\\SYSTEM, HKLM\\SAM, HKLM\\SECURITY, HKU\\.DEFAULT, HKU\\<SID> or HKU\\<user name> (HKEY_LOCAL_MACHINE and HKEY_USERS spelled out work too).";
         if (parts.Length < 2) throw new RegistryPathException("RegistryPathNotSupported", ErrorCategory.InvalidArgument, Bad());
-        string top = parts[0].ToUpperInvariant();
+        // HKLM:\SOFTWARE, as the Registry provider's drives are written, means the same.
+        string top = parts[0].TrimEnd(':').ToUpperInvariant();
         var rest = parts.Skip(2).ToArray();
         if (top is "HKLM" or "HKEY_LOCAL_MACHINE")
         {

@@ -199,6 +199,7 @@ public sealed class RegFileTests
         Assert.Equal(@"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows", p.FullName);
         Assert.Equal("SYSTEM", GuestRegistryState.ParsePath("HKEY_LOCAL_MACHINE/SYSTEM/CurrentControlSet").Hive);
         Assert.Equal("DEFAULT", GuestRegistryState.ParsePath(@"HKU\.DEFAULT\Control Panel").Hive);
+        Assert.Equal(@"HKEY_LOCAL_MACHINE\SOFTWARE\Classes", GuestRegistryState.ParsePath(@"HKLM:\SOFTWARE\Classes").FullName);
         var u = GuestRegistryState.ParsePath(@"HKEY_USERS\Alice\Software");
         Assert.Equal(("USER", "Alice", @"HKEY_USERS\Alice\Software"), (u.Hive, u.User, u.FullName));
         var e = Assert.Throws<RegistryPathException>(() => GuestRegistryState.ParsePath(@"HKCU\Software"));
