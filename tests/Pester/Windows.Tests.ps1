@@ -159,6 +159,25 @@ Describe 'Windows guests: inspection and applications, compared with virt-inspec
             finally { Dismount-GuestFs -Disk $disk -MountPoint '/Users/Alice/Documents' }
         }
 
+        It 'Open-GuestDisk -Inspect -PSDrive makes each mounted letter a GuestFs drive that reads as virt-cat does, in any case, with the guest''s spelling' {
+            $lettered = Open-GuestDisk -Path $images.Gpt -Format raw -Inspect -PSDrive -PSDrivePrefix gfs -WarningVariable w -WarningAction SilentlyContinue
+            try {
+                (Get-PSDrive gfsC).Provider.Name | Should -Be 'GuestFs'
+                ($w -join "`n") | Should -Match 'gfsE:' -Because 'E: is not mounted by -Inspect: a warning says how to mount it'
+                $ours = @($catPaths | ForEach-Object { Get-Content -LiteralPath ('gfs' + $_) }) -join "`n"
+                $ours | Should -Be $virtCat
+                (Get-Item 'gfsC:\windows\SYSTEM32\cmd.EXE').FullName | Should -Be '/Windows/System32/cmd.exe'
+                Push-Location 'gfsC:\WINDOWS\system32'
+                try { (Get-ChildItem 'CMD.exe').Name | Should -Be 'cmd.exe' }
+                finally { Pop-Location }
+                Test-Path 'gfsC:\no such dir\x.txt' | Should -BeFalse
+            }
+            finally {
+                Close-GuestDisk -Disk $lettered
+                Get-PSDrive gfs* -ErrorAction SilentlyContinue | Remove-PSDrive -ErrorAction SilentlyContinue
+            }
+        }
+
         It 'a disk not opened with -Inspect refuses C:\ paths with NotAWindowsDisk' {
             $plain = Open-GuestDisk -Path $images.Gpt
             try {

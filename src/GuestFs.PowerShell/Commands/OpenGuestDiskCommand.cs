@@ -190,6 +190,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
         AfterLaunch(disk); // -Passphrase, -Inspect (OpenGuestDiskCommand.Inspect.cs); closes the session on failure
         WarnAboutBlankImages(disk);
         GuestDiskRegistry.Add(disk);
+        NewLetterDrives(disk); // -PSDrive (OpenGuestDiskCommand.Windows.cs)
         WriteVerbose($"GuestDisk {disk.Id}: {disk.Accelerator} ({disk.AcceleratorReason}), launched in {disk.LaunchTime?.TotalSeconds:0.00} s, {(disk.ReadOnly ? "read-only" : "writable")}");
         WriteObject(disk);
     }

@@ -10,13 +10,21 @@ namespace GuestFs.PowerShell.Provider;
 /// </summary>
 public sealed class GuestFsDriveInfo : PSDriveInfo
 {
-    internal GuestFsDriveInfo(string name, ProviderInfo provider, GuestDisk disk, string guestRoot, string? description, PSCredential? credential, bool ownsDisk)
+    internal GuestFsDriveInfo(string name, ProviderInfo provider, GuestDisk disk, string guestRoot, string? description, PSCredential? credential, bool ownsDisk,
+        bool ignoreCase = false)
         : base(name, provider, name + ":/", description ?? "", credential)
     {
         Disk = disk;
         GuestRoot = Engine.Library.GuestPath.Normalize(guestRoot);
         OwnsDisk = ownsDisk;
+        IgnoreCase = ignoreCase;
     }
+
+    /// <summary>
+    /// True for a Windows drive letter (Open-GuestDisk -Inspect -PSDrive): names resolve without
+    /// regard to case, as NTFS does, and items carry the guest's own spelling.
+    /// </summary>
+    public bool IgnoreCase { get; }
 
     /// <summary>The session the drive reads and changes.</summary>
     public GuestDisk Disk { get; }

@@ -331,7 +331,27 @@ public sealed class GuestFsProvider : NavigationCmdletProvider, IContentCmdletPr
             rooted = GuestFsPath.ToRootedPath(n);
         }
         RequireOpen(drive!);
+        if (drive!.IgnoreCase && rooted != "/" && !WildcardPattern.ContainsWildcardCharacters(rooted))
+            rooted = WithGuestSpelling(drive, rooted);
         return new Target(drive!, rooted);
+    }
+
+    /// <summary>
+    /// A path on a Windows letter drive with the guest's own spelling (the daemon's
+    /// case_sensitive_path, as NTFS resolves names); a path whose directories do not exist
+    /// stays as given, and the call that follows says what is missing.
+    /// </summary>
+    private string WithGuestSpelling(GuestFsDriveInfo drive, string rooted)
+    {
+        string guest = GuestFsPath.ToGuestPath(drive.GuestRoot, rooted);
+        try
+        {
+            string real = Call(drive.Disk, ct => drive.Disk.Session.CaseSensitivePathAsync(guest, ct));
+            if (drive.GuestRoot == "/") return real;
+            if (real.StartsWith(drive.GuestRoot + "/", StringComparison.Ordinal)) return real.Substring(drive.GuestRoot.Length);
+            return rooted;
+        }
+        catch (Exception e) when (IsEngineError(e)) { return rooted; }
     }
 
     /// <summary>The clear error for a drive whose disk is no longer usable.</summary>
