@@ -23,7 +23,10 @@
         'Optimize-GuestDisk', 'Resize-GuestDisk',
         'Export-GuestRegistry', 'Import-GuestRegistry'
     )
-    FunctionsToExport    = @()
+    # Select-String and Get-FileHash in front of the cmdlets, for guest files
+    # (src/GuestFs.PowerShell/Proxies/GuestFs.Proxies.psm1; about_GuestFs_Provider).
+    NestedModules        = @('GuestFs.Proxies.psm1')
+    FunctionsToExport    = @('Select-String', 'Get-FileHash')
     VariablesToExport    = @()
     AliasesToExport      = @('gcgi')
     PrivateData          = @{

@@ -199,6 +199,7 @@ function Invoke-Build {
     $version = Get-ModuleVersion
     (Get-Content (Join-Path $Root 'GuestFs.psd1') -Raw).Replace("'0.0.0'", "'$version'") | Set-Content (Join-Path $ModuleDir 'GuestFs.psd1') -NoNewline
     Get-ChildItem (Join-Path $Root 'src/GuestFs.PowerShell/Formatting') -Filter *.ps1xml | Copy-Item -Destination $ModuleDir
+    Copy-Item (Join-Path $Root 'src/GuestFs.PowerShell/Proxies/GuestFs.Proxies.psm1') $ModuleDir
     Copy-Item (Join-Path $Root 'README.md') $ModuleDir
     Invoke-Help
     Write-Host "module: $ModuleDir (version $version)"

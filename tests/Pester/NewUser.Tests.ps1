@@ -193,6 +193,67 @@ Describe 'GuestFs as a new pwsh user finds it' -Tag 'NewUser', 'Appliance' {
         }
     }
 
+    Context 'Select-String and Get-FileHash on guest files, the way pwsh users try them' {
+        BeforeAll {
+            New-PSDrive -Name ss -PSProvider GuestFs -Root / -Disk $disk | Out-Null
+            $script:hostEtc = Join-Path $TestDrive 'ss-copy'
+            New-Item -ItemType Directory -Path $hostEtc | Out-Null
+            Copy-GuestItem /etc -Destination $hostEtc -Recurse -Disk $disk
+            $script:hostEtc = Join-Path $hostEtc 'etc'
+            # What PowerShell's own Select-String finds in the same files copied out:
+            # file name, line number, line and context, for comparison.
+            function script:Shape($m) { '{0}|{1}|{2}|{3}|{4}' -f $m.Filename, $m.LineNumber, $m.Line, ($m.Context.PreContext -join '/'), ($m.Context.PostContext -join '/') }
+            $script:expected = @(Microsoft.PowerShell.Utility\Select-String -Path "$hostEtc/*.conf" -Pattern 'PORT' -Context 1 | ForEach-Object { Shape $_ } | Sort-Object)
+        }
+        AfterAll { Remove-PSDrive ss -ErrorAction SilentlyContinue }
+
+        It 'the module puts functions in front of the two cmdlets; the cmdlets stay reachable by their full names' {
+            (Get-Command Select-String).Source | Should -Be 'GuestFs'
+            (Get-Command Get-FileHash).Source | Should -Be 'GuestFs'
+            (Get-Command Microsoft.PowerShell.Utility\Select-String).CommandType | Should -Be 'Cmdlet'
+            $expected.Count | Should -BeGreaterThan 0 -Because 'the copied /etc has a *.conf line with port in it'
+        }
+        It 'Get-ChildItem vm:/etc/*.conf | Select-String searches the content, as for host files' {
+            $found = @(Get-ChildItem ss:/etc/*.conf | Select-String -Pattern 'PORT' -Context 1)
+            @($found | ForEach-Object { Shape $_ } | Sort-Object) | Should -Be $expected
+            $found[0] | Should -BeOfType Microsoft.PowerShell.Commands.MatchInfo
+            $found[0].Path | Should -BeLike 'ss:/etc/*.conf'
+            # A word that is only inside a file, never in a name.
+            @(Get-ChildItem ss:/etc/app.conf | Select-String '8080').Count | Should -Be 1
+        }
+        It 'Select-String -Path vm:/etc/*.conf reads the files instead of saying the provider cannot open them' {
+            $found = @(Select-String -Path 'ss:/etc/*.conf' -Pattern 'PORT' -Context 1 -ErrorAction Stop)
+            @($found | ForEach-Object { Shape $_ } | Sort-Object) | Should -Be $expected
+            Select-String -Path 'ss:/etc/*.conf' -Pattern '8080' -Quiet | Should -BeTrue
+            Select-String -Path 'ss:/etc/*.conf' -Pattern 'no such text anywhere' -Quiet | Should -BeFalse
+        }
+        It 'Get-GuestChildItem items search the guest file, and host paths in the same call still search the host' {
+            @(Get-GuestChildItem /etc -Filter *.conf -Disk $disk | Select-String 'PORT' -Context 1 | ForEach-Object { Shape $_ } | Sort-Object) | Should -Be $expected
+            $hostFile = Join-Path $TestDrive 'host.txt'
+            Set-Content $hostFile "first`nport on the host"
+            $mixed = @(Select-String -Path $hostFile, 'ss:/etc/app.conf' -Pattern 'port')
+            $mixed[0].Path | Should -Be $hostFile
+            $mixed[0].LineNumber | Should -Be 2
+            $mixed[1].Path | Should -Be 'ss:/etc/app.conf'
+            @('a', 'port b' | Select-String port).Count | Should -Be 1 -Because 'strings still go to the cmdlet'
+            # A drive made in this (local) scope resolves too: the functions run in the caller's session state.
+            New-PSDrive -Name sshost -PSProvider FileSystem -Root $TestDrive | Out-Null
+            (Select-String -Path sshost:/host.txt -Pattern port).LineNumber | Should -Be 2
+            (Get-FileHash sshost:/host.txt).Hash | Should -Be (Microsoft.PowerShell.Utility\Get-FileHash $hostFile).Hash
+        }
+        It 'Get-FileHash on a GuestFs drive path and on piped guest items gives the guest file''s hash' {
+            $guest = (Get-FileHash -Path ss:/etc/app.conf -Algorithm SHA512).Hash
+            $guest | Should -Be (Microsoft.PowerShell.Utility\Get-FileHash "$hostEtc/app.conf" -Algorithm SHA512).Hash
+            (Get-ChildItem ss:/etc/app.conf | Get-FileHash -Algorithm MD5).Hash | Should -Be (Microsoft.PowerShell.Utility\Get-FileHash "$hostEtc/app.conf" -Algorithm MD5).Hash
+            # /etc/hostname exists on the host too: the guest's file must be hashed, not the host's.
+            $gh = (Get-GuestChildItem /etc/hostname -Disk $disk | Get-FileHash).Hash
+            $gh | Should -Be (Get-GuestFileHash /etc/hostname -Disk $disk).Hash
+            $gh | Should -Be (Microsoft.PowerShell.Utility\Get-FileHash "$hostEtc/hostname").Hash
+            $h = Get-FileHash "$hostEtc/app.conf"
+            $h | Should -BeOfType Microsoft.PowerShell.Commands.FileHashInfo
+        }
+    }
+
     Context 'objects that travel, views, progress' {
         It 'Get-GuestFileSystem converts to JSON without the session and shows sizes and free space' {
             $fs = Get-GuestFileSystem -Disk $disk
