@@ -348,6 +348,38 @@ Windows Registry Editor Version 5.00
         Get-PSDrive GO -ErrorAction SilentlyContinue | Should -BeNullOrEmpty -Because 'Close-GuestDisk removes the disk''s registry drives'
     }
 
+    It 'Ctrl+C during an import leaves every hive as it was, also the hive the import had already changed' {
+        $hives = '/Windows/System32/config/SOFTWARE', '/Windows/System32/config/SYSTEM'
+        $d = Open-GuestDisk -Path $copyOurs -Inspect -Writable
+        $before = @($hives | ForEach-Object { (Get-GuestFileHash -Disk $d -Path $_).Hash })
+        # SOFTWARE first (one value), then many keys in SYSTEM: the stop lands in the second hive.
+        $big = Join-Path $work 'stopped.reg'
+        $text = [Text.StringBuilder]::new("Windows Registry Editor Version 5.00`r`n`r`n[HKEY_LOCAL_MACHINE\SOFTWARE\GfsStopped]`r`n`"first`"=`"hive`"`r`n`r`n")
+        foreach ($i in 1..600) { [void]$text.Append("[HKEY_LOCAL_MACHINE\SYSTEM\GfsStopped\K$i]`r`n`"v`"=dword:$('{0:x8}' -f $i)`r`n`r`n") }
+        [IO.File]::WriteAllText($big, $text.ToString())
+        $ps = [PowerShell]::Create()
+        try {
+            $null = $ps.AddCommand('Import-Module').AddArgument($env:GUESTFS_TEST_MODULE).AddStatement().
+                AddCommand('Import-GuestRegistry').AddParameter('Disk', $d).AddParameter('Path', $big).AddParameter('Verbose', $true)
+            $run = $ps.BeginInvoke()
+            # Ctrl+C as soon as the first hive's changes are made (its verbose line).
+            $deadline = [DateTime]::UtcNow.AddSeconds(180)
+            while (-not $run.IsCompleted -and [DateTime]::UtcNow -lt $deadline -and
+                -not @($ps.Streams.Verbose.ReadAll() | Where-Object Message -like 'HKEY_LOCAL_MACHINE\SOFTWARE:*changes made*')) { Start-Sleep -Milliseconds 5 }
+            $run.IsCompleted | Should -BeFalse -Because 'the stop must come while the SYSTEM hive is being changed'
+            $ps.Stop()
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+        }
+        finally { $ps.Dispose() }
+        $d.State | Should -Be 'Ready'
+        @(Get-GuestChildItem -Disk $d -Path /Windows/System32/config | Where-Object Name -like '*.guestfs-edit*') | Should -BeNullOrEmpty
+        Close-GuestDisk -Disk $d
+        # What Close-GuestDisk left on the image: both hives byte for byte as before.
+        $d = Open-GuestDisk -Path $copyOurs -Inspect
+        try { @($hives | ForEach-Object { (Get-GuestFileHash -Disk $d -Path $_).Hash }) | Should -Be $before }
+        finally { Close-GuestDisk -Disk $d }
+    }
+
     Context 'through the provider' {
         BeforeAll {
             $script:pd = Open-GuestDisk -Path $copyDrive -Inspect -Writable

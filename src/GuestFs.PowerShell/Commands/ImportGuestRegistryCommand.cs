@@ -75,15 +75,21 @@ public sealed class ImportGuestRegistryCommand : GuestCmdlet
             {
                 files.Add(Run(ct => disk.Registry.GetHiveFileAsync(disk, g.Hive, ct), disk.Session));
                 Run(ct => disk.Registry.ModifyAsync(disk, g.Hive, (ed, c) => ApplyAsync(ed, g.Ops, c), ct), disk.Session);
+                WriteVerbose($"{g.Hive.Prefix}: {g.Ops.Count} changes made on its edit copy; the hive is replaced when every hive of the file is done");
             }
         }
-        catch (Exception e) when (e is not PipelineStoppedException)
+        catch (Exception e)
         {
+            // Also on Ctrl+C (the stop token is cancelled then, so the copies are dropped
+            // without it): a hive this import changed must not be committed later by
+            // Close-GuestDisk or a drive's removal.
             foreach (var f in files.Where(f => !pendingBefore.Contains(f)))
             {
-                try { Run(ct => disk.Registry.DiscardAsync(disk, f, ct), disk.Session); }
-                catch (Exception d) when (d is not PipelineStoppedException) { WriteWarning($"The uncommitted copy of {f} could not be removed: {d.Message}"); }
+                try { disk.Registry.DiscardAsync(disk, f, CancellationToken.None).GetAwaiter().GetResult(); }
+                catch (Exception d) { WriteWarning($"The uncommitted copy of {f} could not be removed (the hive itself is unchanged): {d.Message}"); }
             }
+            if (e is PipelineStoppedException) throw;
+            if (e is OperationCanceledException && StopToken.IsCancellationRequested) throw new PipelineStoppedException();
             WriteError(ToErrorRecord(e, "ImportFailed", Path));
             return;
         }

@@ -336,8 +336,9 @@ internal sealed class GuestRegistryState
         string? work;
         lock (_lock) _pending.TryGetValue(file, out work);
         if (work is null) return;
-        await disk.Session.RmFAsync(work, ct).ConfigureAwait(false);
-        lock (_lock) { _pending.Remove(file); _cache.Clear(); }
+        // Forgotten even if the copy cannot be removed: what is pending is committed later.
+        try { await disk.Session.RmFAsync(work, ct).ConfigureAwait(false); }
+        finally { lock (_lock) { _pending.Remove(file); _cache.Clear(); } }
     }
 
     /// <summary>Renames the edit copies over their hives (all of them, or only <paramref name="file"/>'s).</summary>
