@@ -23,10 +23,10 @@
         'Optimize-GuestDisk', 'Resize-GuestDisk',
         'Export-GuestRegistry', 'Import-GuestRegistry'
     )
-    # Select-String and Get-FileHash in front of the cmdlets, for guest files
+    # Select-String, Get-FileHash and Get-Content (for -Tail) in front of the cmdlets, for guest files
     # (src/GuestFs.PowerShell/Proxies/GuestFs.Proxies.psm1; about_GuestFs_Provider).
     NestedModules        = @('GuestFs.Proxies.psm1')
-    FunctionsToExport    = @('Select-String', 'Get-FileHash')
+    FunctionsToExport    = @('Select-String', 'Get-FileHash', 'Get-Content')
     VariablesToExport    = @()
     AliasesToExport      = @('gcgi')
     PrivateData          = @{

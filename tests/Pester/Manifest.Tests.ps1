@@ -23,6 +23,19 @@ Describe 'Module manifest and surface' -Tag 'Module' {
         ($info.ExportedCmdlets.Keys | Sort-Object) | Should -Be $defined
     }
 
+    It 'puts Select-String, Get-FileHash and Get-Content in front of the cmdlets, unless $GuestFsProxyCoreCommands is $false' {
+        ($module.ExportedFunctions.Keys | Sort-Object) | Should -Be @('Get-Content', 'Get-FileHash', 'Select-String')
+        foreach ($optOut in $false, $true) {
+            $ps = [PowerShell]::Create()
+            try {
+                if ($optOut) { $null = $ps.AddScript('$global:GuestFsProxyCoreCommands = $false').AddStatement() }
+                $null = $ps.AddCommand('Import-Module').AddArgument($manifest).AddStatement().AddScript('(Get-Command Get-Content, Get-FileHash, Select-String).CommandType -join ","')
+                $ps.Invoke() | Should -Be ($(if ($optOut) { 'Cmdlet,Cmdlet,Cmdlet' } else { 'Function,Function,Function' }))
+            }
+            finally { $ps.Dispose() }
+        }
+    }
+
     It 'uses approved verbs only' {
         $approved = (Get-Verb).Verb
         foreach ($c in $module.ExportedCmdlets.Keys) { $approved | Should -Contain ($c -split '-')[0] }

@@ -132,9 +132,21 @@ Describe 'GuestFs as a new pwsh user finds it' -Tag 'NewUser', 'Appliance' {
             Get-GuestContent /etc/app.conf -Last 1 -Disk $disk | Should -Be 'port=8080'
             Get-GuestContent /etc/app.conf -Tail 5 -Raw -Disk $disk | Should -BeExactly "name=app`nport=8080`n"
         }
-        It 'Get-GuestContent -Tail takes a GuestFs drive path (PowerShell allows Get-Content -Tail on FileSystem paths only)' {
+        It 'Get-Content -Tail and Get-GuestContent -Tail take a GuestFs drive path (the cmdlet itself allows -Tail on FileSystem paths only)' {
             New-PSDrive -Name nu -PSProvider GuestFs -Root / -Disk $disk | Out-Null
-            try { Get-GuestContent nu:/data/small/file07.txt -Tail 1 | Should -Be 'line three of 7' }
+            try {
+                Get-GuestContent nu:/data/small/file07.txt -Tail 1 | Should -Be 'line three of 7'
+                $copy = Join-Path $TestDrive 'file07.txt'
+                Copy-GuestItem /data/small/file07.txt -Destination $copy -Disk $disk
+                foreach ($n in 1, 2, 5) {
+                    @(Get-Content nu:/data/small/file07.txt -Tail $n) | Should -Be @(Microsoft.PowerShell.Management\Get-Content $copy -Tail $n) -Because "-Tail $n"
+                }
+                @(Get-ChildItem nu:/etc/app.conf | Get-Content -Last 1) | Should -Be 'port=8080'
+                # Without -Tail it is the cmdlet itself, on any drive.
+                @(Get-Content nu:/etc/app.conf -TotalCount 1) | Should -Be 'name=app'
+                (Get-Content nu:/etc/app.conf -Raw) | Should -BeExactly "name=app`nport=8080`n"
+                @(Get-Content $copy -Tail 1) | Should -Be 'line three of 7'
+            }
             finally { Remove-PSDrive nu }
         }
         It 'Get-ChildItem -File, -Directory, -Hidden and -Depth work on a GuestFs drive' {

@@ -1,4 +1,4 @@
-# Select-String and Get-FileHash, made to work on guest files.
+# Select-String, Get-FileHash and Get-Content -Tail, made to work on guest files.
 #
 # PowerShell's own Select-String and Get-FileHash open files through the
 # FileSystem provider only: `Select-String -Path vm:/etc/*.conf` stops with
@@ -66,22 +66,44 @@ function ConvertTo-GuestFsDrivePath([string] $Value) {
 '@
 
 function New-GuestFsProxyFunction {
-    param([string] $Name, [string] $Body)
-    $real = Get-Command "Microsoft.PowerShell.Utility\$Name" -CommandType Cmdlet -ErrorAction Stop
+    param([string] $Name, [string] $Body, [string] $Module = 'Microsoft.PowerShell.Utility')
+    $real = Get-Command "$Module\$Name" -CommandType Cmdlet -ErrorAction Stop
     $meta = [System.Management.Automation.CommandMetadata]::new($real)
     $binding = [System.Management.Automation.ProxyCommand]::GetCmdletBindingAttribute($meta)
     $params = [System.Management.Automation.ProxyCommand]::GetParamBlock($meta)
-    $help = "<#`n.ForwardHelpTargetName Microsoft.PowerShell.Utility\$Name`n.ForwardHelpCategory Cmdlet`n#>"
-    $at = $Body.IndexOf('begin {')
-    $text = "$help`n$binding`nparam($params)`n" + $Body.Substring(0, $at + 7) + "`n" + $helpers + $Body.Substring($at + 7)
+    # The provider's own parameters (Get-Content -Raw, -Encoding … on FileSystem
+    # paths): the ones the cmdlet would have for the parameters bound so far.
+    $dynamicBlock = if ($real.ImplementingType.GetInterface('System.Management.Automation.IDynamicParameters')) {
+        @"
+dynamicparam {
+    `$target = `$ExecutionContext.InvokeCommand.GetCommand('$Module\$Name', [System.Management.Automation.CommandTypes]::Cmdlet, `$PSBoundParameters)
+    `$dictionary = `$null
+    foreach (`$p in `$target.Parameters.Values) {
+        if (-not `$p.IsDynamic -or `$MyInvocation.MyCommand.Parameters.ContainsKey(`$p.Name)) { continue }
+        if (`$null -eq `$dictionary) { `$dictionary = [System.Management.Automation.RuntimeDefinedParameterDictionary]::new() }
+        `$dictionary.Add(`$p.Name, [System.Management.Automation.RuntimeDefinedParameter]::new(`$p.Name, `$p.ParameterType, `$p.Attributes))
+    }
+    `$dictionary
+}
+
+"@
+    } else { '' }
+    $help = "<#`n.ForwardHelpTargetName $Module\$Name`n.ForwardHelpCategory Cmdlet`n#>"
+    $text = "$help`n$binding`nparam($params)`n$dynamicBlock" + $Body.Replace('#HELPERS#', $helpers)
     # An unbound script block: it runs in the caller's session state (see above).
     Set-Item -Path "function:script:$Name" -Value ([scriptblock]::Create($text))
 }
 
+# $GuestFsProxyCoreCommands = $false before Import-Module leaves the three
+# cmdlets alone (each proxied call costs about a millisecond more).
+$proxies = -not ((Test-Path variable:global:GuestFsProxyCoreCommands) -and $global:GuestFsProxyCoreCommands -eq $false)
+if (-not $proxies) { Export-ModuleMember -Function @(); return }
+
 # ---------------------------------------------------------------- Select-String
 New-GuestFsProxyFunction -Name Select-String -Body @'
 begin {
-    $real = Get-Command Microsoft.PowerShell.Utility\Select-String -CommandType Cmdlet
+    #HELPERS#
+    $real = $ExecutionContext.InvokeCommand.GetCmdlet('Microsoft.PowerShell.Utility\Select-String')
     # Parameters that choose the input; all the others say how to search and
     # go unchanged to the real cmdlet, for guest files too.
     $how = @{}
@@ -171,7 +193,8 @@ end {
 # ------------------------------------------------------------------ Get-FileHash
 New-GuestFsProxyFunction -Name Get-FileHash -Body @'
 begin {
-    $real = Get-Command Microsoft.PowerShell.Utility\Get-FileHash -CommandType Cmdlet
+    #HELPERS#
+    $real = $ExecutionContext.InvokeCommand.GetCmdlet('Microsoft.PowerShell.Utility\Get-FileHash')
     $hashAlgorithm = if ($PSBoundParameters.ContainsKey('Algorithm')) { $Algorithm } else { 'SHA256' }
 }
 process {
@@ -199,4 +222,45 @@ process {
 }
 '@
 
-Export-ModuleMember -Function Select-String, Get-FileHash
+# ------------------------------------------------------------------- Get-Content
+# Get-Content refuses -Tail on any provider but FileSystem. With -Tail, a path on
+# a GuestFs drive is read with Get-GuestContent -Tail (the appliance reads the
+# end of the file); without -Tail, or for other paths, this is the cmdlet itself.
+New-GuestFsProxyFunction -Name Get-Content -Module Microsoft.PowerShell.Management -Body @'
+begin {
+    $real = $ExecutionContext.InvokeCommand.GetCmdlet('Microsoft.PowerShell.Management\Get-Content')
+    $steppable = $null
+    if (-not $PSBoundParameters.ContainsKey('Tail')) {
+        $steppable = { & $real @PSBoundParameters }.GetSteppablePipeline($MyInvocation.CommandOrigin)
+        $steppable.Begin($PSCmdlet)
+        return
+    }
+    #HELPERS#
+}
+process {
+    if ($null -ne $steppable) { $steppable.Process($_); return }
+    $literal = $PSBoundParameters.ContainsKey('LiteralPath')
+    $values = if ($literal) { $LiteralPath } else { $Path }
+    foreach ($v in $values) {
+        $guest = @(Resolve-GuestFsProxyPath -Value $v -Literal:$literal)
+        if ($guest.Count -gt 0) {
+            foreach ($g in $guest) {
+                $read = @{ LiteralPath = (ConvertTo-GuestFsDrivePath $g); Tail = $Tail }
+                foreach ($k in 'Raw', 'Encoding', 'AsByteStream', 'ErrorAction') { if ($PSBoundParameters.ContainsKey($k)) { $read[$k] = $PSBoundParameters[$k] } }
+                if ($read['Encoding'] -is [System.Text.Encoding]) { $read['Encoding'] = $read['Encoding'].WebName }
+                GuestFs\Get-GuestContent @read
+            }
+            continue
+        }
+        $one = @{} + $PSBoundParameters
+        [void]$one.Remove('Path'); [void]$one.Remove('LiteralPath')
+        if ($literal) { $one.LiteralPath = $v } else { $one.Path = $v }
+        & $real @one
+    }
+}
+end {
+    if ($null -ne $steppable) { $steppable.End() }
+}
+'@
+
+Export-ModuleMember -Function Select-String, Get-FileHash, Get-Content
