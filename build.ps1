@@ -56,9 +56,10 @@ $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', '
     # libwin-hivex-perl lets virt-win-reg, their reference, run;
     # systemd-journal-remote writes the real .journal file of the LookInside tests.
     # qemu-block-extra has qemu's curl/ssh/iscsi/rbd/gluster drivers (Open-GuestDisk -Uri);
-    # busybox serves the remote-disk tests' images over HTTP.
+    # busybox serves the remote-disk tests' images over HTTP;
+    # libvirt-clients (virsh) is what Open-GuestDisk -Domain asks for a domain's XML.
     'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl', 'systemd-journal-remote',
-    'qemu-block-extra', 'busybox')
+    'qemu-block-extra', 'busybox', 'libvirt-clients')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 

@@ -8,13 +8,16 @@ function Test-GuestfishAvailable { [bool](Get-Command guestfish -ErrorAction Sil
 # Starts "guestfish --listen" on the images (read-only unless -Writable), launches it and
 # returns a handle. The server's stderr — where it prints "libguestfs: error: …" for a
 # failed remote command — goes to a file that Invoke-Guestfish reads after each command.
-function Start-Guestfish([string[]] $Images, [switch] $Writable, [string] $Format = 'qcow2', [string] $Directory) {
+# -Arguments: more guestfish options after the -a images (for example -c URI -d DOMAIN).
+function Start-Guestfish([string[]] $Images, [switch] $Writable, [string] $Format = 'qcow2', [string] $Directory, [string[]] $Arguments = @()) {
     $env:LIBGUESTFS_BACKEND = 'direct'
     if (-not $env:LIBGUESTFS_BACKEND_SETTINGS) { $env:LIBGUESTFS_BACKEND_SETTINGS = 'force_tcg' }
     $err = Join-Path $Directory "guestfish-$([guid]::NewGuid().ToString('N')).err"
-    $fishArgs = @('--listen', "--format=$Format")
+    $fishArgs = @('--listen')
+    if ($Images) { $fishArgs += "--format=$Format" }
     if (-not $Writable) { $fishArgs += '--ro' }
     foreach ($i in $Images) { $fishArgs += @('-a', $i) }
+    $fishArgs += $Arguments
     $env:GF_ERR = $err
     try { $line = & bash -c 'exec guestfish "$@" 2>"$GF_ERR"' guestfish @fishArgs | Out-String }
     finally { $env:GF_ERR = $null }

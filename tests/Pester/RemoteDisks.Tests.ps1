@@ -2,8 +2,10 @@
 # ports and sockets, stopped in AfterAll. GuestFs opens them with Open-GuestDisk -Uri and
 # the results are compared with ONE guestfish run over the same servers at the end.
 # Covered: NBD over TCP and a unix socket (qemu-nbd, export names), HTTP (busybox httpd,
-# which serves ranges); read-only opens that write nothing to the server;
-# and the bad-input errors. (Writable NBD opens are not tested yet: they failed here.)
+# which serves ranges); read-only opens that write nothing to the server; libvirt
+# domains (a test-driver node read with virsh, and its XML) compared with guestfish -d;
+# and the bad-input errors. Writable: NBD over the unix socket (qemu-nbd serving a qcow2
+# copy read-write).
 
 Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
     BeforeAll {
@@ -96,6 +98,27 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         (Get-FileHash $served -Algorithm SHA256).Hash | Should -Be $before
     }
 
+    It 'a writable open writes through to the server; -Format raw is checked against what the server holds' {
+        $before = (Get-FileHash $served -Algorithm SHA256).Hash
+        $d = Open-GuestDisk -Uri $unixUri -Writable -Format raw
+        try {
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+            Set-GuestContent -Disk $d -Path /data/written-over-nbd.txt -Value 'through the server'
+        }
+        finally { Close-GuestDisk -Disk $d }
+        (Get-FileHash $served -Algorithm SHA256).Hash | Should -Not -Be $before
+        $d = Open-GuestDisk -Uri $unixUri
+        try {
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint / -ReadOnly
+            Get-GuestContent -Disk $d -Path /data/written-over-nbd.txt | Should -Be 'through the server'
+        }
+        finally { Close-GuestDisk -Disk $d }
+        # A qcow2 file served as it is (not decoded by the server) is detected as qcow2, not as "http".
+        Copy-Item $served (Join-Path $www 'served.qcow2')
+        $e = { Open-GuestDisk -Uri "http://127.0.0.1:$httpPort/served.qcow2" -Format raw } | Should -Throw -PassThru
+        $e.Exception.Message | Should -Match 'is a qcow2 image, not raw'
+    }
+
     It 'agrees with guestfish on the same servers' {
         # One guestfish run over the TCP NBD and HTTP servers (one cold boot); guestfish
         # 1.48's -a does not take the nbd+unix:// form.
@@ -111,6 +134,107 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
             }
         }
         finally { Stop-Guestfish $h }
+    }
+
+    Context 'libvirt domains (add_domain)' {
+        BeforeAll {
+            # A libvirt test-driver node (no daemon): domain gfsdom, shut off, with a qcow2
+            # file disk, a <readonly/> one, an empty CD-ROM drive (skipped, as add_domain
+            # skips it) and the TCP NBD server's read-only export; domain gfsrun, running.
+            $script:domRw = New-GuestFsTestOverlay $work 'dom-rw.qcow2'
+            $script:domRo = New-GuestFsTestOverlay $work 'dom-ro.qcow2'
+            $devices = @"
+      <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$domRw'/><target dev='vda' bus='virtio'/></disk>
+      <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$domRo'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+      <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>
+      <disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='nbd' name='gfs'><host name='127.0.0.1' port='$nbdPort'/></source><target dev='vdc' bus='virtio'/><readonly/></disk>
+"@
+            $script:node = Join-Path $work 'node.xml'
+            Set-Content -Path $node -Value @"
+<node>
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>gfsdom</name><memory>1048576</memory><os><type>hvm</type></os>
+    <devices>
+$devices
+    </devices>
+    <test:runstate>5</test:runstate>
+  </domain>
+  <domain type='test'>
+    <name>gfsrun</name><memory>1048576</memory><os><type>hvm</type></os>
+    <devices>
+$devices
+    </devices>
+  </domain>
+</node>
+"@
+            $script:conn = "test://$node"
+            $script:domXml = Join-Path $work 'gfsdom.xml'
+            & virsh -c $conn dumpxml gfsdom | Set-Content $domXml
+            $LASTEXITCODE | Should -Be 0
+            $script:runXml = Join-Path $work 'gfsrun.xml'
+            & virsh -c $conn dumpxml gfsrun | Set-Content $runXml
+            $LASTEXITCODE | Should -Be 0
+        }
+
+        It '-DomainXml opens every disk with a source, in order, read-only, and agrees with guestfish -d on the same domain' {
+            $d = Open-GuestDisk -DomainXml $domXml
+            try {
+                $d.ReadOnly | Should -BeTrue
+                $d.Paths | Should -Be @($domRw, $domRo, "nbd://127.0.0.1:$nbdPort/gfs")
+                @(Invoke-GuestFsApi -Disk $d list_devices) | Should -Be @('/dev/sda', '/dev/sdb', '/dev/sdc')
+                & $Snapshot $d '/dev/sda1' 'dom-a'
+                & $Snapshot $d '/dev/sdb1' 'dom-b'
+                & $Snapshot $d '/dev/sdc1' 'dom-c'
+            }
+            finally { Close-GuestDisk -Disk $d }
+            $h = Start-Guestfish -Images @() -Directory $work -Arguments @('-c', $conn, '-d', 'gfsdom')
+            try {
+                @((Invoke-Guestfish $h 'list-devices').Output.Trim() -split "`n") | Should -Be @('/dev/sda', '/dev/sdb', '/dev/sdc')
+                foreach ($pair in @(@('dom-a', '/dev/sda1'), @('dom-b', '/dev/sdb1'), @('dom-c', '/dev/sdc1'))) {
+                    (Invoke-Guestfish $h 'mount-ro' @($pair[1], '/')).Ok | Should -BeTrue
+                    @((Invoke-Guestfish $h 'ls' @('/data/small')).Output.Trim() -split "`n") | Should -Be $ours["$($pair[0]).ls"]
+                    (Invoke-Guestfish $h 'checksum' @('md5', '/data/big.bin')).Output.Trim() | Should -Be $ours["$($pair[0]).md5"]
+                    (Invoke-Guestfish $h 'umount-all').Ok | Should -BeTrue
+                }
+            }
+            finally { Stop-Guestfish $h }
+        }
+
+        It '-Domain (through virsh) -Writable writes the disks, except the one the domain marks read-only' {
+            $rwBefore = (Get-FileHash $domRw).Hash
+            $roBefore = (Get-FileHash $domRo).Hash
+            $d = Open-GuestDisk -Domain gfsdom -ConnectionUri $conn -Writable
+            try {
+                $d.ReadOnly | Should -BeFalse
+                foreach ($dev in '/dev/sda1', '/dev/sdb1') {
+                    Mount-GuestFs -Disk $d -Device $dev -MountPoint /
+                    Set-GuestContent -Disk $d -Path /from-domain.txt -Value $dev
+                    Dismount-GuestFs -Disk $d -MountPoint /
+                }
+            }
+            finally { Close-GuestDisk -Disk $d }
+            (Get-FileHash $domRw).Hash | Should -Not -Be $rwBefore -Because 'vda is writable'
+            (Get-FileHash $domRo).Hash | Should -Be $roBefore -Because 'vdb is <readonly/> in the domain'
+        }
+
+        It 'refuses to write a running domain''s disks (by name or from its live XML) unless -Force, before starting anything' {
+            $e = { Open-GuestDisk -Domain gfsrun -ConnectionUri $conn -Writable } | Should -Throw -ErrorId 'DomainIsRunning,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match 'running virtual machine.*-Force'
+            { Open-GuestDisk -DomainXml $runXml -Writable } | Should -Throw -ErrorId 'DomainIsRunning,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+        }
+
+        It 'bad domains say what is wrong: no such domain, no such file, an unsupported protocol, no disk' {
+            $e = { Open-GuestDisk -Domain nosuch -ConnectionUri $conn } | Should -Throw -ErrorId 'DomainNotFound,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match 'nosuch'
+            { Open-GuestDisk -DomainXml (Join-Path $work 'missing.xml') } | Should -Throw -ErrorId 'DomainXmlNotFound,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+            $bad = Join-Path $work 'bad.xml'
+            Set-Content $bad "<domain><name>b</name><devices><disk type='network'><source protocol='sheepdog' name='x'><host name='h'/></source><target dev='vda'/></disk></devices></domain>"
+            $e = { Open-GuestDisk -DomainXml $bad } | Should -Throw -ErrorId 'BadDomain,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match "'sheepdog' is not supported"
+            Set-Content $bad "<domain><name>b</name><devices><disk type='file' device='cdrom'><target dev='hdc'/></disk></devices></domain>"
+            $e = { Open-GuestDisk -DomainXml $bad } | Should -Throw -ErrorId 'BadDomain,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match 'has no disk to open'
+        }
     }
 
     It 'a server that is down fails within seconds, naming the URI' {

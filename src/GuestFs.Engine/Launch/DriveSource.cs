@@ -44,8 +44,13 @@ public abstract record DriveSource
     /// </summary>
     public abstract JsonObject ProtocolNode(string? secretId);
 
-    /// <summary>The name qemu-img takes for this source (a path, or a json: pseudo-filename).</summary>
-    public virtual string QemuImgName(string? secretId) => "json:" + ProtocolNode(secretId).ToJsonString();
+    /// <summary>
+    /// The name qemu-img takes for this source (a path, or a json: pseudo-filename). The
+    /// protocol node is the "file" child of a node without a driver, so that qemu probes
+    /// (or, given a format, applies) the image format on top of it: as the top node itself,
+    /// qemu would take the protocol for the format and open no image format.
+    /// </summary>
+    public virtual string QemuImgName(string? secretId) => "json:" + new JsonObject { ["file"] = ProtocolNode(secretId) }.ToJsonString();
 
     public override string ToString() => Display;
 

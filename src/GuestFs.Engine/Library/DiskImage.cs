@@ -53,6 +53,8 @@ public static class DiskImage
         if (source is FileDriveSource f) return await DetectFormatAsync(f.Path, ct).ConfigureAwait(false);
         var args = new List<string> { "info", "-U", "--output", "json" };
         foreach (var o in objects) { args.Add("--object"); args.Add(o); }
+        // QemuImgName puts the protocol node under "file", so qemu-img probes the format on
+        // top (raw, qcow2 …) instead of reporting the protocol ("nbd", "http") as the format.
         args.Add(source.QemuImgName(objects.Count > 0 ? SecretId(objects[0]) : null));
         CommandResult r;
         try

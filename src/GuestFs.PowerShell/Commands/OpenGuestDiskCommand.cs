@@ -89,6 +89,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     {
         // All paths of one call form one session (one VM's disks): opening it without
         // one of them would be wrong, so a missing image stops the whole open.
+        if (IsDomainSet) return; // -DomainXml / -Domain: the domain names the disks (EndProcessing)
         if (ParameterSetName == "Uri")
         {
             // -Path given with -Uri: the files come first in the same session.
@@ -121,9 +122,23 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
             Terminate(new ArgumentException("-SkipCertificateCheck applies only to https:// and ftps:// disks given with -Uri"), "BadDiskUri", null);
             return;
         }
-        if (_paths.Count == 0 && sources.Count == 0) return;
+        var driveOptions = new DriveOptions
+        {
+            Format = Format, ReadOnly = !Writable.IsPresent, Discard = Discard.IsPresent, CopyOnRead = CopyOnRead.IsPresent,
+            BlockSize = BlockSize > 0 ? BlockSize : null,
+        };
+        var drives = new List<(DriveSource Source, DriveOptions Options)>();
+        if (IsDomainSet)
+        {
+            var domainDrives = DomainDrives(driveOptions); // OpenGuestDiskCommand.Domain.cs
+            if (domainDrives is null) return;
+            drives.AddRange(domainDrives);
+        }
+        drives.AddRange(sources.Select(x => (x, driveOptions)));
+        if (_paths.Count == 0 && drives.Count == 0) return;
         var names = new List<string>(_paths);
-        names.AddRange(sources.Select(x => x.Display));
+        names.AddRange(drives.Select(x => x.Source.Display));
+        sources = drives.Select(x => x.Source).ToList();
         GuestSessionOptions options;
         try
         {
@@ -143,15 +158,10 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
         var session = new GuestSession(options);
         try
         {
-            var driveOptions = new DriveOptions
-            {
-                Format = Format, ReadOnly = !Writable.IsPresent, Discard = Discard.IsPresent, CopyOnRead = CopyOnRead.IsPresent,
-                BlockSize = BlockSize > 0 ? BlockSize : null,
-            };
             foreach (var p in _paths)
                 session.AddDrive(p, driveOptions);
-            foreach (var src in sources)
-                session.AddDrive(src, driveOptions);
+            foreach (var (src, perDrive) in drives)
+                session.AddDrive(src, perDrive);
         }
         catch (Exception e)
         {
