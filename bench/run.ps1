@@ -355,7 +355,21 @@ Close-GuestDisk -Disk `$d
     foreach ($t in $targets) { $null = $md.AppendLine("| $($t.Target) | $($t.Measured) | $(if ($t.Met) { 'yes' } else { '**no**' }) |") }
     $targets | Format-Table -AutoSize | Out-Host
     $notes = Join-Path $PSScriptRoot 'analysis.md'
-    if (Test-Path $notes) { $null = $md.AppendLine().AppendLine((Get-Content $notes -Raw)) }
+    if (Test-Path $notes) {
+        # {{cmp:WORKLOAD|SIDE}}: this run's verdict for the first workload whose name starts
+        # with WORKLOAD (an exact name first), so the prose says what was measured.
+        $text = [regex]::Replace((Get-Content $notes -Raw), '\{\{cmp:([^|}]+)\|([^}]+)\}\}', {
+                param($m)
+                $prefix = $m.Groups[1].Value; $side = $m.Groups[2].Value
+                $w = @($results.Keys | Where-Object { $_ -eq $prefix }) + @($results.Keys | Where-Object { $_ -like "$prefix*" -or $_ -like "*$prefix*" }) | Select-Object -First 1
+                $r = if ($w) { RatioOf $w $side }
+                if (-not $r) { return '(not measured in this run)' }
+                $x = [double]::Parse($r, [Globalization.CultureInfo]::InvariantCulture)
+                $verdict = if ($x -lt 0.97) { 'faster than guestfish' } elseif ($x -gt 1.03) { 'slower than guestfish' } else { 'level with guestfish' }
+                "$verdict (median ratio $r)"
+            })
+        $null = $md.AppendLine().AppendLine($text)
+    }
 
     $null = $md.AppendLine().AppendLine('Warm open-to-first-listing, stage by stage (seconds; docs/warm.md):').AppendLine()
     $null = $md.AppendLine('| round | launch | restore | first reply | hot-plug | mount | open → listing → close |').AppendLine('|---|---|---|---|---|---|---|')
