@@ -80,24 +80,47 @@ public abstract class FleetCmdlet : GuestCmdlet
     [ValidateNotNullOrEmpty]
     public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
+    /// <summary>Disks on servers to open one by one, in Open-GuestDisk -Uri's forms (nbd://, http:// …).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Uri")]
+    [ValidateNotNullOrEmpty]
+    public string[] Uri { get; set; } = Array.Empty<string>();
+
     /// <summary>How many images to work on at once (default: from cores and free memory).</summary>
     [Parameter(ParameterSetName = "Path")]
     [Parameter(ParameterSetName = "LiteralPath")]
+    [Parameter(ParameterSetName = "Uri")]
     [ValidateRange(1, 64)]
     public int ThrottleLimit { get; set; }
 
     /// <summary>The images' format, when known (raw, qcow2 …); detected otherwise.</summary>
     [Parameter(ParameterSetName = "Path")]
     [Parameter(ParameterSetName = "LiteralPath")]
+    [Parameter(ParameterSetName = "Uri")]
     [ValidatePattern("^[-_A-Za-z0-9]+$")]
     public string? Format { get; set; }
 
     /// <summary>True when the cmdlet was given images rather than an open session.</summary>
-    protected bool IsFleet => ParameterSetName is "Path" or "LiteralPath";
+    protected bool IsFleet => ParameterSetName is "Path" or "LiteralPath" or "Uri";
 
     /// <summary>Collects the images of this pipeline input (called from ProcessRecord).</summary>
-    protected void CollectImages() =>
+    protected void CollectImages()
+    {
+        if (ParameterSetName == "Uri")
+        {
+            // Checked before any session starts: a bad URI stops the command (BadDiskUri).
+            foreach (var u in Uri)
+            {
+                try { Engine.Launch.DriveUri.Parse(u); }
+                catch (ArgumentException e)
+                {
+                    ThrowTerminatingError(new ErrorRecord(e, "BadDiskUri", ErrorCategory.InvalidArgument, Engine.Launch.DriveUri.Redact(u)));
+                }
+                _images.Add(u);
+            }
+            return;
+        }
         _images.AddRange(ResolveImages(ParameterSetName == "LiteralPath" ? LiteralPath : Path, ParameterSetName == "LiteralPath"));
+    }
 
     /// <summary>Works through the collected images (called from EndProcessing).</summary>
     protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId) =>

@@ -137,7 +137,11 @@ public abstract partial class GuestCmdlet
                     var session = new GuestSession(options);
                     try
                     {
-                        session.AddDrive(image, new DriveOptions { Format = format, ReadOnly = true });
+                        // Files are absolute paths (ResolveImages); anything else is a -Uri
+                        // image (scheme://…, checked when it was collected).
+                        var driveOptions = new DriveOptions { Format = format, ReadOnly = true };
+                        if (!image.StartsWith('/')) session.AddDrive(Engine.Launch.DriveUri.Parse(image), driveOptions);
+                        else session.AddDrive(image, driveOptions);
                         await session.LaunchAsync(ct).ConfigureAwait(false);
                         var results = await work(session, image, ct).ConfigureAwait(false);
                         string? mode = session.LaunchMode;

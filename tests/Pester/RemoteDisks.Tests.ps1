@@ -136,6 +136,22 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         finally { Stop-Guestfish $h }
     }
 
+    It 'the fleet cmdlets take -Uri lists: one session per URI, results named by URI, a dead server an error of its own' {
+        $down = "nbd://127.0.0.1:$(Get-FreePort)/gfs"
+        $fs = @(Get-GuestFileSystem -Uri $nbdUri, $httpUri, $down -ThrottleLimit 2 -ErrorVariable ev -ErrorAction SilentlyContinue)
+        @($fs.ImagePath | Sort-Object -Unique) | Should -Be @($httpUri, $nbdUri | Sort-Object)
+        foreach ($u in $nbdUri, $httpUri) {
+            @($fs | Where-Object ImagePath -eq $u | ForEach-Object { "$($_.Device)=$($_.Type)" }) | Should -Contain '/dev/sda1=ext4'
+        }
+        @($ev).Count | Should -Be 1
+        "$($ev[0])" | Should -BeLike "*$down*"
+        $local = Open-GuestDisk -Path $base -Format raw
+        try { $expected = @(Get-GuestDiskUsage -Disk $local | ForEach-Object { "$($_.FileSystem) $($_.Size) $($_.Used)" }) }
+        finally { Close-GuestDisk -Disk $local }
+        @(Get-GuestDiskUsage -Uri $nbdUri | ForEach-Object { "$($_.FileSystem) $($_.Size) $($_.Used)" }) | Should -Be $expected
+        { Get-GuestOSInfo -Uri 's3://bucket/x.img' } | Should -Throw -ErrorId 'BadDiskUri,GuestFs.PowerShell.Commands.GetGuestOSInfoCommand'
+    }
+
     Context 'libvirt domains (add_domain)' {
         BeforeAll {
             # A libvirt test-driver node (no daemon): domain gfsdom, shut off, with a qcow2
