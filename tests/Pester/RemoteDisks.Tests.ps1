@@ -2,7 +2,9 @@
 # ports and sockets, stopped in AfterAll. GuestFs opens them with Open-GuestDisk -Uri and
 # the results are compared with ONE guestfish run over the same servers at the end.
 # Covered: NBD over TCP and a unix socket (qemu-nbd, export names), HTTP (busybox httpd,
-# which serves ranges); read-only opens that write nothing to the server; libvirt
+# which serves ranges), HTTPS (lighttpd, self-signed certificate: refused, then accepted
+# with -SkipCertificateCheck; guestfish cannot skip the check, so it is compared through
+# the same image over HTTP); read-only opens that write nothing to the server; libvirt
 # domains (a test-driver node read with virsh, and its XML) compared with guestfish -d;
 # and the bad-input errors. Writable: NBD over the unix socket (qemu-nbd serving a qcow2
 # copy read-write).
@@ -55,6 +57,26 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         Wait-Port $httpPort
         $script:httpUri = "http://127.0.0.1:$httpPort/base.img"
 
+        # HTTPS: lighttpd with a self-signed certificate made here, over the same directory.
+        $tls = Join-Path $work 'tls'
+        New-Item -ItemType Directory $tls | Out-Null
+        & openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/key.pem" -out "$tls/cert.pem" -subj '/CN=127.0.0.1' -days 2 2>$null
+        if ($LASTEXITCODE) { throw 'openssl could not make the test certificate' }
+        $script:httpsPort = Get-FreePort
+        Set-Content -Path "$tls/lighttpd.conf" -Value @"
+server.document-root = "$www"
+server.bind = "127.0.0.1"
+server.port = $httpsPort
+server.modules = ("mod_openssl")
+ssl.engine = "enable"
+ssl.pemfile = "$tls/cert.pem"
+ssl.privkey = "$tls/key.pem"
+server.errorlog = "$tls/error.log"
+"@
+        Start-Server lighttpd @('-D', '-f', "$tls/lighttpd.conf") | Out-Null
+        Wait-Port $httpsPort
+        $script:httpsUri = "https://127.0.0.1:$httpsPort/base.img"
+
         $script:ours = @{}
         $script:Snapshot = {
             param($d, [string] $device, [string] $key)
@@ -80,6 +102,21 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
             & $Snapshot $d '/dev/sdc1' 'http'
             $ours['tcp.ls'].Count | Should -Be 50
             $ours['http.md5'] | Should -Be $ours['tcp.md5']
+        }
+        finally { Close-GuestDisk -Disk $d }
+    }
+
+    It 'https: a self-signed certificate is refused within seconds, and accepted with -SkipCertificateCheck' {
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        $e = { Open-GuestDisk -Uri $httpsUri } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+        $sw.Elapsed.TotalSeconds | Should -BeLessThan 20
+        $e.Exception.Message | Should -Match 'certificate'
+        $e.Exception.Message | Should -BeLike "*$httpsUri*"
+        $d = Open-GuestDisk -Uri $httpsUri -SkipCertificateCheck
+        try {
+            & $Snapshot $d '/dev/sda1' 'https'
+            $ours['https.ls'] | Should -Be $ours['http.ls'] -Because 'the same image over http'
+            $ours['https.md5'] | Should -Be $ours['http.md5']
         }
         finally { Close-GuestDisk -Disk $d }
     }
