@@ -58,9 +58,9 @@ $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', '
     # qemu-block-extra has qemu's curl/ssh/iscsi/rbd/gluster drivers (Open-GuestDisk -Uri);
     # busybox serves the remote-disk tests' images over HTTP;
     # libvirt-clients (virsh) is what Open-GuestDisk -Domain asks for a domain's XML;
-    # lighttpd with mod_openssl serves them over HTTPS (a self-signed certificate from openssl).
+    # tgt (tgtd, tgtadm) is their iSCSI target.
     'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl', 'systemd-journal-remote',
-    'qemu-block-extra', 'busybox', 'libvirt-clients', 'lighttpd', 'lighttpd-mod-openssl', 'openssl')
+    'qemu-block-extra', 'busybox', 'libvirt-clients', 'tgt')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 

@@ -2,9 +2,9 @@
 # ports and sockets, stopped in AfterAll. GuestFs opens them with Open-GuestDisk -Uri and
 # the results are compared with ONE guestfish run over the same servers at the end.
 # Covered: NBD over TCP and a unix socket (qemu-nbd, export names), HTTP (busybox httpd,
-# which serves ranges), HTTPS (lighttpd, self-signed certificate: refused, then accepted
-# with -SkipCertificateCheck; guestfish cannot skip the check, so it is compared through
-# the same image over HTTP); read-only opens that write nothing to the server; libvirt
+# which serves ranges), iSCSI (tgtd: an open target and a CHAP one, read-only,
+# writable, wrong and missing secrets), SSH (sshd with SFTP, ssh-agent, -SshHostKey;
+# read-only and writable; unknown or wrong host key, no agent); read-only opens that write nothing to the server; libvirt
 # domains (a test-driver node read with virsh, and its XML) compared with guestfish -d;
 # and the bad-input errors. Writable: NBD over the unix socket (qemu-nbd serving a qcow2
 # copy read-write).
@@ -57,25 +57,61 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         Wait-Port $httpPort
         $script:httpUri = "http://127.0.0.1:$httpPort/base.img"
 
-        # HTTPS: lighttpd with a self-signed certificate made here, over the same directory.
-        $tls = Join-Path $work 'tls'
-        New-Item -ItemType Directory $tls | Out-Null
-        & openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/key.pem" -out "$tls/cert.pem" -subj '/CN=127.0.0.1' -days 2 2>$null
-        if ($LASTEXITCODE) { throw 'openssl could not make the test certificate' }
-        $script:httpsPort = Get-FreePort
-        Set-Content -Path "$tls/lighttpd.conf" -Value @"
-server.document-root = "$www"
-server.bind = "127.0.0.1"
-server.port = $httpsPort
-server.modules = ("mod_openssl")
-ssl.engine = "enable"
-ssl.pemfile = "$tls/cert.pem"
-ssl.privkey = "$tls/key.pem"
-server.errorlog = "$tls/error.log"
-"@
-        Start-Server lighttpd @('-D', '-f', "$tls/lighttpd.conf") | Out-Null
-        Wait-Port $httpsPort
-        $script:httpsUri = "https://127.0.0.1:$httpsPort/base.img"
+        # iSCSI: tgtd (userspace target, run as root, own control socket and portal) with two
+        # targets over a sparse raw copy of the base image: one open, one with CHAP.
+        $script:lunFile = Join-Path $work 'lun.img'
+        & cp --sparse=always $base $lunFile
+        New-Item -ItemType Directory -Force -Path /run/tgtd | Out-Null
+        $script:tgtControl = 100 + $PID % 800
+        $script:iscsiPort = Get-FreePort
+        Start-Server tgtd @('-f', '-C', "$tgtControl", '--iscsi', "portal=127.0.0.1:$iscsiPort") | Out-Null
+        Wait-Port $iscsiPort
+        function Invoke-Tgtadm([string[]] $Arguments) {
+            $out = & tgtadm -C $tgtControl --lld iscsi @Arguments 2>&1
+            if ($LASTEXITCODE) { throw "tgtadm $($Arguments -join ' ') failed: $out" }
+        }
+        $script:iqnPlain = 'iqn.2026-12.test.guestfs:plain'
+        $script:iqnChap = 'iqn.2026-12.test.guestfs:chap'
+        $tid = 1
+        foreach ($iqn in $iqnPlain, $iqnChap) {
+            Invoke-Tgtadm @('--op', 'new', '--mode', 'target', '--tid', "$tid", '-T', $iqn)
+            Invoke-Tgtadm @('--op', 'new', '--mode', 'logicalunit', '--tid', "$tid", '--lun', '1', '-b', $lunFile)
+            Invoke-Tgtadm @('--op', 'bind', '--mode', 'target', '--tid', "$tid", '-I', 'ALL')
+            $tid++
+        }
+        Invoke-Tgtadm @('--op', 'new', '--mode', 'account', '--user', 'gfsuser', '--password', 'gfs-chap-secret')
+        Invoke-Tgtadm @('--op', 'bind', '--mode', 'account', '--tid', '2', '--user', 'gfsuser')
+        $script:iscsiUri = "iscsi://127.0.0.1:$iscsiPort/$iqnPlain/1"
+        $script:chapUri = "iscsi://127.0.0.1:$iscsiPort/$iqnChap/1"
+
+        # SSH: an sshd of our own (SFTP inside) on a free port with a host key made here, and
+        # an ssh-agent holding the client key. libssh (qemu's ssh driver) reads the account's
+        # ~/.ssh/known_hosts whatever $HOME says, so the host key is given with -SshHostKey.
+        $ssh = Join-Path $work 'ssh'
+        New-Item -ItemType Directory $ssh | Out-Null
+        & ssh-keygen -q -t ed25519 -N '' -f "$ssh/hostkey" | Out-Null
+        & ssh-keygen -q -t ed25519 -N '' -f "$ssh/clientkey" | Out-Null
+        Copy-Item "$ssh/clientkey.pub" "$ssh/authorized_keys"
+        if (-not (Test-Path /run/sshd)) { New-Item -ItemType Directory -Path /run/sshd | Out-Null }
+        $script:sshPort = Get-FreePort
+        @(
+            "Port $sshPort", 'ListenAddress 127.0.0.1', "HostKey $ssh/hostkey", "PidFile $ssh/sshd.pid",
+            "AuthorizedKeysFile $ssh/authorized_keys", 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
+            'PubkeyAuthentication yes', 'PermitRootLogin prohibit-password', 'StrictModes no', 'UsePAM no',
+            'Subsystem sftp internal-sftp', 'LogLevel ERROR'
+        ) | Set-Content "$ssh/sshd_config"
+        Start-Server /usr/sbin/sshd @('-D', '-e', '-f', "$ssh/sshd_config") | Out-Null
+        Wait-Port $sshPort
+        $script:agentSocket = Join-Path $ssh 'agent.sock'
+        Start-Server ssh-agent @('-D', '-a', $agentSocket) | Out-Null
+        for ($i = 0; $i -lt 100 -and -not (Test-Path $agentSocket); $i++) { Start-Sleep -Milliseconds 100 }
+        $env:SSH_AUTH_SOCK = $agentSocket
+        try { & ssh-add -q "$ssh/clientkey" 2>$null; if ($LASTEXITCODE) { throw 'ssh-add failed' } }
+        finally { $env:SSH_AUTH_SOCK = $null }
+        $script:sshFingerprint = ((& ssh-keygen -lf "$ssh/hostkey.pub") -split ' ')[1]
+        $script:sshDisk = Join-Path $work 'ssh-disk.img'
+        & cp --sparse=always $base $sshDisk
+        $script:sshUri = "ssh://root@127.0.0.1:$sshPort$sshDisk"
 
         $script:ours = @{}
         $script:Snapshot = {
@@ -106,19 +142,64 @@ server.errorlog = "$tls/error.log"
         finally { Close-GuestDisk -Disk $d }
     }
 
-    It 'https: a self-signed certificate is refused within seconds, and accepted with -SkipCertificateCheck' {
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        $e = { Open-GuestDisk -Uri $httpsUri } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
-        $sw.Elapsed.TotalSeconds | Should -BeLessThan 20
-        $e.Exception.Message | Should -Match 'certificate'
-        $e.Exception.Message | Should -BeLike "*$httpsUri*"
-        $d = Open-GuestDisk -Uri $httpsUri -SkipCertificateCheck
+    It 'iscsi: tgt targets, read-only and writable; CHAP with -Credential, a wrong or missing secret refused within seconds' {
+        $d = Open-GuestDisk -Uri $iscsiUri
+        try { & $Snapshot $d '/dev/sda1' 'iscsi' }
+        finally { Close-GuestDisk -Disk $d }
+        $ours['iscsi.ls'].Count | Should -Be 50
+        $good = [pscredential]::new('gfsuser', (ConvertTo-SecureString 'gfs-chap-secret' -AsPlainText -Force))
+        $d = Open-GuestDisk -Uri $chapUri -Credential $good
+        try { & $Snapshot $d '/dev/sda1' 'chap' }
+        finally { Close-GuestDisk -Disk $d }
+        $ours['chap.md5'] | Should -Be $ours['iscsi.md5']
+        $bad = [pscredential]::new('gfsuser', (ConvertTo-SecureString 'not-the-secret-9x' -AsPlainText -Force))
+        foreach ($attempt in @(@{ Credential = $bad }, @{})) {
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $e = { Open-GuestDisk -Uri $chapUri @attempt } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 30
+            $e.Exception.Message | Should -Match 'Authentication failure|log in'
+            $e.Exception.Message | Should -Not -Match 'not-the-secret-9x' -Because 'the secret is never shown'
+        }
+        # Writable: the write lands in the LUN's file.
+        $before = (Get-FileHash $lunFile -Algorithm SHA256).Hash
+        $d = Open-GuestDisk -Uri $iscsiUri -Writable
         try {
-            & $Snapshot $d '/dev/sda1' 'https'
-            $ours['https.ls'] | Should -Be $ours['http.ls'] -Because 'the same image over http'
-            $ours['https.md5'] | Should -Be $ours['http.md5']
+            Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+            Set-GuestContent -Disk $d -Path /data/written-over-iscsi.txt -Value 'through tgt'
         }
         finally { Close-GuestDisk -Disk $d }
+        (Get-FileHash $lunFile -Algorithm SHA256).Hash | Should -Not -Be $before
+    }
+
+    It 'ssh: ssh-agent and -SshHostKey; an unknown host key, a wrong one and a missing agent are refused, saying what to do' {
+        $saved = $env:SSH_AUTH_SOCK
+        $env:SSH_AUTH_SOCK = $agentSocket
+        try {
+            $d = Open-GuestDisk -Uri $sshUri -SshHostKey $sshFingerprint
+            try { & $Snapshot $d '/dev/sda1' 'ssh' }
+            finally { Close-GuestDisk -Disk $d }
+            $ours['ssh.ls'].Count | Should -Be 50
+            $ours['ssh.md5'] | Should -Be $ours['tcp.md5'] -Because 'the same image over nbd (guestfish cannot take a host key)'
+            $e = { Open-GuestDisk -Uri $sshUri } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match 'known_hosts'
+            $e.Exception.Message | Should -Match '-SshHostKey'
+            $e = { Open-GuestDisk -Uri $sshUri -SshHostKey ('0' * 64) } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -BeLike "*$sshUri*"
+            # Writable: the write lands in the file on the server.
+            $before = (Get-FileHash $sshDisk -Algorithm SHA256).Hash
+            $d = Open-GuestDisk -Uri $sshUri -SshHostKey $sshFingerprint -Writable
+            try {
+                Mount-GuestFs -Disk $d -Device /dev/sda1 -MountPoint /
+                Set-GuestContent -Disk $d -Path /data/written-over-ssh.txt -Value 'through sftp'
+            }
+            finally { Close-GuestDisk -Disk $d }
+            (Get-FileHash $sshDisk -Algorithm SHA256).Hash | Should -Not -Be $before
+            $env:SSH_AUTH_SOCK = $null
+            $e = { Open-GuestDisk -Uri $sshUri -SshHostKey $sshFingerprint } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match 'ssh-agent'
+            { Open-GuestDisk -Uri $nbdUri -SshHostKey $sshFingerprint } | Should -Throw -ErrorId 'BadDiskUri,GuestFs.PowerShell.Commands.OpenGuestDiskCommand'
+        }
+        finally { $env:SSH_AUTH_SOCK = $saved }
     }
 
     It 'a read-only open writes nothing to the server, even when the guest writes' {
@@ -159,9 +240,9 @@ server.errorlog = "$tls/error.log"
     It 'agrees with guestfish on the same servers' {
         # One guestfish run over the TCP NBD and HTTP servers (one cold boot); guestfish
         # 1.48's -a does not take the nbd+unix:// form.
-        $h = Start-Guestfish -Images @($nbdUri, $httpUri) -Format raw -Directory $work
+        $h = Start-Guestfish -Images @($nbdUri, $httpUri, $iscsiUri) -Format raw -Directory $work
         try {
-            foreach ($pair in @(@('tcp', '/dev/sda1'), @('http', '/dev/sdb1'))) {
+            foreach ($pair in @(@('tcp', '/dev/sda1'), @('http', '/dev/sdb1'), @('iscsi', '/dev/sdc1'))) {
                 (Invoke-Guestfish $h 'mount-ro' @($pair[1], '/')).Ok | Should -BeTrue
                 $ls = Invoke-Guestfish $h 'ls' @('/data/small')
                 $ls.Ok | Should -BeTrue

@@ -52,6 +52,9 @@ public abstract record DriveSource
     /// </summary>
     public virtual string QemuImgName(string? secretId) => "json:" + new JsonObject { ["file"] = ProtocolNode(secretId) }.ToJsonString();
 
+    /// <summary>What to do about <paramref name="error"/> (qemu's message when the source would not open), or null.</summary>
+    public virtual string? Advice(string error) => null;
+
     public override string ToString() => Display;
 
     /// <summary>A local image file.</summary>
@@ -112,6 +115,14 @@ public sealed record SshDriveSource(DriveServer Server, string RemotePath) : Dri
 {
     public override string Protocol => "ssh";
     public override string Display => $"ssh://{(User is null ? "" : User + "@")}{Server.Host}{(Server.Port is null ? "" : ":" + Server.Port)}{RemotePath}";
+
+    /// <summary>
+    /// The server's host key as the SHA-256 of its public key blob (lower-case hex), checked
+    /// instead of known_hosts; null checks the user's ~/.ssh/known_hosts (libssh reads the
+    /// account's home directory, not $HOME).
+    /// </summary>
+    public string? HostKeySha256 { get; init; }
+
     public override JsonObject ProtocolNode(string? secretId)
     {
         var n = new JsonObject
@@ -121,7 +132,41 @@ public sealed record SshDriveSource(DriveServer Server, string RemotePath) : Dri
             ["path"] = RemotePath,
         };
         if (User is not null) n["user"] = User;
+        if (HostKeySha256 is not null) n["host-key-check"] = new JsonObject { ["mode"] = "hash", ["type"] = "sha256", ["hash"] = HostKeySha256 };
         return n;
+    }
+
+    public override string? Advice(string error)
+    {
+        if (error.Contains("known_hosts", StringComparison.OrdinalIgnoreCase) || error.Contains("host key", StringComparison.OrdinalIgnoreCase))
+            return HostKeySha256 is null
+                ? "the server's host key must be in this account's ~/.ssh/known_hosts (ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts), or give it with -SshHostKey SHA256:… (ssh-keygen -lf on the server's host key)"
+                : "the server's host key is not the one -SshHostKey gives";
+        if (error.Contains("auth", StringComparison.OrdinalIgnoreCase) || error.Contains("agent", StringComparison.OrdinalIgnoreCase))
+            return "qemu authenticates with a key held by ssh-agent: start one (SSH_AUTH_SOCK must be set in this process) and ssh-add a key the server accepts for " + (User ?? "this user");
+        return null;
+    }
+
+    /// <summary>
+    /// Parses a host key fingerprint as ssh-keygen -l prints it (SHA256:base64) or as 64
+    /// hex digits, into lower-case hex.
+    /// </summary>
+    public static string ParseFingerprint(string fingerprint)
+    {
+        string f = fingerprint.Trim();
+        if (f.Length == 64 && f.All(Uri.IsHexDigit)) return f.ToLowerInvariant();
+        if (f.StartsWith("SHA256:", StringComparison.Ordinal))
+        {
+            string b = f.Substring(7);
+            b += new string('=', (4 - b.Length % 4) % 4);
+            try
+            {
+                byte[] raw = Convert.FromBase64String(b);
+                if (raw.Length == 32) return Convert.ToHexString(raw).ToLowerInvariant();
+            }
+            catch (FormatException) { }
+        }
+        throw new FormatException($"'{fingerprint}' is not a host key fingerprint: give it as ssh-keygen -lf prints it (SHA256:…) or as 64 hex digits of its SHA-256");
     }
 }
 

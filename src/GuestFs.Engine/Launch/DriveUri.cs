@@ -22,7 +22,7 @@ public static class DriveUri
     /// Parses <paramref name="uri"/>. <paramref name="user"/> and <paramref name="secret"/>
     /// (from -Credential) override a user (and password) written in the URI.
     /// </summary>
-    public static DriveSource Parse(string uri, string? user = null, string? secret = null, bool skipCertificateCheck = false)
+    public static DriveSource Parse(string uri, string? user = null, string? secret = null, bool skipCertificateCheck = false, string? sshHostKey = null)
     {
         if (string.IsNullOrWhiteSpace(uri)) throw new ArgumentException("the disk URI is empty", nameof(uri));
         int colon = uri.IndexOf("://", StringComparison.Ordinal);
@@ -65,7 +65,13 @@ public static class DriveUri
             case "ssh":
                 RequireHost(uri, host);
                 if (path.Length <= 1) throw Bad(uri, "it names no file: write ssh://[user@]host[:port]/path/to/disk.img");
-                source = new SshDriveSource(new DriveServer(host, port), path);
+                string? keyHash = null;
+                if (sshHostKey is not null)
+                {
+                    try { keyHash = SshDriveSource.ParseFingerprint(sshHostKey); }
+                    catch (FormatException e) { throw Bad(uri, e.Message); }
+                }
+                source = new SshDriveSource(new DriveServer(host, port), path) { HostKeySha256 = keyHash };
                 break;
             case "http": case "https": case "ftp": case "ftps":
                 RequireHost(uri, host);
@@ -94,6 +100,8 @@ public static class DriveUri
             default:
                 throw Bad(uri, "unsupported scheme");
         }
+        if (sshHostKey is not null && source is not SshDriveSource)
+            throw Bad(uri, "-SshHostKey applies only to ssh://");
         if (skipCertificateCheck && source is not CurlDriveSource { Protocol: "https" or "ftps" })
             throw Bad(uri, "-SkipCertificateCheck applies only to https:// and ftps://");
         return source with { User = user, Secret = secret };

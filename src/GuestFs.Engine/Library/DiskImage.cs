@@ -66,7 +66,11 @@ public static class DiskImage
             throw new DriveSourceException(source, $"{source.Display} did not answer within 30 s; check that the server is up and reachable", e);
         }
         if (!r.Success)
-            throw new DriveSourceException(source, $"could not open {source.Display}: {OneLine(r.StandardError)}");
+        {
+            string error = OneLine(r.StandardError);
+            string? advice = source.Advice(error);
+            throw new DriveSourceException(source, $"could not open {source.Display}: {error}" + (advice is null ? "" : $" ({advice})"));
+        }
         using var doc = JsonDocument.Parse(r.StandardOutput);
         return doc.RootElement.TryGetProperty("format", out var fm) ? fm.GetString() ?? "raw" : "raw";
     }

@@ -44,6 +44,11 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter SkipCertificateCheck { get; set; }
 
+    /// <summary>The ssh:// server's host key fingerprint (SHA256:… as ssh-keygen -l prints it), checked instead of known_hosts.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SshHostKey { get; set; }
+
     /// <summary>Pass discards (fstrim) from the guest down to the images.</summary>
     [Parameter]
     public SwitchParameter Discard { get; set; }
@@ -108,8 +113,12 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
             try
             {
                 var net = Credential?.GetNetworkCredential();
+                // -SkipCertificateCheck and -SshHostKey are for the URIs of their schemes only,
+                // so one call can mix them with others.
+                bool tls = u.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || u.StartsWith("ftps://", StringComparison.OrdinalIgnoreCase);
+                bool ssh = u.StartsWith("ssh://", StringComparison.OrdinalIgnoreCase);
                 sources.Add(DriveUri.Parse(u, net?.UserName is { Length: > 0 } name ? name : null, net?.Password is { Length: > 0 } pw ? pw : null,
-                    SkipCertificateCheck.IsPresent));
+                    SkipCertificateCheck.IsPresent && tls, ssh ? SshHostKey : null));
             }
             catch (ArgumentException e)
             {
@@ -117,9 +126,14 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
                 return;
             }
         }
-        if (SkipCertificateCheck.IsPresent && Uri.Length == 0)
+        if (SkipCertificateCheck.IsPresent && !sources.Any(x => x is CurlDriveSource { Protocol: "https" or "ftps" }))
         {
             Terminate(new ArgumentException("-SkipCertificateCheck applies only to https:// and ftps:// disks given with -Uri"), "BadDiskUri", null);
+            return;
+        }
+        if (SshHostKey is not null && !sources.Any(x => x is SshDriveSource))
+        {
+            Terminate(new ArgumentException("-SshHostKey applies only to ssh:// disks given with -Uri"), "BadDiskUri", null);
             return;
         }
         var driveOptions = new DriveOptions

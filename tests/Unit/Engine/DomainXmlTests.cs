@@ -111,3 +111,36 @@ public sealed class QemuImgNameTests
         Assert.Equal("/srv/a.img", DriveSource.File("/srv/a.img").QemuImgName(null));
     }
 }
+
+public sealed class SshHostKeyTests
+{
+    [Fact]
+    public void A_fingerprint_as_ssh_keygen_prints_it_becomes_qemus_sha256_host_key_check()
+    {
+        // 32 bytes 0x00..0x1f: base64 without padding, as ssh-keygen -l writes it.
+        string b64 = Convert.ToBase64String(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray()).TrimEnd('=');
+        string hex = string.Concat(Enumerable.Range(0, 32).Select(i => i.ToString("x2")));
+        Assert.Equal(hex, SshDriveSource.ParseFingerprint("SHA256:" + b64));
+        Assert.Equal(hex, SshDriveSource.ParseFingerprint(hex.ToUpperInvariant()));
+        var src = (SshDriveSource)DriveUri.Parse("ssh://root@h:2222/d.img", sshHostKey: "SHA256:" + b64);
+        Assert.Equal("{\"driver\":\"ssh\",\"server\":{\"host\":\"h\",\"port\":\"2222\"},\"path\":\"/d.img\",\"user\":\"root\",\"host-key-check\":{\"mode\":\"hash\",\"type\":\"sha256\",\"hash\":\"" + hex + "\"}}",
+            src.ProtocolNode(null).ToJsonString());
+    }
+
+    [Fact]
+    public void Bad_fingerprints_and_the_option_on_other_schemes_are_refused()
+    {
+        Assert.Throws<FormatException>(() => SshDriveSource.ParseFingerprint("MD5:aa:bb"));
+        Assert.Throws<FormatException>(() => SshDriveSource.ParseFingerprint("SHA256:c2hvcnQ"));
+        Assert.Contains("-SshHostKey applies only to ssh://", Assert.Throws<ArgumentException>(() => DriveUri.Parse("nbd://h/e", sshHostKey: new string('a', 64))).Message);
+    }
+
+    [Fact]
+    public void Ssh_errors_come_with_what_to_do()
+    {
+        var s = (SshDriveSource)DriveUri.Parse("ssh://root@h/d.img");
+        Assert.Contains("-SshHostKey", s.Advice("no host key was found in known_hosts"));
+        Assert.Contains("ssh-agent", s.Advice("failed to authenticate using publickey authentication"));
+        Assert.Null(DriveUri.Parse("nbd://h/e").Advice("Connection refused"));
+    }
+}
