@@ -357,10 +357,18 @@ Windows Registry Editor Version 5.00
         $text = [Text.StringBuilder]::new("Windows Registry Editor Version 5.00`r`n`r`n[HKEY_LOCAL_MACHINE\SOFTWARE\GfsStopped]`r`n`"first`"=`"hive`"`r`n`r`n")
         foreach ($i in 1..600) { [void]$text.Append("[HKEY_LOCAL_MACHINE\SYSTEM\GfsStopped\K$i]`r`n`"v`"=dword:$('{0:x8}' -f $i)`r`n`r`n") }
         [IO.File]::WriteAllText($big, $text.ToString())
+        # One command per PowerShell object: a stopped multi-statement batch goes on to its
+        # next statement on a pool thread, which fails once the runspace is closed.
+        $rs = [runspacefactory]::CreateRunspace()
+        $rs.Open()
+        $setup = [PowerShell]::Create()
+        $setup.Runspace = $rs
+        $null = $setup.AddCommand('Import-Module').AddArgument($env:GUESTFS_TEST_MODULE).Invoke()
+        $setup.Dispose()
         $ps = [PowerShell]::Create()
+        $ps.Runspace = $rs
         try {
-            $null = $ps.AddCommand('Import-Module').AddArgument($env:GUESTFS_TEST_MODULE).AddStatement().
-                AddCommand('Import-GuestRegistry').AddParameter('Disk', $d).AddParameter('Path', $big).AddParameter('Verbose', $true)
+            $null = $ps.AddCommand('Import-GuestRegistry').AddParameter('Disk', $d).AddParameter('Path', $big).AddParameter('Verbose', $true)
             $run = $ps.BeginInvoke()
             # Ctrl+C as soon as the first hive's changes are made (its verbose line).
             $deadline = [DateTime]::UtcNow.AddSeconds(180)
@@ -370,7 +378,7 @@ Windows Registry Editor Version 5.00
             $ps.Stop()
             $ps.InvocationStateInfo.State | Should -Be 'Stopped'
         }
-        finally { $ps.Dispose() }
+        finally { $ps.Dispose(); $rs.Dispose() }
         $d.State | Should -Be 'Ready'
         @(Get-GuestChildItem -Disk $d -Path /Windows/System32/config | Where-Object Name -like '*.guestfs-edit*') | Should -BeNullOrEmpty
         Close-GuestDisk -Disk $d
