@@ -86,6 +86,7 @@ public sealed partial class OpenGuestDiskCommand
         }
         foreach (var s in info.Skipped) WriteVerbose($"domain {info.Name}: {s}");
         var drives = new List<(DriveSource, DriveOptions)>();
+        var credential = CredentialParts();
         foreach (var d in info.Disks)
         {
             var options = common with
@@ -95,10 +96,9 @@ public sealed partial class OpenGuestDiskCommand
                 BlockSize = d.BlockSize ?? common.BlockSize,
             };
             if (d.ReadOnly && !common.ReadOnly) WriteVerbose($"domain {info.Name}: disk {d.Target} is <readonly/> in the domain, so it is opened read-only");
-            var net = Credential?.GetNetworkCredential();
             var source = d.Source;
-            if (!source.IsLocal && net is not null)
-                source = source with { User = net.UserName is { Length: > 0 } u ? u : source.User, Secret = net.Password is { Length: > 0 } pw ? pw : null };
+            if (!source.IsLocal && Credential is not null)
+                source = source with { User = credential.User ?? source.User, Secret = credential.Secret };
             WriteVerbose($"domain {info.Name}: disk {d.Target} ({d.Device}) is {source.Display}{(d.Format is null ? "" : ", format " + d.Format)}{(options.ReadOnly ? ", read-only" : "")}");
             drives.Add((source, options));
         }

@@ -105,20 +105,26 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
         _paths.AddRange(ResolveImages(literal ? LiteralPath : Path, literal, oneSession: true));
     }
 
+    /// <summary>-Credential's user and password for network disks (null for an empty one).</summary>
+    private (string? User, string? Secret) CredentialParts()
+    {
+        var net = Credential?.GetNetworkCredential();
+        return (net?.UserName is { Length: > 0 } name ? name : null, net?.Password is { Length: > 0 } pw ? pw : null);
+    }
+
     protected override void EndProcessing()
     {
         var sources = new List<DriveSource>();
+        var credential = CredentialParts();
         foreach (var u in Uri)
         {
             try
             {
-                var net = Credential?.GetNetworkCredential();
                 // -SkipCertificateCheck and -SshHostKey are for the URIs of their schemes only,
                 // so one call can mix them with others.
                 bool tls = u.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || u.StartsWith("ftps://", StringComparison.OrdinalIgnoreCase);
                 bool ssh = u.StartsWith("ssh://", StringComparison.OrdinalIgnoreCase);
-                sources.Add(DriveUri.Parse(u, net?.UserName is { Length: > 0 } name ? name : null, net?.Password is { Length: > 0 } pw ? pw : null,
-                    SkipCertificateCheck.IsPresent && tls, ssh ? SshHostKey : null));
+                sources.Add(DriveUri.Parse(u, credential.User, credential.Secret, SkipCertificateCheck.IsPresent && tls, ssh ? SshHostKey : null));
             }
             catch (ArgumentException e)
             {
