@@ -43,7 +43,7 @@ internal static class WindowsPath
         string? mountPoint = mounts.Where(kv => kv.Key == device).Select(kv => kv.Value).OrderBy(m => m.Length).FirstOrDefault();
         if (mountPoint is null)
             throw new WindowsPathException("WindowsDriveNotMounted", ErrorCategory.ObjectNotFound,
-                $"Drive {letter}: of the Windows guest is {device}, which is not mounted. Mount it with Mount-GuestFs -Device {device} -MountPoint <directory> (an empty directory of a mounted drive).");
+                $"Drive {letter}: of the Windows guest is {device}, which is not mounted. Open the disk with Open-GuestDisk -Inspect -PSDrive, which mounts every letter, or mount it with Mount-GuestFs -Device {device} -MountPoint <directory> (an empty directory of a mounted drive).");
         var segments = value.Length > 3 ? value.Substring(3).Split(new[] { '\\', '/' }, StringSplitOptions.RemoveEmptyEntries) : Array.Empty<string>();
         // Names before the first wildcard segment resolve case-insensitively; the rest is kept for the wildcard expansion.
         int plain = literal ? segments.Length : Array.FindIndex(segments, WildcardPattern.ContainsWildcardCharacters);

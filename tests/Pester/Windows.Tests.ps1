@@ -159,18 +159,31 @@ Describe 'Windows guests: inspection and applications, compared with virt-inspec
             finally { Dismount-GuestFs -Disk $disk -MountPoint '/Users/Alice/Documents' }
         }
 
-        It 'Open-GuestDisk -Inspect -PSDrive makes each mounted letter a GuestFs drive that reads as virt-cat does, in any case, with the guest''s spelling' {
+        It 'Open-GuestDisk -Inspect -PSDrive makes every letter a GuestFs drive that reads as virt-cat does, in any case, with the guest''s spelling' {
             $lettered = Open-GuestDisk -Path $images.Gpt -Format raw -Inspect -PSDrive -PSDrivePrefix gfs -WarningVariable w -WarningAction SilentlyContinue
             try {
+                $w | Should -BeNullOrEmpty
                 (Get-PSDrive gfsC).Provider.Name | Should -Be 'GuestFs'
-                ($w -join "`n") | Should -Match 'gfsE:' -Because 'E: is not mounted by -Inspect: a warning says how to mount it'
+                (Get-PSDrive gfsE).Provider.Name | Should -Be 'GuestFs'
                 $ours = @($catPaths | ForEach-Object { Get-Content -LiteralPath ('gfs' + $_) }) -join "`n"
                 $ours | Should -Be $virtCat
-                (Get-Item 'gfsC:\windows\SYSTEM32\cmd.EXE').FullName | Should -Be '/Windows/System32/cmd.exe'
+                # E: is not mounted by -Inspect alone (virt-cat cannot read it either): here it has a drive of its own.
+                Get-Content 'gfsE:\DATA\Report.txt' | Should -Be 'quarterly report'
+                Get-GuestContent -Disk $lettered 'e:\data\REPORT.txt' | Should -Be 'quarterly report'
+                # Every letter on a directory of its own: C: on /C, E: on /E, nothing of the guest's changed.
+                @(Get-GuestMount -Disk $lettered | ForEach-Object MountPoint | Sort-Object) | Should -Be @('/C', '/E')
+                (Get-Item 'gfsC:\windows\SYSTEM32\cmd.EXE').FullName | Should -Be '/C/Windows/System32/cmd.exe'
                 Push-Location 'gfsC:\WINDOWS\system32'
                 try { (Get-ChildItem 'CMD.exe').Name | Should -Be 'cmd.exe' }
                 finally { Pop-Location }
                 Test-Path 'gfsC:\no such dir\x.txt' | Should -BeFalse
+                # The registry follows the system drive to /C.
+                New-PSDrive -Name gfsHKS -PSProvider GuestRegistry -Root 'HKLM\SYSTEM' -Disk $lettered | Out-Null
+                try { @(Get-ChildItem gfsHKS:\).Count | Should -BeGreaterThan 0 }
+                finally { Remove-PSDrive gfsHKS }
+                # Applications still come from the SOFTWARE hive, and the letters are mounted again afterwards.
+                @((Get-GuestOSInfo -Disk $lettered -IncludeApplications).Applications).Count | Should -BeGreaterThan 0
+                @(Get-GuestMount -Disk $lettered | ForEach-Object MountPoint | Sort-Object) | Should -Be @('/C', '/E')
             }
             finally {
                 Close-GuestDisk -Disk $lettered

@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using GuestFs.Engine.Library;
+using GuestFs.Engine.Protocol;
 
 namespace GuestFs.Engine.Session;
 
@@ -35,10 +36,11 @@ public sealed partial class GuestSession
     /// only filesystem (neither swap nor unknown) is mounted at /; otherwise <c>NoOperatingSystem</c>
     /// naming the filesystems there are.</item>
     /// </list>
-    /// Read-only or read-write as <paramref name="readOnly"/> says.
+    /// Read-only or read-write as <paramref name="readOnly"/> says. With <paramref name="windowsLetters"/>
+    /// a Windows system is mounted by drive letter instead (<see cref="MountWindowsLettersAsync"/>).
     /// </summary>
     public async Task<GuestMountResult> MountGuestAsync(string? root, string? device, bool readOnly, bool singleFileSystemWithoutOs,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, bool windowsLetters = false)
     {
         if (device is not null)
         {
@@ -49,7 +51,12 @@ public sealed partial class GuestSession
         var roots = (await InspectOperatingSystemsAsync(cancellationToken).ConfigureAwait(false)).OrderBy(r => r, StringComparer.Ordinal).ToArray();
         string? chosen = await ChooseRootAsync(roots, root, cancellationToken).ConfigureAwait(false);
         if (chosen is not null)
+        {
+            if (windowsLetters && await InspectGetTypeAsync(chosen, cancellationToken).ConfigureAwait(false) == "windows"
+                && await MountWindowsLettersAsync(chosen, readOnly, cancellationToken).ConfigureAwait(false) is { } lettered)
+                return new GuestMountResult(chosen, lettered);
             return new GuestMountResult(chosen, await MountOperatingSystemAsync(chosen, readOnly, cancellationToken).ConfigureAwait(false));
+        }
 
         var fs = (await GetFileSystemsAsync(cancellationToken).ConfigureAwait(false)).Where(f => f.Type is not ("unknown" or "swap")).ToArray();
         if (singleFileSystemWithoutOs && fs.Length == 1)
@@ -61,6 +68,55 @@ public sealed partial class GuestSession
         string listing = fs.Length == 0 ? "and no filesystem" : $"and {fs.Length} filesystem(s): {string.Join(", ", fs.Select(f => $"{f.Device} ({f.Type})"))}";
         throw new GuestMountPolicyException("NoOperatingSystem",
             $"No operating system was found on the disks, {listing}. Mount a filesystem by name instead: Open-GuestDisk without -Inspect and then Mount-GuestFs (Get-GuestFileSystem lists them), or New-PSDrive -ImagePath with -Device; if the disks are encrypted, add -Passphrase.");
+    }
+
+    /// <summary>
+    /// Every drive letter of a Windows system on a directory of its own — /C, /D … — instead of
+    /// the system drive on / with nothing else mounted: the daemon mounts only inside the guest
+    /// tree, so a second letter would need a directory on C: (a change to the guest), while
+    /// mkmountpoint makes directories outside the guest's filesystems as long as / is not
+    /// mounted. A device with two letters is mounted once, on the first. A letter whose
+    /// filesystem cannot be mounted is skipped with a warning; the system drive failing throws.
+    /// Null, with nothing mounted, when the system drive has no letter (the caller mounts the
+    /// usual way) or something is mounted already.
+    /// </summary>
+    public async Task<GuestInspectedMount[]?> MountWindowsLettersAsync(string root, bool readOnly, CancellationToken cancellationToken = default)
+    {
+        var letters = (await InspectGetDriveMappingsAsync(root, cancellationToken).ConfigureAwait(false))
+            .Select(kv => (Letter: kv.Key.ToUpperInvariant(), Device: kv.Value))
+            .Where(l => l.Letter.Length == 1 && char.IsAsciiLetter(l.Letter[0]))
+            .OrderBy(l => l.Letter, StringComparer.Ordinal)
+            .GroupBy(l => l.Device, StringComparer.Ordinal)
+            .Select(g => (MountPoint: "/" + g.First().Letter, Device: g.Key))
+            .ToArray();
+        if (!letters.Any(l => l.Device == root)) return null;
+        if ((await MountpointsAsync(cancellationToken).ConfigureAwait(false)).Count > 0) return null;
+        foreach (var (mp, _) in letters)
+        {
+            try { await MkmountpointAsync(mp, cancellationToken).ConfigureAwait(false); }
+            // Made by an earlier mount in this appliance: it is the same empty directory.
+            catch (GuestFsException e) when (e is not GuestFsProtocolException && e.ErrnoName == "EEXIST") { }
+        }
+        var done = new List<GuestInspectedMount>();
+        // The system drive first: without it there is no point in the others.
+        foreach (var (mp, device) in letters.OrderBy(l => l.Device == root ? 0 : 1))
+        {
+            try
+            {
+                if (readOnly) await MountRoAsync(device, mp, cancellationToken).ConfigureAwait(false);
+                else await MountAsync(device, mp, cancellationToken).ConfigureAwait(false);
+                done.Add(new GuestInspectedMount(mp, device, readOnly, null));
+            }
+            catch (GuestFsException e) when (e is not GuestFsProtocolException)
+            {
+                if (device == root)
+                    throw new GuestFsException(e.Procedure, e.ErrnoName,
+                        $"the system drive {device} of the Windows system could not be mounted on {mp}: {e.DaemonMessage}", e);
+                Say(MessageLevel.Warning, $"{device} could not be mounted on {mp} (skipped): {e.DaemonMessage}");
+                done.Add(new GuestInspectedMount(mp, device, readOnly, e.DaemonMessage));
+            }
+        }
+        return done.ToArray();
     }
 
     /// <summary>The root to mount among those inspection found (null when it found none).</summary>

@@ -62,7 +62,9 @@ public sealed partial class OpenGuestDiskCommand
         try
         {
             // The engine's one "find the guest and mount it" policy; -Inspect insists on an operating system.
-            mounted = Run(ct => disk.Session.MountGuestAsync(Root, device: null, disk.ReadOnly, singleFileSystemWithoutOs: false, ct), disk.Session);
+            // -PSDrive on a Windows system: every letter on a directory of its own (/C, /E …), so each can be a drive.
+            mounted = Run(ct => disk.Session.MountGuestAsync(Root, device: null, disk.ReadOnly, singleFileSystemWithoutOs: false, ct,
+                windowsLetters: PSDrive.IsPresent), disk.Session);
         }
         catch (GuestMountPolicyException e)
         {

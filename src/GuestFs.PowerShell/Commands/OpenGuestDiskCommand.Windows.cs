@@ -7,13 +7,14 @@ namespace GuestFs.PowerShell.Commands;
 
 // Open-GuestDisk -Inspect on a Windows guest: keep its drive letters, so that
 // C:\… paths given to the GuestFs cmdlets map to guest paths (WindowsPath), and with
-// -PSDrive make each mounted letter a GuestFs drive of its own (C:, D: …).
+// -PSDrive make each letter a GuestFs drive of its own (C:, D: …): the letters are then
+// mounted on /C, /D … (GuestSession.MountWindowsLettersAsync) instead of C: on /.
 public sealed partial class OpenGuestDiskCommand
 {
     /// <summary>
-    /// With -Inspect on a Windows guest: each drive letter whose partition is mounted becomes a
-    /// GuestFs drive of that name (with -PSDrivePrefix in front), whose names resolve without
-    /// regard to case as NTFS does.
+    /// With -Inspect on a Windows guest: every drive letter is mounted on a directory of its own
+    /// (/C, /E …, instead of C: on /) and becomes a GuestFs drive of that name (with
+    /// -PSDrivePrefix in front), whose names resolve without regard to case as NTFS does.
     /// </summary>
     [Parameter]
     public SwitchParameter PSDrive { get; set; }
@@ -46,7 +47,7 @@ public sealed partial class OpenGuestDiskCommand
             string? mountPoint = mounts.Where(kv => kv.Key == device).Select(kv => kv.Value).OrderBy(m => m.Length).FirstOrDefault();
             if (mountPoint is null)
             {
-                WriteWarning($"Drive {letter}: of the Windows guest is {device}, which is not mounted, so there is no drive {name}: for it. Mount it with Mount-GuestFs -Device {device} -MountPoint <directory> -PSDrive {name}.");
+                WriteWarning($"Drive {letter}: of the Windows guest is {device}, which could not be mounted (see the warning before), so there is no drive {name}: for it.");
                 continue;
             }
             try

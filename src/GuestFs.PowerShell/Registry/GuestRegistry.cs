@@ -110,18 +110,33 @@ internal sealed class GuestRegistryState
             throw new RegistryPathException("NotAWindowsDisk", ErrorCategory.InvalidOperation,
                 $"GuestDisk {disk.Id} has no Windows registry to show: it was not opened with -Inspect on a Windows guest. Open it with Open-GuestDisk -Inspect (the registry is read from the inspected Windows system).");
         string systemroot = await s.InspectGetWindowsSystemrootAsync(root, ct).ConfigureAwait(false);
+        string drive = await SystemDriveAsync(disk, root, ct).ConfigureAwait(false);
         string file;
         switch (hive.Hive)
         {
             case "USER":
-                file = await FindUserHiveAsync(disk, systemroot, hive.User!, ct).ConfigureAwait(false);
+                file = await FindUserHiveAsync(disk, drive, systemroot, hive.User!, ct).ConfigureAwait(false);
                 break;
             default:
-                file = await ExistingAsync(s, systemroot.TrimEnd('/') + "/System32/config/" + hive.Hive, hive.Prefix, ct).ConfigureAwait(false);
+                file = await ExistingAsync(s, drive + systemroot.TrimEnd('/') + "/System32/config/" + hive.Hive, hive.Prefix, ct).ConfigureAwait(false);
                 break;
         }
         lock (_lock) _files[cacheKey] = file;
         return file;
+    }
+
+    /// <summary>
+    /// Where the system drive is mounted, as a prefix for its paths: "" when on / (-Inspect),
+    /// "/C" when Open-GuestDisk -Inspect -PSDrive mounted every letter on a directory of its own.
+    /// </summary>
+    private static async Task<string> SystemDriveAsync(GuestDisk disk, string root, CancellationToken ct)
+    {
+        var mounts = await disk.Session.MountpointsAsync(ct).ConfigureAwait(false);
+        string? mp = mounts.Where(kv => kv.Key == root).Select(kv => kv.Value).OrderBy(m => m.Length).FirstOrDefault();
+        if (mp is null)
+            throw new RegistryPathException("SystemDriveNotMounted", ErrorCategory.ObjectNotFound,
+                $"The system drive {root} of the Windows guest on GuestDisk {disk.Id} is not mounted, so its registry cannot be read. Open the disk with Open-GuestDisk -Inspect, which mounts it.");
+        return mp.TrimEnd('/');
     }
 
     private static async Task<string> ExistingAsync(GuestSession s, string path, string what, CancellationToken ct)
@@ -134,7 +149,7 @@ internal sealed class GuestRegistryState
         return resolved;
     }
 
-    private async Task<string> FindUserHiveAsync(GuestDisk disk, string systemroot, string user, CancellationToken ct)
+    private async Task<string> FindUserHiveAsync(GuestDisk disk, string drive, string systemroot, string user, CancellationToken ct)
     {
         var s = disk.Session;
         string? profile = null;
@@ -151,7 +166,7 @@ internal sealed class GuestRegistryState
             p = System.Text.RegularExpressions.Regex.Replace(p, "%systemroot%", systemroot.Replace("$", "$$"), System.Text.RegularExpressions.RegexOptions.IgnoreCase);
             p = System.Text.RegularExpressions.Regex.Replace(p, "%systemdrive%", "", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
             p = System.Text.RegularExpressions.Regex.Replace(p, "^[a-zA-Z]:", "");
-            profile = p.Replace('\\', '/');
+            profile = drive + p.Replace('\\', '/');
         }
         else
         {
@@ -159,7 +174,7 @@ internal sealed class GuestRegistryState
             {
                 try
                 {
-                    string d = await s.CaseSensitivePathAsync(dir + user, ct).ConfigureAwait(false);
+                    string d = await s.CaseSensitivePathAsync(drive + dir + user, ct).ConfigureAwait(false);
                     if (await s.IsDirAsync(d, null, ct).ConfigureAwait(false)) { profile = d; break; }
                 }
                 catch (GuestFsException e) when (e is not GuestFsProtocolException) { }
