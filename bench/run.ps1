@@ -13,7 +13,9 @@ param(
     [switch] $SkipMicro,
     # Inventory of eight images, sequential and throttled (about_GuestFs_Fleet).
     [switch] $SkipFleet,
-    [int] $FleetImages = 8
+    [int] $FleetImages = 8,
+    # Optimize-GuestDisk / Resize-GuestDisk against virt-sparsify / virt-resize (bench/hygiene.ps1).
+    [switch] $SkipHygiene
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
@@ -447,20 +449,37 @@ Close-GuestDisk -Disk `$d
         $perSession = if ($fleetList.Count -ge 2) { ($fleetList[1].PeakMB - $fleetList[0].PeakMB) } else { 0 }
         $null = $md.AppendLine().AppendLine(('This machine has {0} cores and its appliances ran under {1}{2}. The speed-up stops at about the number of cores when each session keeps a core busy; beyond that, sessions share the same cores and each adds about {3:N0} MB (the peak at -ThrottleLimit 2 minus the peak at 1, in this run). The default throttle (one per core, within available memory) is {0} here.' -f [Environment]::ProcessorCount, $accel, $(if ($accel -eq 'Tcg') { ' (software emulation: each one keeps a core busy while it works)' } else { '' }), $perSession))
     }
+    if (-not $SkipHygiene) {
+        # A section that fails says so in the report instead of losing the rows measured above.
+        try {
+            $section = & (Join-Path $PSScriptRoot 'hygiene.ps1') -ModulePath $ModulePath | Out-String
+            $null = $md.AppendLine().AppendLine($section.Trim())
+        }
+        catch {
+            Write-Warning "disk hygiene rows failed: $_"
+            $null = $md.AppendLine().AppendLine('## Disk hygiene: Optimize-GuestDisk and Resize-GuestDisk').AppendLine().AppendLine("**Not measured in this run: bench/hygiene.ps1 failed: $($_.Exception.Message)**")
+        }
+    }
     if (-not $SkipMicro) {
-        Write-Host '## micro-benchmarks (BenchmarkDotNet, no appliance)'
-        $micro = Join-Path $PSScriptRoot 'Micro'
-        $artifacts = Join-Path $work 'bdn'
-        & dotnet build -c Release $micro -nologo -v quiet | Out-Null
-        if ($LASTEXITCODE) { throw 'building bench/Micro failed' }
-        & dotnet (Join-Path $micro 'bin/Release/net10.0/GuestFs.Micro.dll') --filter '*' --job short --artifacts $artifacts | Out-Host
-        $null = $md.AppendLine().AppendLine('## Micro-benchmarks (no appliance)').AppendLine()
-        $null = $md.AppendLine('BenchmarkDotNet (`bench/Micro`, short job): XDR encoding/decoding, one call round trip and chunked transfers over a unix socket against a lean in-process daemon. "Allocated" is managed memory per operation; it must not grow with the transfer size.').AppendLine()
-        foreach ($f in Get-ChildItem "$artifacts/results/*-report-github.md" | Sort-Object Name) {
-            $table = (Get-Content $f) | Where-Object { $_ -like '|*' }
-            $null = $md.AppendLine("**$($f.Name -replace '^GuestFs\.Micro\.|-report-github\.md$','')**").AppendLine()
-            foreach ($line in $table) { $null = $md.AppendLine([Net.WebUtility]::HtmlDecode($line)) }
-            $null = $md.AppendLine()
+        try {
+            Write-Host '## micro-benchmarks (BenchmarkDotNet, no appliance)'
+            $micro = Join-Path $PSScriptRoot 'Micro'
+            $artifacts = Join-Path $work 'bdn'
+            $buildOut = & dotnet build -c Release $micro -nologo -v quiet 2>&1 | Out-String
+            if ($LASTEXITCODE) { throw "building bench/Micro failed: $buildOut" }
+            & dotnet (Join-Path $micro 'bin/Release/net10.0/GuestFs.Micro.dll') --filter '*' --job short --artifacts $artifacts | Out-Host
+            $null = $md.AppendLine().AppendLine('## Micro-benchmarks (no appliance)').AppendLine()
+            $null = $md.AppendLine('BenchmarkDotNet (`bench/Micro`, short job): XDR encoding/decoding, one call round trip and chunked transfers over a unix socket against a lean in-process daemon. "Allocated" is managed memory per operation; it must not grow with the transfer size.').AppendLine()
+            foreach ($f in Get-ChildItem "$artifacts/results/*-report-github.md" | Sort-Object Name) {
+                $table = (Get-Content $f) | Where-Object { $_ -like '|*' }
+                $null = $md.AppendLine("**$($f.Name -replace '^GuestFs\.Micro\.|-report-github\.md$','')**").AppendLine()
+                foreach ($line in $table) { $null = $md.AppendLine([Net.WebUtility]::HtmlDecode($line)) }
+                $null = $md.AppendLine()
+            }
+        }
+        catch {
+            Write-Warning "micro-benchmarks failed: $_"
+            $null = $md.AppendLine().AppendLine('## Micro-benchmarks (no appliance)').AppendLine().AppendLine("**Not measured in this run: $($_.Exception.Message)**")
         }
     }
     Set-Content -Path $Report -Value $md.ToString()

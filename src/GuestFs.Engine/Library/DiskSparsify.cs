@@ -27,14 +27,36 @@ public sealed record SparsifyAction(string Target, string Action, string? Detail
 public static class DiskSparsify
 {
     /// <summary>
-    /// Refuses images that are in use: qemu holds a write lock on an image it has
-    /// open writable, and qemu-img info without -U fails on it.
+    /// Whether an image is in use: a qemu has it open for writing (its lock bytes say so; for a
+    /// qcow2, qemu-img info without -U fails too), or, <paramref name="forWriting"/>, a qemu reads
+    /// it and refuses writers.
     /// </summary>
-    public static async Task<bool> IsInUseAsync(string path, CancellationToken ct)
+    public static async Task<bool> IsInUseAsync(string path, CancellationToken ct, bool forWriting = false)
     {
+        if (QemuLockHeld(path, forWriting)) return true;
         string qemuImg = ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
         var r = await ExternalCommand.RunAsync(qemuImg, new[] { "info", "--output", "json", Path.GetFullPath(path) }, ct, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         return !r.Success && r.StandardError.Contains("lock", StringComparison.OrdinalIgnoreCase);
+    }
+
+    // qemu's file driver marks each permission a user holds with a shared OFD lock on byte
+    // 100 + bit, and each permission it refuses to share on byte 200 + bit (bit 0 consistent
+    // read, bit 1 write). qemu-img info asks for neither on a raw image, so it does not see a
+    // writer; these bytes do: a lock on 101 is someone writing, on 201 someone who refuses writers.
+    private static bool QemuLockHeld(string path, bool forWriting)
+    {
+        try
+        {
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            int fd = (int)f.SafeFileHandle.DangerousGetHandle();
+            foreach (long b in forWriting ? new long[] { 101, 201 } : new long[] { 101 })
+            {
+                var lk = new Launch.NativeMethods.Flock { Type = Launch.NativeMethods.F_WRLCK, Whence = 0, Start = b, Len = 1, Pid = 0 };
+                if (Launch.NativeMethods.Fcntl(fd, Launch.NativeMethods.F_OFD_GETLK, ref lk) == 0 && lk.Type != Launch.NativeMethods.F_UNLCK) return true;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return false;
     }
 
     /// <summary>Encrypted volumes that are still locked, from a list_filesystems answer.</summary>

@@ -107,7 +107,7 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
                 return false;
             }
         }
-        if (Run(ct => DiskSparsify.IsInUseAsync(path, ct)))
+        if (Run(ct => DiskSparsify.IsInUseAsync(path, ct, forWriting: inPlace)))
         {
             WriteError(new ErrorRecord(new IOException($"'{path}' is in use: another process (a running VM, or an Open-GuestDisk -Writable session) holds its write lock. Stop it or close that session first."),
                 "ImageInUse", ErrorCategory.ResourceBusy, path));

@@ -1,0 +1,358 @@
+# Optimize-GuestDisk and Resize-GuestDisk against virt-sparsify and virt-resize, on copies
+# of the same images in the same run. Checksums of every file come from one
+# "virt-ls -lR --checksum" run per image; filesystem sizes from virt-df; partition tables
+# from one guestfish run per pair. The reference tools' own results are judged by size,
+# table and virt-df; the file checksums are read back from GuestFs's results (one virt-ls
+# boot each) and compared with the source's.
+#
+# Images (built once by guestfish, cached, versioned name below):
+#   hygiene-mbr-<v>.img  1 GiB raw, MBR: 1 ext4 (the "root", holding the mount points
+#                        /xfs /ntfs /lvm), 2 xfs, 3 ntfs, 4 LVM PV (VG hygvg, LV lvdata ext4);
+#                        300 MB of random bytes written and deleted (100 MB each in ext4, xfs
+#                        and the LV) and 40 MB left in the VG's free space by an LV since removed.
+#   hygiene-gpt-<v>.img  the same layout on GPT (VG hyggpt) plus 5 vfat (32 MiB), without the deleted data.
+BeforeAll {
+    . $PSScriptRoot/TestSupport.ps1
+    . $PSScriptRoot/GuestImages.ps1
+    $script:HygieneImageVersion = 'v2'
+    $env:LIBGUESTFS_BACKEND = 'direct'
+    if (-not $env:LIBGUESTFS_BACKEND_SETTINGS) { $env:LIBGUESTFS_BACKEND_SETTINGS = 'force_tcg' }
+
+    # The images are made by guestfish (the reference), not by the code under test, so a
+    # regression in GuestFs cannot shape the images it is judged on. 1 GiB = 2097152
+    # sectors; the last partition ends 1 MiB before the end (room for the backup GPT).
+    function Add-HygieneLayout([Collections.Generic.List[string]] $Fish, [string] $Dev, [string] $PartType, [string] $Vg,
+        [string] $Work, [switch] $Junk, [switch] $Vfat) {
+        $mb = 2048
+        $Fish.Add("part-init $Dev $PartType")
+        $start = $mb
+        foreach ($mib in 200, 320, 100) {
+            $end = $start + $mib * $mb - 1
+            $Fish.Add("part-add $Dev p $start $end")
+            $start = $end + 1
+        }
+        $last = 2097152 - $mb - 1
+        if ($Vfat) {
+            $Fish.Add("part-add $Dev p $start $($last - 32 * $mb)")
+            $Fish.Add("part-add $Dev p $($last - 32 * $mb + 1) $last")
+            $Fish.Add("mkfs vfat ${Dev}5 label:HYGVFAT")
+        }
+        else { $Fish.Add("part-add $Dev p $start $last") }
+        if ($PartType -eq 'mbr') { $Fish.Add("part-set-mbr-id $Dev 3 0x7") }
+        $Fish.Add("mkfs ext4 ${Dev}1 label:hyg-root")
+        $Fish.Add("mkfs xfs ${Dev}2 label:hyg-xfs")
+        $Fish.Add("mkfs ntfs ${Dev}3 label:hyg-ntfs")
+        $Fish.Add("pvcreate ${Dev}4")
+        $Fish.Add("vgcreate $Vg ${Dev}4")
+        $Fish.Add("lvcreate lvdata $Vg 150")
+        $Fish.Add("mkfs ext4 /dev/$Vg/lvdata label:hyg-lv")
+        $fss = [ordered]@{ "${Dev}1" = '/'; "${Dev}2" = '/xfs'; "${Dev}3" = '/ntfs'; "/dev/$Vg/lvdata" = '/lvm' }
+        foreach ($fs in $fss.Keys) {
+            $Fish.Add("mount $fs /")
+            if ($fss[$fs] -eq '/') { foreach ($m in '/xfs', '/ntfs', '/lvm') { $Fish.Add("mkdir $m") } }
+            $Fish.Add('mkdir-p /data/sub')
+            foreach ($i in 1..5) { $Fish.Add(('write /data/sub/f{0}.txt "{1}"' -f $i, ("file $i on $($fss[$fs])\n" * $i))) }
+            # 3 MB that differ per filesystem.
+            $pattern = Join-Path $Work ("pattern-{0}.bin" -f ($fs -replace '\W', '_'))
+            [IO.File]::WriteAllBytes($pattern, [Text.Encoding]::ASCII.GetBytes(("hygiene $fs " * (3MB / ("hygiene $fs ".Length) + 1)).Substring(0, 3MB)))
+            $Fish.Add("upload $pattern /data/pattern.bin")
+            # Junk written, synced and deleted in ext4, xfs and the LV: space a sparsifier can give back.
+            if ($Junk -and $fs -ne "${Dev}3") { $Fish.Add("upload $Work/junk.bin /junk.bin"); $Fish.Add('sync'); $Fish.Add('rm /junk.bin') }
+            $Fish.Add('umount /')
+        }
+        if ($Junk) {
+            # Data left in the volume group's free space by an LV since removed.
+            $Fish.Add("lvcreate lvjunk $Vg 40")
+            $Fish.Add("upload $Work/junk-lv.bin /dev/$Vg/lvjunk")
+            $Fish.Add("lvremove /dev/$Vg/lvjunk")
+        }
+    }
+
+    function Get-HygieneImages {
+        $cache = Get-GuestFsTestCacheDirectory
+        $mbr = Join-Path $cache "hygiene-mbr-$HygieneImageVersion.img"
+        $gpt = Join-Path $cache "hygiene-gpt-$HygieneImageVersion.img"
+        Invoke-CachedBuild $gpt {
+            param($work)
+            & truncate -s 1G "$work/mbr.img" "$work/gpt.img"
+            # Random bytes (incompressible, never zero): 3 x 100 MB written and deleted, 40 MB in the VG.
+            & bash -c "head -c 100M /dev/urandom > '$work/junk.bin' && head -c 40M /dev/urandom > '$work/junk-lv.bin'"
+            if ($LASTEXITCODE) { throw 'could not write the junk files' }
+            $fish = [Collections.Generic.List[string]]::new()
+            $fish.Add('run')
+            Add-HygieneLayout $fish /dev/sda mbr hygvg $work -Junk
+            Add-HygieneLayout $fish /dev/sdb gpt hyggpt $work -Vfat
+            Set-Content "$work/build.gf" $fish
+            Invoke-Reference guestfish @('--format=raw', '-a', "$work/mbr.img", '-a', "$work/gpt.img", '-f', "$work/build.gf") | Out-Null
+            Move-Item "$work/mbr.img" $mbr -Force
+            Move-Item "$work/gpt.img" $gpt -Force
+        }
+        [pscustomobject]@{ Mbr = $mbr; Gpt = $gpt }
+    }
+
+    function Copy-Sparse([string] $From, [string] $To) {
+        & cp --sparse=always $From $To
+        if ($LASTEXITCODE -ne 0) { throw "cp $From $To failed" }
+    }
+
+    # Runs a reference tool; its output, or a throw with its stderr.
+    function Invoke-Reference([string] $Tool, [string[]] $Arguments) {
+        $err = [IO.Path]::GetTempFileName()
+        try {
+            $out = & $Tool @Arguments 2>$err
+            if ($LASTEXITCODE -ne 0) { throw "$Tool $($Arguments -join ' ') failed ($LASTEXITCODE): $(Get-Content $err -Raw)" }
+            $out
+        }
+        finally { Remove-Item $err -ErrorAction SilentlyContinue }
+    }
+
+    # Every file with its checksum (one virt-ls run): ext4 root with xfs, ntfs and the LV mounted below it.
+    function Get-Checksums([string] $Image, [string] $Vg, [string] $Format = 'raw') {
+        $lines = Invoke-Reference virt-ls @("--format=$Format", '-a', $Image, '-m', '/dev/sda1:/', '-m', '/dev/sda2:/xfs', '-m', '/dev/sda3:/ntfs',
+            '-m', "/dev/$Vg/lvdata:/lvm", '-lR', '--checksum', '/')
+        # "-lR --checksum" lines: type perms size checksum path; regular files only, as "checksum size path".
+        @($lines | Where-Object { $_ -match '^-' } | ForEach-Object {
+            $f = $_ -split '\s+'
+            '{0} {1} {2}' -f $f[3], $f[2], $f[4]
+        } | Sort-Object)
+    }
+
+    function Get-AllocatedBytes([string] $Image) {
+        $json = & qemu-img info -U --output json $Image | ConvertFrom-Json
+        [long]$json.'actual-size'
+    }
+
+    $script:images = Get-HygieneImages
+    $script:work = Join-Path '/var/tmp' ("guestfs-hygiene-" + [guid]::NewGuid().ToString('N'))
+    New-Item -ItemType Directory -Path $work | Out-Null
+    # The sources' listings come from virt-ls too; they only change with the images, so
+    # they are cached beside them (two appliance boots saved per run).
+    $sumsFile = Join-Path (Get-GuestFsTestCacheDirectory) "hygiene-sums-$HygieneImageVersion.json"
+    Invoke-CachedBuild $sumsFile {
+        param($w)
+        @{ Mbr = @(Get-Checksums $images.Mbr hygvg); Gpt = @(Get-Checksums $images.Gpt hyggpt) } | ConvertTo-Json | Set-Content "$w/sums.json"
+        Move-Item "$w/sums.json" $sumsFile -Force
+    }
+    $cached = Get-Content $sumsFile -Raw | ConvertFrom-Json
+    $script:sourceSums = @{ Mbr = @($cached.Mbr); Gpt = @($cached.Gpt) }
+}
+
+AfterAll {
+    if ($script:work) { Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue }
+}
+
+Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance', 'DiskHygiene' {
+    It 'the source listing has the files of every filesystem' {
+        $sourceSums.Mbr.Count | Should -BeGreaterOrEqual 24
+        ($sourceSums.Mbr -join "`n") | Should -Match '/ntfs/data/pattern\.bin'
+        ($sourceSums.Mbr -join "`n") | Should -Match '/lvm/data/sub/f5\.txt'
+    }
+
+    It 'in place: allocated size within 5% of virt-sparsify --in-place, far below before, every checksum unchanged' {
+        $a = "$work/inplace-a.img"; $b = "$work/inplace-b.img"
+        Copy-Sparse $images.Mbr $a; Copy-Sparse $images.Mbr $b
+        $before = Get-AllocatedBytes $b
+        Invoke-Reference virt-sparsify @('--in-place', '--format', 'raw', $a) | Out-Null
+        $r = Optimize-GuestDisk -Path $b -ErrorAction Stop
+        $sizeA = Get-AllocatedBytes $a; $sizeB = Get-AllocatedBytes $b
+        Write-Host "  in place: before $before, virt-sparsify $sizeA, Optimize-GuestDisk $sizeB"
+        # The host filesystem may still settle a few blocks of the fresh copy (delayed allocation) between the two readings.
+        [math]::Abs($r.SizeBefore - $before) | Should -BeLessOrEqual 1MB
+        $r.SizeAfter | Should -Be $sizeB
+        $sizeB | Should -BeLessThan ($before * 0.7)
+        [math]::Abs($sizeB - $sizeA) | Should -BeLessOrEqual ($sizeA * 0.05)
+        ($r.Actions | Where-Object Action -eq 'trimmed').Target | Should -Contain '/dev/sda2'
+        ($r.Actions | Where-Object Action -eq 'free space discarded').Target | Should -Be 'hygvg'
+        Get-Checksums $b hygvg | Should -Be $sourceSums.Mbr
+    }
+
+    It 'copying mode: qcow2 compressed no larger than virt-sparsify --convert qcow2 --compress (5% slack), every checksum unchanged, the source untouched' {
+        $a = "$work/copy-a.qcow2"; $b = "$work/copy-b.qcow2"
+        $src = "$work/copy-src.img"; Copy-Sparse $images.Mbr $src
+        $srcHash = (Get-FileHash $src -Algorithm SHA256).Hash
+        Invoke-Reference virt-sparsify @('--format', 'raw', '--convert', 'qcow2', '--compress', $src, $a) | Out-Null
+        $r = Optimize-GuestDisk -Path $src -Destination $b -Format qcow2 -Compress -ErrorAction Stop
+        (Get-FileHash $src -Algorithm SHA256).Hash | Should -Be $srcHash
+        (& qemu-img info -U --output json $b | ConvertFrom-Json).format | Should -Be 'qcow2'
+        $sizeA = Get-AllocatedBytes $a; $sizeB = Get-AllocatedBytes $b
+        Write-Host "  copying: source $(Get-AllocatedBytes $src), virt-sparsify $sizeA, Optimize-GuestDisk $sizeB"
+        $r.SizeAfter | Should -Be $sizeB
+        # As small as virt-sparsify's, or smaller (compressed clusters differ; every file is checked below).
+        $sizeB | Should -BeLessOrEqual ($sizeA * 1.05)
+        Test-Path "$b.guestfs-partial" | Should -BeFalse
+        Get-Checksums $b hygvg qcow2 | Should -Be $sourceSums.Mbr
+    }
+
+    It 'refuses an image another writer holds, and changes nothing' {
+        $c = "$work/locked.img"; Copy-Sparse $images.Gpt $c
+        $hash = (Get-FileHash $c -Algorithm SHA256).Hash
+        $d = Open-GuestDisk -Path $c -Writable -Format raw
+        try {
+            { Optimize-GuestDisk -Path $c -ErrorAction Stop } | Should -Throw -ErrorId 'ImageInUse,GuestFs.PowerShell.Commands.OptimizeGuestDiskCommand'
+            { Resize-GuestDisk -Path $c -Destination "$work/locked-out.img" -SizeBytes 2GB -Expand /dev/sda2 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ImageInUse,GuestFs.PowerShell.Commands.ResizeGuestDiskCommand'
+        }
+        finally { Close-GuestDisk -Disk $d }
+        Test-Path "$work/locked-out.img" | Should -BeFalse
+        (Get-FileHash $c -Algorithm SHA256).Hash | Should -Be $hash
+    }
+
+    It 'refuses in-place work on a read-only source' {
+        $c = "$work/readonly.img"; Copy-Sparse $images.Gpt $c
+        & chmod 0444 $c
+        try {
+            # root ignores file modes: as root the file is made immutable instead.
+            if ((& id -u) -ne '0') {
+                { Optimize-GuestDisk -Path $c -ErrorAction Stop } | Should -Throw -ErrorId 'SourceReadOnly,GuestFs.PowerShell.Commands.OptimizeGuestDiskCommand'
+            }
+            else {
+                & chattr +i $c
+                try { { Optimize-GuestDisk -Path $c -ErrorAction Stop } | Should -Throw -ErrorId 'SourceReadOnly,GuestFs.PowerShell.Commands.OptimizeGuestDiskCommand' }
+                finally { & chattr -i $c }
+            }
+        }
+        finally { & chmod 0644 $c }
+    }
+
+    It '-WhatIf changes nothing' {
+        $c = "$work/whatif.img"; Copy-Sparse $images.Gpt $c
+        $before = Get-AllocatedBytes $c
+        Optimize-GuestDisk -Path $c -WhatIf
+        Optimize-GuestDisk -Path $c -Destination "$work/whatif.qcow2" -Format qcow2 -WhatIf
+        Get-AllocatedBytes $c | Should -Be $before
+        Test-Path "$work/whatif.qcow2" | Should -BeFalse
+    }
+}
+
+Describe 'Resize-GuestDisk: the same result as virt-resize --expand' -Tag 'Appliance', 'DiskHygiene' {
+    It '<Name>: same partition table, filesystem sizes and file checksums as virt-resize' -TestCases @(
+        @{ Name = 'MBR, expand xfs'; Key = 'Mbr'; Vg = 'hygvg'; Expand = '/dev/sda2'; LV = @() }
+        @{ Name = 'GPT, expand the LVM PV and its LV'; Key = 'Gpt'; Vg = 'hyggpt'; Expand = '/dev/sda4'; LV = @('/dev/hyggpt/lvdata') }
+    ) {
+        param($Name, $Key, $Vg, $Expand, $LV)
+        $src = $images.$Key
+        $tag = $Key.ToLowerInvariant()
+        $a = "$work/resize-$tag-a.img"; $b = "$work/resize-$tag-b.img"
+        $size = 1536MB
+        & truncate -s $size $a
+        $refArgs = @('--format', 'raw', '--output-format', 'raw', '--expand', $Expand)
+        foreach ($l in $LV) { $refArgs += @('--lv-expand', $l) }
+        Invoke-Reference virt-resize ($refArgs + @($src, $a)) | Out-Null
+        $out = Resize-GuestDisk -Path $src -Destination $b -SizeBytes $size -Expand $Expand -LVExpand $LV -ErrorAction Stop
+        $out.FullName | Should -Be $b
+        (Get-Item $b).Length | Should -Be $size
+        Test-Path "$b.guestfs-partial" | Should -BeFalse
+
+        # Partition tables (part_list, types and the bootable flag), one guestfish run for both.
+        $cmds = @('run', ':', 'part-list', '/dev/sda', ':', 'echo', '====', ':', 'part-list', '/dev/sdb', ':', 'echo', '====',
+            ':', 'part-get-parttype', '/dev/sda', ':', 'part-get-parttype', '/dev/sdb')
+        foreach ($n in 1..4) {
+            if ($Key -eq 'Mbr') { $cmds += @(':', 'part-get-mbr-id', '/dev/sda', $n, ':', 'part-get-mbr-id', '/dev/sdb', $n) }
+            else { $cmds += @(':', 'part-get-gpt-type', '/dev/sda', $n, ':', 'part-get-gpt-type', '/dev/sdb', $n, ':', 'part-get-gpt-guid', '/dev/sda', $n, ':', 'part-get-gpt-guid', '/dev/sdb', $n) }
+        }
+        $cmds += @(':', 'echo', '====', ':', 'part-list', '/dev/sdc')
+        $fish = @(Invoke-Reference guestfish (@('--ro', '--format=raw', '-a', $a, '-a', $b, '-a', $src) + $cmds))
+        $split = ($fish -join "`n") -split "====`n?"
+        $split[0].Trim() | Should -Not -BeNullOrEmpty
+        $split[1].Trim() | Should -Be $split[0].Trim()
+        $rest = @($split[2].Trim() -split "`n")
+        $rest.Count | Should -BeGreaterOrEqual 10
+        for ($i = 0; $i -lt $rest.Count; $i += 2) { $rest[$i + 1] | Should -Be $rest[$i] }
+        # The expanded partition really grew (the source's table differs).
+        $split[3].Trim() | Should -Not -Be $split[0].Trim()
+
+        # Filesystem sizes (virt-df, one run per image: the two copies share VG names).
+        $dfA = @(Invoke-Reference virt-df @('--csv', '--format=raw', '-a', $a) | Select-Object -Skip 1 | ForEach-Object { ($_ -split ',')[1..2] -join ' ' })
+        $dfB = @(Invoke-Reference virt-df @('--csv', '--format=raw', '-a', $b) | Select-Object -Skip 1 | ForEach-Object { ($_ -split ',')[1..2] -join ' ' })
+        $dfA.Count | Should -BeGreaterOrEqual 4
+        $dfB | Should -Be $dfA
+
+        # Every file's checksum, against the source's.
+        Get-Checksums $b $Vg | Should -Be $sourceSums.$Key
+    }
+
+    It '-PlanOnly returns the plan and -WhatIf prints it; neither creates the destination' {
+        $plan = Resize-GuestDisk -Path $images.Mbr -Destination "$work/plan.img" -SizeBytes 2GB -Expand /dev/sda3 -PlanOnly
+        $plan.PartitionTableType | Should -Be 'msdos'
+        $plan.Partitions.Count | Should -Be 4
+        ($plan.Partitions | Where-Object Name -eq '/dev/sda3').Operation | Should -Be 'resize'
+        ($plan.Partitions | Where-Object Name -eq '/dev/sda3').ExpandMethod | Should -Be 'ntfsresize'
+        ($plan.Partitions | Where-Object Name -eq '/dev/sda1').NewSize | Should -Be ($plan.Partitions | Where-Object Name -eq '/dev/sda1').Size
+        $plan.ToString() | Should -Match '/dev/sda3\s+ntfs\s+resize'
+        Test-Path "$work/plan.img" | Should -BeFalse
+        $info = Resize-GuestDisk -Path $images.Mbr -Destination "$work/plan.img" -SizeBytes 2GB -Expand /dev/sda3 -WhatIf 6>&1 | Out-String
+        Test-Path "$work/plan.img" | Should -BeFalse
+    }
+
+    It 'refuses bad input before writing anything: <Case>' -TestCases @(
+        @{ Case = 'destination smaller than the data'; Size = 512MB; Expand = '/dev/sda2'; Id = 'DestinationTooSmall' }
+        @{ Case = 'an unknown partition'; Size = 2GB; Expand = '/dev/sda9'; Id = 'UnknownPartition' }
+        @{ Case = 'a filesystem that cannot grow (vfat)'; Size = 2GB; Expand = '/dev/sda5'; Id = 'CannotExpandContent' }
+    ) {
+        param($Case, $Size, $Expand, $Id)
+        $dest = "$work/bad-$Id.img"
+        { Resize-GuestDisk -Path $images.Gpt -Destination $dest -SizeBytes $Size -Expand $Expand -ErrorAction Stop } |
+            Should -Throw -ErrorId "$Id,GuestFs.PowerShell.Commands.ResizeGuestDiskCommand"
+        Test-Path $dest | Should -BeFalse
+        Test-Path "$dest.guestfs-partial" | Should -BeFalse
+    }
+}
+
+Describe 'Ctrl+C during Optimize-GuestDisk and Resize-GuestDisk' -Tag 'Appliance', 'DiskHygiene' {
+    BeforeAll {
+        # Runs one command on a runspace of its own and stops it (what Ctrl+C does) once a
+        # progress record of the given stage has been written; returns the final state.
+        # One command per PowerShell object: a stopped multi-statement batch would go on to
+        # its next statement on a pool thread.
+        function Stop-During([string] $Command, [hashtable] $Parameters, [string] $StagePattern) {
+            $rs = [runspacefactory]::CreateRunspace()
+            $rs.Open()
+            $setup = [PowerShell]::Create()
+            $setup.Runspace = $rs
+            $null = $setup.AddCommand('Import-Module').AddArgument($env:GUESTFS_TEST_MODULE).Invoke()
+            $setup.Dispose()
+            $ps = [PowerShell]::Create()
+            $ps.Runspace = $rs
+            try {
+                $null = $ps.AddCommand($Command)
+                foreach ($k in $Parameters.Keys) { $null = $ps.AddParameter($k, $Parameters[$k]) }
+                $run = $ps.BeginInvoke()
+                $deadline = [DateTime]::UtcNow.AddSeconds(240)
+                $seen = $false
+                while (-not $run.IsCompleted -and [DateTime]::UtcNow -lt $deadline -and -not $seen) {
+                    $seen = [bool]@($ps.Streams.Progress.ReadAll() | Where-Object StatusDescription -like $StagePattern)
+                    if (-not $seen) { Start-Sleep -Milliseconds 20 }
+                }
+                $run.IsCompleted | Should -BeFalse -Because "the stop must come while $Command is at '$StagePattern'"
+                Start-Sleep -Milliseconds 500
+                $ps.Stop()
+                $ps.InvocationStateInfo.State
+            }
+            finally { $ps.Dispose(); $rs.Dispose() }
+        }
+        function Get-SparsifyTempDirs { @(Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter 'guestfs-sparsify-*' -ErrorAction SilentlyContinue | ForEach-Object FullName) }
+    }
+
+    It 'Resize-GuestDisk stopped while copying: source unchanged, no destination, no partial file, no qemu' {
+        $src = "$work/stop-resize-src.img"; Copy-Sparse $images.Mbr $src
+        $hash = (Get-FileHash $src -Algorithm SHA256).Hash
+        $dest = "$work/stop-resize.img"
+        Stop-During Resize-GuestDisk @{ Path = $src; Destination = $dest; SizeBytes = 1536MB; Expand = '/dev/sda2' } 'copying*' | Should -Be 'Stopped'
+        Test-Path $dest | Should -BeFalse
+        Test-Path "$dest.guestfs-partial" | Should -BeFalse
+        @(& pgrep -f 'qemu-system' | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like "*stop-resize*" }) | Should -BeNullOrEmpty
+        (Get-FileHash $src -Algorithm SHA256).Hash | Should -Be $hash
+    }
+
+    It 'Optimize-GuestDisk -Destination stopped while trimming: source unchanged, no destination, no temporary overlay' {
+        $src = "$work/stop-opt-src.img"; Copy-Sparse $images.Mbr $src
+        $hash = (Get-FileHash $src -Algorithm SHA256).Hash
+        $dest = "$work/stop-opt.qcow2"
+        $tempBefore = Get-SparsifyTempDirs
+        Stop-During Optimize-GuestDisk @{ Path = $src; Destination = $dest; Format = 'qcow2' } 'looking for filesystems*' | Should -Be 'Stopped'
+        Test-Path $dest | Should -BeFalse
+        Test-Path "$dest.guestfs-partial" | Should -BeFalse
+        @(Get-SparsifyTempDirs | Where-Object { $_ -notin $tempBefore }) | Should -BeNullOrEmpty
+        (Get-FileHash $src -Algorithm SHA256).Hash | Should -Be $hash
+    }
+}
