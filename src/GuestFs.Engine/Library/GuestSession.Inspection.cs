@@ -167,23 +167,31 @@ public sealed partial class GuestSession
         var mps = await InspectGetMountpointsAsync(root, cancellationToken).ConfigureAwait(false);
         var done = new List<GuestInspectedMount>();
         foreach (var (mp, device) in SortForMounting(mps))
-        {
-            try
-            {
-                if (readOnly) await MountRoAsync(device, mp, cancellationToken).ConfigureAwait(false);
-                else await MountAsync(device, mp, cancellationToken).ConfigureAwait(false);
-                done.Add(new GuestInspectedMount(mp, device, readOnly, null));
-            }
-            catch (GuestFsException e) when (e is not GuestFsProtocolException)
-            {
-                if (mp == "/")
-                    throw new GuestFsException(e.Procedure, e.ErrnoName,
-                        $"the root filesystem {device} of the operating system could not be mounted on /: {e.DaemonMessage}", e);
-                Say(MessageLevel.Warning, $"{device} could not be mounted on {mp} (skipped): {e.DaemonMessage}");
-                done.Add(new GuestInspectedMount(mp, device, readOnly, e.DaemonMessage));
-            }
-        }
+            done.Add(await MountOneAsync(device, mp, readOnly, required: mp == "/", "root filesystem", "operating system", cancellationToken).ConfigureAwait(false));
         return done.ToArray();
+    }
+
+    /// <summary>
+    /// One mount of an inspected system: read-only or read-write; a required one (the root, the
+    /// system drive) that fails throws naming it, any other is skipped with a warning and its error.
+    /// </summary>
+    private async Task<GuestInspectedMount> MountOneAsync(string device, string mp, bool readOnly, bool required, string role, string system,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (readOnly) await MountRoAsync(device, mp, cancellationToken).ConfigureAwait(false);
+            else await MountAsync(device, mp, cancellationToken).ConfigureAwait(false);
+            return new GuestInspectedMount(mp, device, readOnly, null);
+        }
+        catch (GuestFsException e) when (e is not GuestFsProtocolException)
+        {
+            if (required)
+                throw new GuestFsException(e.Procedure, e.ErrnoName,
+                    $"the {role} {device} of the {system} could not be mounted on {mp}: {e.DaemonMessage}", e);
+            Say(MessageLevel.Warning, $"{device} could not be mounted on {mp} (skipped): {e.DaemonMessage}");
+            return new GuestInspectedMount(mp, device, readOnly, e.DaemonMessage);
+        }
     }
 
     /// <summary>

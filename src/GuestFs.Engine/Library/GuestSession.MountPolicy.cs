@@ -100,22 +100,7 @@ public sealed partial class GuestSession
         var done = new List<GuestInspectedMount>();
         // The system drive first: without it there is no point in the others.
         foreach (var (mp, device) in letters.OrderBy(l => l.Device == root ? 0 : 1))
-        {
-            try
-            {
-                if (readOnly) await MountRoAsync(device, mp, cancellationToken).ConfigureAwait(false);
-                else await MountAsync(device, mp, cancellationToken).ConfigureAwait(false);
-                done.Add(new GuestInspectedMount(mp, device, readOnly, null));
-            }
-            catch (GuestFsException e) when (e is not GuestFsProtocolException)
-            {
-                if (device == root)
-                    throw new GuestFsException(e.Procedure, e.ErrnoName,
-                        $"the system drive {device} of the Windows system could not be mounted on {mp}: {e.DaemonMessage}", e);
-                Say(MessageLevel.Warning, $"{device} could not be mounted on {mp} (skipped): {e.DaemonMessage}");
-                done.Add(new GuestInspectedMount(mp, device, readOnly, e.DaemonMessage));
-            }
-        }
+            done.Add(await MountOneAsync(device, mp, readOnly, required: device == root, "system drive", "Windows system", cancellationToken).ConfigureAwait(false));
         return done.ToArray();
     }
 
