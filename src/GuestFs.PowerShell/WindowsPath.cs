@@ -30,6 +30,10 @@ internal static class WindowsPath
     public static bool Applies(GuestDisk disk, string value) =>
         IsWindowsPath(value) && (disk.WindowsDrives is not null || value.Contains('\\'));
 
+    /// <summary>Where a device is mounted (its shortest mount point), from a mountpoints answer; null when it is not.</summary>
+    public static string? MountPointOf(IEnumerable<KeyValuePair<string, string>> mounts, string device) =>
+        mounts.Where(kv => kv.Key == device).Select(kv => kv.Value).OrderBy(m => m.Length).FirstOrDefault();
+
     /// <summary>The guest path a Windows path stands for; throws an exception naming the problem.</summary>
     public static async Task<string> ToGuestPathAsync(GuestDisk disk, string value, bool literal, CancellationToken ct)
     {
@@ -40,7 +44,7 @@ internal static class WindowsPath
             throw new WindowsPathException("WindowsDriveNotFound", ErrorCategory.ObjectNotFound,
                 $"The Windows guest on GuestDisk {disk.Id} has no drive {letter}: (its drives: {string.Join(", ", drives.Keys.OrderBy(k => k, StringComparer.Ordinal).Select(k => k + ":"))}).");
         var mounts = await disk.Session.MountpointsAsync(ct).ConfigureAwait(false);
-        string? mountPoint = mounts.Where(kv => kv.Key == device).Select(kv => kv.Value).OrderBy(m => m.Length).FirstOrDefault();
+        string? mountPoint = MountPointOf(mounts, device);
         if (mountPoint is null)
             throw new WindowsPathException("WindowsDriveNotMounted", ErrorCategory.ObjectNotFound,
                 $"Drive {letter}: of the Windows guest is {device}, which is not mounted. Open the disk with Open-GuestDisk -Inspect -PSDrive, which mounts every letter, or mount it with Mount-GuestFs -Device {device} -MountPoint <directory> (an empty directory of a mounted drive).");

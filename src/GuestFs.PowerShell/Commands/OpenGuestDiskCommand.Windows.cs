@@ -44,7 +44,7 @@ public sealed partial class OpenGuestDiskCommand
         foreach (var (letter, device) in disk.WindowsDrives.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             string name = PSDrivePrefix + letter;
-            string? mountPoint = mounts.Where(kv => kv.Key == device).Select(kv => kv.Value).OrderBy(m => m.Length).FirstOrDefault();
+            string? mountPoint = WindowsPath.MountPointOf(mounts, device);
             if (mountPoint is null)
             {
                 WriteWarning($"Drive {letter}: of the Windows guest is {device}, which could not be mounted (see the warning before), so there is no drive {name}: for it.");

@@ -132,7 +132,7 @@ internal sealed class GuestRegistryState
     private static async Task<string> SystemDriveAsync(GuestDisk disk, string root, CancellationToken ct)
     {
         var mounts = await disk.Session.MountpointsAsync(ct).ConfigureAwait(false);
-        string? mp = mounts.Where(kv => kv.Key == root).Select(kv => kv.Value).OrderBy(m => m.Length).FirstOrDefault();
+        string? mp = WindowsPath.MountPointOf(mounts, root);
         if (mp is null)
             throw new RegistryPathException("SystemDriveNotMounted", ErrorCategory.ObjectNotFound,
                 $"The system drive {root} of the Windows guest on GuestDisk {disk.Id} is not mounted, so its registry cannot be read. Open the disk with Open-GuestDisk -Inspect, which mounts it.");
