@@ -31,7 +31,7 @@ public sealed record ResizePartition
     public string? GptGuid { get; init; }
     public long? GptAttributes { get; init; }
 
-    /// <summary><c>copy</c> (same size) or <c>resize</c>.</summary>
+    /// <summary><c>copy</c> (same size), <c>resize</c> (grown) or <c>shrink</c>.</summary>
     public string Operation { get; init; } = "copy";
     /// <summary>Size on the destination in bytes (equals <see cref="Size"/> for a copy).</summary>
     public long NewSize { get; init; }
@@ -39,8 +39,27 @@ public sealed record ResizePartition
     public int TargetNumber { get; init; }
     public long TargetStartSector { get; init; }
     public long TargetEndSector { get; init; }
-    /// <summary>How the content is grown (resize2fs, xfs_growfs, ntfsresize, btrfs, pvresize), or null.</summary>
+    /// <summary>How the content is grown (resize2fs, xfs_growfs, ntfsresize, btrfs, pvresize, mkswap), or null.</summary>
     public string? ExpandMethod { get; init; }
+    /// <summary>
+    /// How the content is made to fit a smaller partition before it is copied (resize2fs,
+    /// ntfsresize, btrfs filesystem resize, pvresize; on the source's throw-away overlay,
+    /// so the source never changes), or null.
+    /// </summary>
+    public string? ShrinkMethod { get; init; }
+}
+
+/// <summary>
+/// Which partitions change size: <see cref="Expand"/> takes the surplus, <see cref="Shrink"/>
+/// gives up the deficit (virt-resize --expand / --shrink), <see cref="Resizes"/> sets sizes
+/// by name (virt-resize --resize part=size).
+/// </summary>
+public sealed record ResizeRequest
+{
+    public string? Expand { get; init; }
+    public string? Shrink { get; init; }
+    /// <summary>Partition name to size: bytes, <c>10G</c>, <c>+200M</c>, <c>-1G</c>, <c>+10%</c>, <c>-10%</c> or <c>150%</c>.</summary>
+    public IReadOnlyDictionary<string, string> Resizes { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>A logical volume grown to fill its volume group (-LVExpand).</summary>
@@ -61,7 +80,8 @@ public sealed record ResizePlan
     public string? DiskGuid { get; init; }
     public required IReadOnlyList<ResizePartition> Partitions { get; init; }
     public IReadOnlyList<ResizeLogicalVolume> LogicalVolumes { get; init; } = Array.Empty<ResizeLogicalVolume>();
-    /// <summary>Bytes left over after the partitions and the partitioning overhead (before -Expand used them).</summary>
+    /// <summary>Bytes left over after the partitions and the partitioning overhead, before -Expand used them
+    /// (negative: the deficit -Shrink took).</summary>
     public long Surplus { get; init; }
 
     /// <summary>The plan as a text table (what -WhatIf prints).</summary>
@@ -69,10 +89,11 @@ public sealed record ResizePlan
     {
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Resize {Source} ({Human(SourceSize)}) into {Destination} ({Human(DestinationSize)}), {PartitionTableType} partition table:");
-        sb.AppendLine(string.Format(CultureInfo.InvariantCulture, "{0,-12} {1,-14} {2,-8} {3,12} {4,12}  {5}", "Partition", "Content", "Action", "Old size", "New size", "Content growth"));
+        sb.AppendLine(string.Format(CultureInfo.InvariantCulture, "{0,-12} {1,-14} {2,-8} {3,12} {4,12}  {5}", "Partition", "Content", "Action", "Old size", "New size", "Content"));
         foreach (var p in Partitions)
             sb.AppendLine(string.Format(CultureInfo.InvariantCulture, "{0,-12} {1,-14} {2,-8} {3,12} {4,12}  {5}",
-                p.Name, p.Content, p.Operation, Human(p.Size), Human(p.NewSize), p.ExpandMethod ?? "-"));
+                p.Name, p.Content, p.Operation, Human(p.Size), Human(p.NewSize),
+                p.ShrinkMethod is { } sm && sm != p.ExpandMethod ? $"{sm} down, then {p.ExpandMethod}" : p.ShrinkMethod is not null ? $"{p.ShrinkMethod} (shrunk, then fitted)" : p.ExpandMethod ?? "-"));
         foreach (var lv in LogicalVolumes)
             sb.AppendLine(string.Format(CultureInfo.InvariantCulture, "{0,-12} {1,-14} {2,-8} {3,12} {4,12}  {5}", lv.Name, lv.Content, "expand", "", "", lv.ExpandMethod));
         return sb.ToString().TrimEnd();
@@ -91,7 +112,8 @@ public sealed record ResizePlan
 public sealed class DiskResizeException : Exception
 {
     public DiskResizeException(string reason, string message, object? target = null) : base(message) { Reason = reason; Target = target; }
-    /// <summary>DestinationTooSmall, UnknownPartition, CannotExpandContent, UnsupportedPartitionTable, UnknownLogicalVolume.</summary>
+    /// <summary>DestinationTooSmall, UnknownPartition, CannotExpandContent, CannotShrinkContent, ContentTooLarge,
+    /// NoDeficit, BadResizeSize, UnsupportedPartitionTable, UnknownLogicalVolume.</summary>
     public string Reason { get; }
     public object? Target { get; }
 }
@@ -117,54 +139,146 @@ public static class DiskResize
         "ntfs" => "ntfsresize",
         "btrfs" => "btrfs filesystem resize",
         "LVM2_member" => "pvresize",
+        "swap" => "mkswap",
+        _ => null,
+    };
+
+    /// <summary>The method that makes <paramref name="content"/> smaller, or null when it cannot shrink (xfs, unknown data).</summary>
+    public static string? ShrinkMethodFor(string content) => content switch
+    {
+        "ext2" or "ext3" or "ext4" => "resize2fs",
+        "ntfs" => "ntfsresize",
+        "btrfs" => "btrfs filesystem resize",
+        "LVM2_member" => "pvresize",
+        "swap" => "mkswap",
         _ => null,
     };
 
     /// <summary>
-    /// Lays out the destination. Pure: the unit tests call it directly.
+    /// A new partition size from virt-resize's --resize forms: an absolute size (<c>10G</c>,
+    /// or bytes), a change (<c>+200M</c>, <c>-1G</c>) or a percentage of the old size
+    /// (<c>+10%</c>, <c>-10%</c>, <c>150%</c>). Units K, M, G, T, P, E are powers of 1024.
     /// </summary>
+    public static long ParseSize(long oldSize, string text, string partition)
+    {
+        string t = text.Trim();
+        DiskResizeException Bad() => new("BadResizeSize",
+            $"'{text}' for {partition} is not a size; write bytes or a number with K, M, G or T (10G), a change (+200M, -1G) or a percentage of the old size (+10%, -10%, 150%).", partition);
+        if (t.Length == 0) throw Bad();
+        int sign = 0;
+        if (t[0] is '+' or '-') { sign = t[0] == '+' ? 1 : -1; t = t[1..]; }
+        long value;
+        if (t.EndsWith('%'))
+        {
+            if (!double.TryParse(t[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out double pct) || pct < 0) throw Bad();
+            value = (long)Math.Round(oldSize * pct / 100.0);
+            if (sign == 0) return value;
+        }
+        else
+        {
+            long mult = 1;
+            if (t.Length > 0 && char.IsLetter(t[^1]))
+            {
+                mult = char.ToUpperInvariant(t[^1]) switch
+                {
+                    'B' => 1, 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, 'T' => 1L << 40, 'P' => 1L << 50, 'E' => 1L << 60,
+                    _ => throw Bad(),
+                };
+                t = t[..^1];
+            }
+            if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double n) || n < 0) throw Bad();
+            value = (long)Math.Round(n * mult);
+            if (sign == 0) return value;
+        }
+        return oldSize + sign * value;
+    }
+
+    /// <summary>Lays out the destination with one partition expanded (or none). Pure.</summary>
     public static IReadOnlyList<ResizePartition> Layout(IReadOnlyList<ResizePartition> source, long destinationSize, string? expand,
+        out long surplus) => Layout(source, destinationSize, new ResizeRequest { Expand = expand }, out surplus);
+
+    /// <summary>
+    /// Lays out the destination as virt-resize does: sizes from <see cref="ResizeRequest.Resizes"/>
+    /// first, then the surplus to <see cref="ResizeRequest.Expand"/> or the deficit from
+    /// <see cref="ResizeRequest.Shrink"/>. Pure: the unit tests call it directly.
+    /// </summary>
+    public static IReadOnlyList<ResizePartition> Layout(IReadOnlyList<ResizePartition> source, long destinationSize, ResizeRequest request,
         out long surplus)
     {
         if (source.Count == 0)
             throw new DiskResizeException("NoPartitions", "The source disk has no partitions; there is nothing to resize (copy it with qemu-img convert and grow it with qemu-img resize instead).");
-        ResizePartition? grow = null;
-        if (expand is not null)
+        if (request.Expand is not null && request.Shrink is not null)
+            throw new DiskResizeException("ExpandAndShrink", "-Expand and -Shrink cannot be used together: a destination larger than the partitions needs -Expand, a smaller one -Shrink.", request.Shrink);
+        ResizePartition Find(string name, string option) => source.FirstOrDefault(p => p.Name == name)
+            ?? throw new DiskResizeException("UnknownPartition",
+                $"The source disk has no partition '{name}' ({option}); its partitions are {string.Join(", ", source.Select(p => p.Name))}.", name);
+
+        var sizes = new Dictionary<ResizePartition, long>(ReferenceEqualityComparer.Instance);
+        void Mark(ResizePartition p, long newSize, string option)
         {
-            grow = source.FirstOrDefault(p => p.Name == expand)
-                ?? throw new DiskResizeException("UnknownPartition",
-                    $"The source disk has no partition '{expand}'; its partitions are {string.Join(", ", source.Select(p => p.Name))}.", expand);
-            if (ExpandMethodFor(grow.Content) is null)
+            if (sizes.ContainsKey(p))
+                throw new DiskResizeException("PartitionResizedTwice", $"{p.Name} is resized twice ({option} and an earlier option); name each partition once.", p.Name);
+            if (newSize <= 0)
+                throw new DiskResizeException("DestinationTooSmall", $"{p.Name} would be {newSize} bytes ({option}); a partition needs a positive size. Make -SizeBytes larger.", p.Name);
+            if (newSize > p.Size && ExpandMethodFor(p.Content) is null)
                 throw new DiskResizeException("CannotExpandContent",
-                    $"'{expand}' holds {grow.Content}, which cannot be grown (GuestFs grows ext2/3/4, xfs, ntfs, btrfs and LVM PVs); choose another partition with -Expand.", expand);
+                    $"'{p.Name}' holds {p.Content}, which cannot be grown (GuestFs grows ext2/3/4, xfs, ntfs, btrfs, swap and LVM PVs); choose another partition with {option}.", p.Name);
+            if (newSize < p.Size && ShrinkMethodFor(p.Content) is null)
+                throw new DiskResizeException("CannotShrinkContent",
+                    $"'{p.Name}' holds {p.Content}, which cannot be shrunk (xfs never shrinks; GuestFs shrinks ext2/3/4, ntfs, btrfs, swap and LVM PVs); choose another partition with {option}, or make -SizeBytes larger.", p.Name);
+            if (newSize != p.Size) sizes[p] = newSize;
         }
+        foreach (var (name, text) in request.Resizes)
+        {
+            var p = Find(name, "-Resize");
+            Mark(p, ParseSize(p.Size, text, name), "-Resize");
+        }
+
         long firstStartSects = source[0].Start / SectorSize;
         long startOverhead = Math.Max(Math.Max(64, MaxBootLoader / 512), firstStartSects);
         long overhead = (startOverhead + Alignment * (source.Count + 1) + 64) * SectorSize;
-        long required = source.Sum(p => p.Size);
-        surplus = destinationSize - (required + overhead);
-        if (surplus < 0)
-            throw new DiskResizeException("DestinationTooSmall",
-                $"The destination ({ResizePlan.Human(destinationSize)}) is too small for the partitions of the source ({ResizePlan.Human(required)} plus {ResizePlan.Human(overhead)} for partitioning); make -SizeBytes at least {destinationSize - surplus} bytes.", destinationSize);
+        long Required() => source.Sum(p => sizes.TryGetValue(p, out long n) ? n : p.Size);
+        surplus = destinationSize - (Required() + overhead);
+        if (request.Expand is not null)
+        {
+            var grow = Find(request.Expand, "-Expand");
+            if (ExpandMethodFor(grow.Content) is null)
+                throw new DiskResizeException("CannotExpandContent",
+                    $"'{grow.Name}' holds {grow.Content}, which cannot be grown (GuestFs grows ext2/3/4, xfs, ntfs, btrfs, swap and LVM PVs); choose another partition with -Expand.", grow.Name);
+            if (surplus < 0) throw TooSmall(destinationSize, surplus, Required(), overhead);
+            Mark(grow, grow.Size + surplus, "-Expand");
+        }
+        else if (request.Shrink is not null)
+        {
+            var cut = Find(request.Shrink, "-Shrink");
+            if (surplus >= 0)
+                throw new DiskResizeException("NoDeficit",
+                    $"-Shrink takes room from {cut.Name} only when the destination is smaller than the partitions need; {ResizePlan.Human(destinationSize)} leaves {ResizePlan.Human(surplus)} spare. Use -Expand to give a partition the extra room, or a smaller -SizeBytes.", cut.Name);
+            Mark(cut, cut.Size + surplus, "-Shrink");
+        }
+        long left = destinationSize - (Required() + overhead);
+        if (left < 0) throw TooSmall(destinationSize, left, Required(), overhead);
 
         var result = new List<ResizePartition>();
         long start = firstStartSects;
         int n = 1;
         foreach (var p in source)
         {
-            bool resize = ReferenceEquals(p, grow);
-            long newSize = resize ? p.Size + surplus : p.Size;
+            bool changed = sizes.TryGetValue(p, out long newSize);
+            if (!changed) newSize = p.Size;
             long sects = (newSize + SectorSize - 1) / SectorSize;
             long end = start + sects;
             long next = RoundUp(end, Alignment);
+            string op = !changed ? "copy" : newSize > p.Size ? "resize" : "shrink";
             result.Add(p with
             {
-                Operation = resize ? "resize" : "copy",
+                Operation = op,
                 NewSize = newSize,
                 TargetNumber = n,
                 TargetStartSector = start,
-                TargetEndSector = resize ? next - 1 : end - 1,
-                ExpandMethod = resize ? ExpandMethodFor(p.Content) : null,
+                TargetEndSector = changed ? next - 1 : end - 1,
+                ExpandMethod = changed ? ExpandMethodFor(p.Content) : null,
+                ShrinkMethod = op == "shrink" ? ShrinkMethodFor(p.Content) : null,
             });
             start = next;
             n++;
@@ -172,11 +286,15 @@ public static class DiskResize
         return result;
     }
 
+    private static DiskResizeException TooSmall(long destinationSize, long surplus, long required, long overhead) =>
+        new("DestinationTooSmall",
+            $"The destination ({ResizePlan.Human(destinationSize)}) is too small for the partitions ({ResizePlan.Human(required)} plus {ResizePlan.Human(overhead)} for partitioning); make -SizeBytes at least {destinationSize - surplus} bytes, or take the room from a partition with -Shrink.", destinationSize);
+
     private static long RoundUp(long v, long a) => (v + a - 1) / a * a;
 
     /// <summary>Reads the source's partitions (source on /dev/sda) and lays out the destination.</summary>
     public static async Task<ResizePlan> PlanAsync(GuestSession s, string sourcePath, string destinationPath, long destinationSize,
-        string? expand, IReadOnlyList<string> lvExpand, CancellationToken ct)
+        ResizeRequest request, IReadOnlyList<string> lvExpand, CancellationToken ct)
     {
         const string dev = "/dev/sda";
         string parttype = await s.PartGetParttypeAsync(dev, ct).ConfigureAwait(false);
@@ -184,6 +302,12 @@ public static class DiskResize
             throw new DiskResizeException("UnsupportedPartitionTable", $"The source has a '{parttype}' partition table; GuestFs resizes MBR (msdos) and GPT disks.", sourcePath);
         long sourceSize = await s.BlockdevGetsize64Async(dev, ct).ConfigureAwait(false);
         var parts = await s.PartListAsync(dev, ct).ConfigureAwait(false);
+        // Types, flags, GUIDs and names come from the table itself, read once: asking
+        // parted/sgdisk for each field of each partition costs about 4 s a partition under TCG.
+        var head = await s.PreadDeviceAsync(dev, 34 * 512, 0, ct).ConfigureAwait(false);
+        var table = PartitionTableBytes.Parse(parttype, head);
+        if (table.Gpt is { } gh && (gh.EntriesLba != 2 || (long)gh.EntryCount * gh.EntrySize > 32 * 512))
+            table = PartitionTableBytes.Parse(parttype, head, await s.PreadDeviceAsync(dev, checked(gh.EntryCount * gh.EntrySize), gh.EntriesLba * 512, ct).ConfigureAwait(false));
         var list = new List<ResizePartition>();
         foreach (var gp in parts.OrderBy(p => p.PartNum))
         {
@@ -193,31 +317,23 @@ public static class DiskResize
             string content;
             try { content = await s.VfsTypeAsync(name, ct).ConfigureAwait(false); } catch (GuestFsException e0) when (e0 is not GuestFsProtocolException) { content = ""; }
             if (string.IsNullOrEmpty(content)) content = "unknown";
-            var p = new ResizePartition
-            {
-                Name = name, Number = gp.PartNum, Start = gp.PartStart, Size = gp.PartSize, Content = content,
-                Bootable = await s.PartGetBootableAsync(dev, gp.PartNum, ct).ConfigureAwait(false),
-            };
+            var p = new ResizePartition { Name = name, Number = gp.PartNum, Start = gp.PartStart, Size = gp.PartSize, Content = content };
             if (parttype == "msdos")
             {
-                int id = await s.PartGetMbrIdAsync(dev, gp.PartNum, ct).ConfigureAwait(false);
-                if (id is 0x05 or 0x0f or 0x85)
+                var e = table.Mbr[gp.PartNum - 1];
+                if (e.Type is 0x05 or 0x0f or 0x85)
                     throw new DiskResizeException("UnsupportedPartitionTable", $"'{name}' is an extended partition; GuestFs resizes MBR disks with primary partitions only.", sourcePath);
-                p = p with { MbrId = id };
+                p = p with { MbrId = e.Type, Bootable = e.Bootable };
             }
             else
             {
-                p = p with
-                {
-                    GptType = await s.PartGetGptTypeAsync(dev, gp.PartNum, ct).ConfigureAwait(false),
-                    GptGuid = await s.PartGetGptGuidAsync(dev, gp.PartNum, ct).ConfigureAwait(false),
-                    GptAttributes = await s.PartGetGptAttributesAsync(dev, gp.PartNum, ct).ConfigureAwait(false),
-                };
-                try { p = p with { GptName = await s.PartGetNameAsync(dev, gp.PartNum, ct).ConfigureAwait(false) }; } catch (GuestFsException e0) when (e0 is not GuestFsProtocolException) { }
+                var e = table.GptEntries.FirstOrDefault(x => x.Number == gp.PartNum)
+                    ?? throw new DiskResizeException("UnsupportedPartitionTable", $"'{name}' has no entry in the GPT GuestFs read; the table may be damaged (check it with gdisk).", sourcePath);
+                p = p with { GptType = e.Type, GptGuid = e.Guid, GptAttributes = e.Attributes, GptName = e.Name };
             }
             list.Add(p);
         }
-        var layout = Layout(list, destinationSize, expand, out long surplus);
+        var layout = Layout(list, destinationSize, request, out long surplus);
         var lvs = new List<ResizeLogicalVolume>();
         if (lvExpand.Count > 0)
         {
@@ -233,9 +349,7 @@ public static class DiskResize
                 lvs.Add(new ResizeLogicalVolume(canon, content, method));
             }
         }
-        string? diskGuid = null;
-        if (parttype == "gpt")
-            try { diskGuid = await s.PartGetDiskGuidAsync(dev, ct).ConfigureAwait(false); } catch (GuestFsException e0) when (e0 is not GuestFsProtocolException) { }
+        string? diskGuid = table.Gpt?.DiskGuid;
         return new ResizePlan
         {
             Source = sourcePath, Destination = destinationPath, SourceSize = sourceSize, DestinationSize = destinationSize,
@@ -251,6 +365,14 @@ public static class DiskResize
     {
         const string src = "/dev/sda", dst = "/dev/sdb";
         bool gpt = plan.PartitionTableType == "gpt";
+        // Content that must fit a smaller partition is shrunk first, on the source's
+        // throw-away overlay (the source drive is read-only), so the copy below carries
+        // a filesystem or PV no larger than its new partition.
+        foreach (var p in plan.Partitions.Where(p => p.ShrinkMethod is not null and not "mkswap"))
+        {
+            stage?.Invoke($"shrinking the {p.Content} in {p.Name} to {ResizePlan.Human(p.NewSize)} ({p.ShrinkMethod})");
+            await ShrinkContentAsync(s, p, ct).ConfigureAwait(false);
+        }
         stage?.Invoke("writing the partition table");
         await s.PartInitAsync(dst, plan.PartitionTableType, ct).ConfigureAwait(false);
         if (plan.DiskGuid is not null) await s.PartSetDiskGuidAsync(dst, plan.DiskGuid, ct).ConfigureAwait(false);
@@ -302,8 +424,8 @@ public static class DiskResize
         foreach (var p in plan.Partitions.Where(p => p.ExpandMethod is not null))
         {
             string target = "/dev/sda" + p.TargetNumber.ToString(CultureInfo.InvariantCulture);
-            stage?.Invoke($"growing {target} ({p.ExpandMethod})");
-            await GrowAsync(s, target, p.Content, ct).ConfigureAwait(false);
+            stage?.Invoke($"{(p.Operation == "shrink" ? "fitting" : "growing")} {target} ({p.ExpandMethod})");
+            await GrowAsync(s, target, p.Content, ct, wasShrunk: p.ShrinkMethod is not null).ConfigureAwait(false);
         }
         foreach (var lv in plan.LogicalVolumes)
         {
@@ -314,7 +436,38 @@ public static class DiskResize
         await s.SyncAsync(ct).ConfigureAwait(false);
     }
 
-    private static async Task GrowAsync(GuestSession s, string device, string content, CancellationToken ct)
+    private static async Task ShrinkContentAsync(GuestSession s, ResizePartition p, CancellationToken ct)
+    {
+        try
+        {
+            switch (p.Content)
+            {
+                case "ext2" or "ext3" or "ext4":
+                    await s.Resize2fsSizeAsync(p.Name, p.NewSize, ct).ConfigureAwait(false);
+                    break;
+                case "ntfs":
+                    await s.NtfsresizeAsync(p.Name, size: p.NewSize, cancellationToken: ct).ConfigureAwait(false);
+                    break;
+                case "LVM2_member":
+                    await s.PvresizeSizeAsync(p.Name, p.NewSize, ct).ConfigureAwait(false);
+                    break;
+                case "btrfs":
+                    await s.MountAsync(p.Name, "/", ct).ConfigureAwait(false);
+                    try { await s.BtrfsFilesystemResizeAsync("/", p.NewSize, ct).ConfigureAwait(false); }
+                    finally { await s.UmountAsync("/", cancellationToken: CancellationToken.None).ConfigureAwait(false); }
+                    break;
+                default:
+                    throw new DiskResizeException("CannotShrinkContent", $"{p.Name} holds {p.Content}, which cannot be shrunk.", p.Name);
+            }
+        }
+        catch (GuestFsException e) when (e is not GuestFsProtocolException)
+        {
+            throw new DiskResizeException("ContentTooLarge",
+                $"The {p.Content} in {p.Name} does not fit into {ResizePlan.Human(p.NewSize)} ({p.ShrinkMethod}: {e.Message.Trim()}). Free space in it first, or make -SizeBytes larger so {p.Name} keeps more room. The source was not changed.", p.Name);
+        }
+    }
+
+    private static async Task GrowAsync(GuestSession s, string device, string content, CancellationToken ct, bool wasShrunk = false)
     {
         switch (content)
         {
@@ -323,8 +476,18 @@ public static class DiskResize
                 await s.Resize2fsAsync(device, ct).ConfigureAwait(false);
                 break;
             case "ntfs":
-                await s.NtfsresizeAsync(device, cancellationToken: ct).ConfigureAwait(false);
+                // ntfsresize marks a volume it shrank for a Windows chkdsk; growing it again needs --force.
+                await s.NtfsresizeAsync(device, force: wasShrunk ? true : null, cancellationToken: ct).ConfigureAwait(false);
                 break;
+            case "swap":
+            {
+                // A new swap signature over the whole partition, with the old UUID and label.
+                string uuid = "", label = "";
+                try { uuid = await s.VfsUuidAsync(device, ct).ConfigureAwait(false); } catch (GuestFsException e0) when (e0 is not GuestFsProtocolException) { }
+                try { label = await s.VfsLabelAsync(device, ct).ConfigureAwait(false); } catch (GuestFsException e0) when (e0 is not GuestFsProtocolException) { }
+                await s.MkswapAsync(device, label: label.Length == 0 ? null : label, uuid: uuid.Length == 0 ? null : uuid, cancellationToken: ct).ConfigureAwait(false);
+                break;
+            }
             case "LVM2_member":
                 await s.PvresizeAsync(device, ct).ConfigureAwait(false);
                 break;
@@ -341,5 +504,64 @@ public static class DiskResize
             default:
                 throw new DiskResizeException("CannotExpandContent", $"{device} holds {content}, which cannot be grown.", device);
         }
+    }
+}
+
+
+/// <summary>
+/// The partition table read straight from the disk's first sectors: MBR entries
+/// (type byte, boot flag) and the GPT header and entries (type and partition GUIDs,
+/// attributes, names), with 512-byte sectors.
+/// </summary>
+public sealed record PartitionTableBytes
+{
+    public sealed record MbrEntry(int Type, bool Bootable);
+    public sealed record GptHeader(string DiskGuid, long EntriesLba, int EntryCount, int EntrySize);
+    public sealed record GptEntry(int Number, string Type, string Guid, long Attributes, string Name);
+
+    public IReadOnlyList<MbrEntry> Mbr { get; init; } = Array.Empty<MbrEntry>();
+    public GptHeader? Gpt { get; init; }
+    public IReadOnlyList<GptEntry> GptEntries { get; init; } = Array.Empty<GptEntry>();
+
+    /// <param name="parttype"><c>msdos</c> or <c>gpt</c>.</param>
+    /// <param name="head">The first sectors of the disk (at least 2).</param>
+    /// <param name="entries">The GPT entry array when it is not in <paramref name="head"/> at LBA 2.</param>
+    public static PartitionTableBytes Parse(string parttype, byte[] head, byte[]? entries = null)
+    {
+        if (head.Length < 1024) throw new ArgumentException("the first two sectors are needed", nameof(head));
+        var mbr = new List<MbrEntry>();
+        for (int i = 0; i < 4; i++)
+        {
+            int o = 446 + 16 * i;
+            mbr.Add(new MbrEntry(head[o + 4], head[o] == 0x80));
+        }
+        if (parttype != "gpt") return new PartitionTableBytes { Mbr = mbr };
+        var h = head.AsSpan(512, 512);
+        if (!h[..8].SequenceEqual("EFI PART"u8))
+            throw new DiskResizeException("UnsupportedPartitionTable", "The GPT header at sector 1 has no \"EFI PART\" signature; the table may be damaged (check it with gdisk).");
+        var header = new GptHeader(
+            new Guid(h.Slice(56, 16)).ToString("D").ToUpperInvariant(),
+            System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(h.Slice(72, 8)),
+            System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(h.Slice(80, 4)),
+            System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(h.Slice(84, 4)));
+        if (header.EntrySize < 128 || header.EntryCount is < 1 or > 4096)
+            throw new DiskResizeException("UnsupportedPartitionTable", $"The GPT header gives {header.EntryCount} entries of {header.EntrySize} bytes; the table may be damaged (check it with gdisk).");
+        byte[] array;
+        if (entries is not null) array = entries;
+        else if (header.EntriesLba == 2 && 1024 + (long)header.EntryCount * header.EntrySize <= head.Length) array = head[1024..];
+        else return new PartitionTableBytes { Mbr = mbr, Gpt = header };
+        var list = new List<GptEntry>();
+        for (int i = 0; i < header.EntryCount && (i + 1) * header.EntrySize <= array.Length; i++)
+        {
+            var e = array.AsSpan(i * header.EntrySize, 128);
+            var type = new Guid(e[..16]);
+            if (type == Guid.Empty) continue;
+            string name = System.Text.Encoding.Unicode.GetString(e.Slice(56, 72)).TrimEnd('\0');
+            int nul = name.IndexOf('\0');
+            if (nul >= 0) name = name[..nul];
+            list.Add(new GptEntry(i + 1, type.ToString("D").ToUpperInvariant(), new Guid(e.Slice(16, 16)).ToString("D").ToUpperInvariant(),
+                System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(e.Slice(48, 8)), name));
+        }
+        return new PartitionTableBytes { Mbr = mbr, Gpt = header, GptEntries = list };
     }
 }

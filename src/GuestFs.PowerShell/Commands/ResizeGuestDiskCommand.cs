@@ -8,9 +8,9 @@ using GuestFs.Engine.Session;
 namespace GuestFs.PowerShell.Commands;
 
 /// <summary>
-/// Copies a disk image into a new, larger one and grows a partition and the
-/// filesystem, PV or LV inside it — what virt-resize --expand does (and Hyper-V's
-/// Resize-VHD for VHDX). The source is only read.
+/// Copies a disk image into a new one of another size, growing or shrinking
+/// partitions and the filesystem, PV or LV inside them — what virt-resize does (and
+/// Hyper-V's Resize-VHD for VHDX). The source is only read.
 /// </summary>
 [Cmdlet(VerbsCommon.Resize, "GuestDisk", SupportsShouldProcess = true)]
 [OutputType(typeof(FileInfo), typeof(ResizePlan))]
@@ -36,6 +36,15 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
     [Parameter]
     [ValidatePattern(@"^/dev/sda[0-9]+$")]
     public string? Expand { get; set; }
+
+    /// <summary>The source partition that gives up the room a smaller destination lacks (virt-resize --shrink).</summary>
+    [Parameter]
+    [ValidatePattern(@"^/dev/sda[0-9]+$")]
+    public string? Shrink { get; set; }
+
+    /// <summary>New sizes of named partitions (virt-resize --resize): @{ '/dev/sda1' = '+200M'; '/dev/sda3' = 1GB }.</summary>
+    [Parameter]
+    public System.Collections.Hashtable? Resize { get; set; }
 
     /// <summary>Logical volumes (/dev/VG/LV) grown to fill their volume group afterwards.</summary>
     [Parameter]
@@ -80,6 +89,7 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
             ThrowTerminatingError(new ErrorRecord(new IOException($"'{source}' is in use: another process (a running VM, or an Open-GuestDisk -Writable session) holds its write lock, so its content may change while it is copied. Stop it or close that session first."),
                 "ImageInUse", ErrorCategory.ResourceBusy, source));
 
+        var request = new ResizeRequest { Expand = Expand, Shrink = Shrink, Resizes = ResizesFromParameter() };
         bool dryRun = PlanOnly.IsPresent || (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) && w is SwitchParameter sw && sw.IsPresent);
         string title = $"Resizing {System.IO.Path.GetFileName(source)} into {System.IO.Path.GetFileName(dest)}";
         string partial = dest + ".guestfs-partial";
@@ -100,7 +110,7 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
                 plan = Run(async ct =>
                 {
                     await session.LaunchAsync(ct).ConfigureAwait(false);
-                    return await DiskResize.PlanAsync(session, source, dest, SizeBytes, Expand, LVExpand, ct).ConfigureAwait(false);
+                    return await DiskResize.PlanAsync(session, source, dest, SizeBytes, request, LVExpand, ct).ConfigureAwait(false);
                 }, session);
                 if (PlanOnly.IsPresent) { WriteObject(plan); return; }
                 if (!ShouldProcess(dest, "Resize-GuestDisk\n" + plan)) return;
@@ -153,7 +163,8 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
                 {
                     "DestinationTooSmall" => ErrorCategory.InvalidArgument,
                     "UnknownPartition" or "UnknownLogicalVolume" => ErrorCategory.ObjectNotFound,
-                    "CannotExpandContent" => ErrorCategory.InvalidOperation,
+                    "CannotExpandContent" or "CannotShrinkContent" or "ContentTooLarge" or "NoDeficit" or "ExpandAndShrink" or "PartitionResizedTwice" => ErrorCategory.InvalidOperation,
+                    "BadResizeSize" => ErrorCategory.InvalidArgument,
                     _ => ErrorCategory.NotImplemented,
                 }, r.Target ?? source));
             ThrowTerminatingError(ToErrorRecord(e, "ResizeFailed", source));
@@ -163,6 +174,27 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
             if (created) { try { File.Delete(partial); } catch { } }
             WriteProgress(new ProgressRecord(ActivityId, title, "done") { RecordType = ProgressRecordType.Completed });
         }
+    }
+
+    private System.Collections.Generic.Dictionary<string, string> ResizesFromParameter()
+    {
+        var d = new System.Collections.Generic.Dictionary<string, string>(StringComparer.Ordinal);
+        if (Resize is null) return d;
+        foreach (System.Collections.DictionaryEntry e in Resize)
+        {
+            string name = LanguagePrimitives.ConvertTo<string>(e.Key) ?? "";
+            if (!System.Text.RegularExpressions.Regex.IsMatch(name, @"^/dev/sda[0-9]+$"))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-Resize key '{name}' is not a source partition; write it as /dev/sdaN (Resize-GuestDisk -PlanOnly lists them)."), "BadResizePartition", ErrorCategory.InvalidArgument, name));
+            object? v = e.Value is PSObject pso ? pso.BaseObject : e.Value;
+            string text = v switch
+            {
+                string str => str,
+                null => "",
+                _ => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? "",
+            };
+            d[name] = text;
+        }
+        return d;
     }
 
     private GuestSession NewSession(string title)

@@ -57,6 +57,131 @@ public sealed class DiskHygieneTests
     }
 
     [Fact]
+    public void Shrink_takes_the_deficit_from_one_partition_and_marks_its_content_for_shrinking()
+    {
+        // 1 GiB less 90 MiB: the partitions need 1022 MiB + 4800 sectors.
+        long size = 1024 * MiB - 90 * MiB;
+        var layout = DiskResize.Layout(Source(), size, new ResizeRequest { Shrink = "/dev/sda1" }, out long surplus);
+        Assert.Equal(size - 1022 * MiB - 4800 * 512, surplus);
+        Assert.Equal(new[] { "shrink", "copy", "copy", "copy" }, layout.Select(p => p.Operation));
+        Assert.Equal(size - 822 * MiB - 4800 * 512, layout[0].NewSize);
+        Assert.Equal("resize2fs", layout[0].ShrinkMethod);
+        Assert.Equal("resize2fs", layout[0].ExpandMethod);
+        Assert.Null(layout[1].ShrinkMethod);
+        Assert.All(layout.Skip(1), p => Assert.Equal(0, p.TargetStartSector % 128));
+        Assert.True((layout[3].TargetEndSector + 1) * 512 <= size - 64 * 512);
+        Assert.Contains("resize2fs (shrunk, then fitted)", new ResizePlan
+        {
+            Source = "a", Destination = "b", SourceSize = 1024 * MiB, DestinationSize = size, PartitionTableType = "msdos", Partitions = layout,
+        }.ToString());
+    }
+
+    [Theory]
+    [InlineData(2048, "/dev/sda1", "NoDeficit")]
+    [InlineData(900, "/dev/sda2", "CannotShrinkContent")]   // xfs never shrinks
+    [InlineData(900, "/dev/sda7", "UnknownPartition")]
+    [InlineData(100, "/dev/sda1", "DestinationTooSmall")]   // ext4 would need a negative size
+    public void Bad_shrink_requests_name_the_reason(long mib, string shrink, string reason)
+    {
+        var e = Assert.Throws<DiskResizeException>(() => DiskResize.Layout(Source(), mib * MiB, new ResizeRequest { Shrink = shrink }, out _));
+        Assert.Equal(reason, e.Reason);
+    }
+
+    [Fact]
+    public void Expand_and_shrink_together_are_refused()
+    {
+        var e = Assert.Throws<DiskResizeException>(() => DiskResize.Layout(Source(), 2048 * MiB, new ResizeRequest { Expand = "/dev/sda2", Shrink = "/dev/sda1" }, out _));
+        Assert.Equal("ExpandAndShrink", e.Reason);
+    }
+
+    [Fact]
+    public void Resize_sets_sizes_first_and_expand_takes_what_is_left()
+    {
+        var req = new ResizeRequest
+        {
+            Expand = "/dev/sda2",
+            Resizes = new System.Collections.Generic.Dictionary<string, string> { ["/dev/sda1"] = "+100M", ["/dev/sda3"] = "150%" },
+        };
+        var layout = DiskResize.Layout(Source(), 1536 * MiB, req, out long surplus);
+        Assert.Equal(new[] { "resize", "resize", "resize", "copy" }, layout.Select(p => p.Operation));
+        Assert.Equal(300 * MiB, layout[0].NewSize);
+        Assert.Equal(150 * MiB, layout[2].NewSize);
+        Assert.Equal(320 * MiB + 1536 * MiB - 1172 * MiB - 4800 * 512, layout[1].NewSize);
+        Assert.Equal("ntfsresize", layout[2].ExpandMethod);
+        Assert.Equal(1536 * MiB - 1172 * MiB - 4800 * 512, surplus);
+        // the same partition twice is refused
+        var twice = req with { Expand = "/dev/sda1" };
+        Assert.Equal("PartitionResizedTwice", Assert.Throws<DiskResizeException>(() => DiskResize.Layout(Source(), 1536 * MiB, twice, out _)).Reason);
+    }
+
+    [Theory]
+    [InlineData("10G", 10L << 30)]
+    [InlineData("+200M", (100L << 20) + (200L << 20))]
+    [InlineData("-50M", 50L << 20)]
+    [InlineData("+10%", 110L << 20)]
+    [InlineData("-10%", 90L << 20)]
+    [InlineData("150%", 150L << 20)]
+    [InlineData("1048576", 1L << 20)]
+    [InlineData("2.5K", 2560)]
+    public void Resize_sizes_read_as_virt_resize_reads_them(string text, long expected)
+    {
+        Assert.Equal(expected, DiskResize.ParseSize(100L << 20, text, "/dev/sda1"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("big")]
+    [InlineData("10Q")]
+    [InlineData("+-5M")]
+    public void Bad_resize_sizes_are_refused(string text)
+    {
+        Assert.Equal("BadResizeSize", Assert.Throws<DiskResizeException>(() => DiskResize.ParseSize(100L << 20, text, "/dev/sda1")).Reason);
+    }
+
+    [Fact]
+    public void The_partition_table_is_read_from_its_bytes()
+    {
+        var head = new byte[34 * 512];
+        // MBR: entry 1 bootable type 0x83, entry 2 type 0x07.
+        head[446] = 0x80; head[446 + 4] = 0x83; head[462 + 4] = 0x07;
+        var mbr = PartitionTableBytes.Parse("msdos", head);
+        Assert.Equal(new[] { 0x83, 0x07, 0, 0 }, mbr.Mbr.Select(e => e.Type));
+        Assert.True(mbr.Mbr[0].Bootable);
+        Assert.False(mbr.Mbr[1].Bootable);
+        Assert.Null(mbr.Gpt);
+
+        // GPT header at LBA 1, 128 entries of 128 bytes at LBA 2; entries 1 and 3 used.
+        System.Text.Encoding.ASCII.GetBytes("EFI PART").CopyTo(head, 512);
+        var disk = System.Guid.Parse("11223344-5566-7788-99AA-BBCCDDEEFF00");
+        disk.ToByteArray().CopyTo(head, 512 + 56);
+        System.BitConverter.GetBytes(2L).CopyTo(head, 512 + 72);
+        System.BitConverter.GetBytes(128).CopyTo(head, 512 + 80);
+        System.BitConverter.GetBytes(128).CopyTo(head, 512 + 84);
+        void Entry(int index, string type, string guid, long attrs, string name)
+        {
+            int o = 1024 + index * 128;
+            System.Guid.Parse(type).ToByteArray().CopyTo(head, o);
+            System.Guid.Parse(guid).ToByteArray().CopyTo(head, o + 16);
+            System.BitConverter.GetBytes(attrs).CopyTo(head, o + 48);
+            System.Text.Encoding.Unicode.GetBytes(name).CopyTo(head, o + 56);
+        }
+        Entry(0, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "0a0b0c0d-0000-1111-2222-333344445555", 1L << 60, "EFI system");
+        Entry(2, "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "deadbeef-0000-1111-2222-333344445555", 4, "root");
+        var gpt = PartitionTableBytes.Parse("gpt", head);
+        Assert.Equal("11223344-5566-7788-99AA-BBCCDDEEFF00", gpt.Gpt!.DiskGuid);
+        Assert.Equal(new[] { 1, 3 }, gpt.GptEntries.Select(e => e.Number));
+        Assert.Equal("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", gpt.GptEntries[0].Type);
+        Assert.Equal("0A0B0C0D-0000-1111-2222-333344445555", gpt.GptEntries[0].Guid);
+        Assert.Equal(1L << 60, gpt.GptEntries[0].Attributes);
+        Assert.Equal("EFI system", gpt.GptEntries[0].Name);
+        Assert.Equal("root", gpt.GptEntries[1].Name);
+        Assert.Equal(4, gpt.GptEntries[1].Attributes);
+
+        head[512] = (byte)'X';
+        Assert.Equal("UnsupportedPartitionTable", Assert.Throws<DiskResizeException>(() => PartitionTableBytes.Parse("gpt", head)).Reason);
+    }
+
+    [Fact]
     public void Locked_luks_and_bitlocker_volumes_are_found_in_list_filesystems()
     {
         var fss = new[]
