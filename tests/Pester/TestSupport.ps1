@@ -123,3 +123,33 @@ function Get-QemuProcessIds {
         (Get-Content "/proc/$($_.Id)/stat" -ErrorAction SilentlyContinue) -notmatch '^\d+ \(.*\) Z '
     } | ForEach-Object Id)
 }
+
+# Runs one command with the module loaded on a runspace of its own, and stops it (what
+# Ctrl+C does) as soon as $Until, given the running PowerShell object, returns true (or
+# at the deadline). One command per PowerShell object: a stopped multi-statement batch
+# would go on to its next statement on a pool thread. Returns whether the command had
+# already ended when the stop came (a test that wants the stop mid-way checks it) and
+# the state after the stop.
+function Stop-GuestFsCommandWhen([string] $Command, [hashtable] $Parameters, [scriptblock] $Until,
+    [int] $TimeoutSeconds = 240, [int] $DelayMilliseconds = 0) {
+    $rs = [runspacefactory]::CreateRunspace()
+    $rs.Open()
+    $setup = [PowerShell]::Create()
+    $setup.Runspace = $rs
+    $null = $setup.AddCommand('Import-Module').AddArgument($script:ModulePath).Invoke()
+    $setup.Dispose()
+    $ps = [PowerShell]::Create()
+    $ps.Runspace = $rs
+    try {
+        $null = $ps.AddCommand($Command)
+        foreach ($k in $Parameters.Keys) { $null = $ps.AddParameter($k, $Parameters[$k]) }
+        $run = $ps.BeginInvoke()
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+        while (-not $run.IsCompleted -and [DateTime]::UtcNow -lt $deadline -and -not (& $Until $ps)) { Start-Sleep -Milliseconds 10 }
+        $ended = $run.IsCompleted
+        if ($DelayMilliseconds -gt 0) { Start-Sleep -Milliseconds $DelayMilliseconds }
+        $ps.Stop()
+        [pscustomobject]@{ EndedBeforeStop = $ended; State = $ps.InvocationStateInfo.State }
+    }
+    finally { $ps.Dispose(); $rs.Dispose() }
+}

@@ -357,28 +357,12 @@ Windows Registry Editor Version 5.00
         $text = [Text.StringBuilder]::new("Windows Registry Editor Version 5.00`r`n`r`n[HKEY_LOCAL_MACHINE\SOFTWARE\GfsStopped]`r`n`"first`"=`"hive`"`r`n`r`n")
         foreach ($i in 1..600) { [void]$text.Append("[HKEY_LOCAL_MACHINE\SYSTEM\GfsStopped\K$i]`r`n`"v`"=dword:$('{0:x8}' -f $i)`r`n`r`n") }
         [IO.File]::WriteAllText($big, $text.ToString())
-        # One command per PowerShell object: a stopped multi-statement batch goes on to its
-        # next statement on a pool thread, which fails once the runspace is closed.
-        $rs = [runspacefactory]::CreateRunspace()
-        $rs.Open()
-        $setup = [PowerShell]::Create()
-        $setup.Runspace = $rs
-        $null = $setup.AddCommand('Import-Module').AddArgument($env:GUESTFS_TEST_MODULE).Invoke()
-        $setup.Dispose()
-        $ps = [PowerShell]::Create()
-        $ps.Runspace = $rs
-        try {
-            $null = $ps.AddCommand('Import-GuestRegistry').AddParameter('Disk', $d).AddParameter('Path', $big).AddParameter('Verbose', $true)
-            $run = $ps.BeginInvoke()
-            # Ctrl+C as soon as the first hive's changes are made (its verbose line).
-            $deadline = [DateTime]::UtcNow.AddSeconds(180)
-            while (-not $run.IsCompleted -and [DateTime]::UtcNow -lt $deadline -and
-                -not @($ps.Streams.Verbose.ReadAll() | Where-Object Message -like 'HKEY_LOCAL_MACHINE\SOFTWARE:*changes made*')) { Start-Sleep -Milliseconds 5 }
-            $run.IsCompleted | Should -BeFalse -Because 'the stop must come while the SYSTEM hive is being changed'
-            $ps.Stop()
-            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
-        }
-        finally { $ps.Dispose(); $rs.Dispose() }
+        # Ctrl+C as soon as the first hive's changes are made (its verbose line).
+        $r = Stop-GuestFsCommandWhen Import-GuestRegistry @{ Disk = $d; Path = $big; Verbose = $true } {
+            param($ps) [bool]@($ps.Streams.Verbose.ReadAll() | Where-Object Message -like 'HKEY_LOCAL_MACHINE\SOFTWARE:*changes made*')
+        } -TimeoutSeconds 180
+        $r.EndedBeforeStop | Should -BeFalse -Because 'the stop must come while the SYSTEM hive is being changed'
+        $r.State | Should -Be 'Stopped'
         $d.State | Should -Be 'Ready'
         @(Get-GuestChildItem -Disk $d -Path /Windows/System32/config | Where-Object Name -like '*.guestfs-edit*') | Should -BeNullOrEmpty
         Close-GuestDisk -Disk $d

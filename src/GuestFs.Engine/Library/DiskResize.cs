@@ -93,7 +93,7 @@ public sealed record ResizePlan
         foreach (var p in Partitions)
             sb.AppendLine(string.Format(CultureInfo.InvariantCulture, "{0,-12} {1,-14} {2,-8} {3,12} {4,12}  {5}",
                 p.Name, p.Content, p.Operation, Human(p.Size), Human(p.NewSize),
-                p.ShrinkMethod is { } sm && sm != p.ExpandMethod ? $"{sm} down, then {p.ExpandMethod}" : p.ShrinkMethod is not null ? $"{p.ShrinkMethod} (shrunk, then fitted)" : p.ExpandMethod ?? "-"));
+                p.ShrinkMethod is not null ? $"{p.ShrinkMethod} (shrunk, then fitted)" : p.ExpandMethod ?? "-"));
         foreach (var lv in LogicalVolumes)
             sb.AppendLine(string.Format(CultureInfo.InvariantCulture, "{0,-12} {1,-14} {2,-8} {3,12} {4,12}  {5}", lv.Name, lv.Content, "expand", "", "", lv.ExpandMethod));
         return sb.ToString().TrimEnd();
@@ -143,16 +143,11 @@ public static class DiskResize
         _ => null,
     };
 
-    /// <summary>The method that makes <paramref name="content"/> smaller, or null when it cannot shrink (xfs, unknown data).</summary>
-    public static string? ShrinkMethodFor(string content) => content switch
-    {
-        "ext2" or "ext3" or "ext4" => "resize2fs",
-        "ntfs" => "ntfsresize",
-        "btrfs" => "btrfs filesystem resize",
-        "LVM2_member" => "pvresize",
-        "swap" => "mkswap",
-        _ => null,
-    };
+    /// <summary>
+    /// The method that makes <paramref name="content"/> smaller, or null when it cannot
+    /// shrink: every content that grows shrinks with the same tool, except xfs.
+    /// </summary>
+    public static string? ShrinkMethodFor(string content) => content == "xfs" ? null : ExpandMethodFor(content);
 
     /// <summary>
     /// A new partition size from virt-resize's --resize forms: an absolute size (<c>10G</c>,
@@ -220,9 +215,7 @@ public static class DiskResize
                 throw new DiskResizeException("PartitionResizedTwice", $"{p.Name} is resized twice ({option} and an earlier option); name each partition once.", p.Name);
             if (newSize <= 0)
                 throw new DiskResizeException("DestinationTooSmall", $"{p.Name} would be {newSize} bytes ({option}); a partition needs a positive size. Make -SizeBytes larger.", p.Name);
-            if (newSize > p.Size && ExpandMethodFor(p.Content) is null)
-                throw new DiskResizeException("CannotExpandContent",
-                    $"'{p.Name}' holds {p.Content}, which cannot be grown (GuestFs grows ext2/3/4, xfs, ntfs, btrfs, swap and LVM PVs); choose another partition with {option}.", p.Name);
+            if (newSize > p.Size) RequireGrowable(p, option);
             if (newSize < p.Size && ShrinkMethodFor(p.Content) is null)
                 throw new DiskResizeException("CannotShrinkContent",
                     $"'{p.Name}' holds {p.Content}, which cannot be shrunk (xfs never shrinks; GuestFs shrinks ext2/3/4, ntfs, btrfs, swap and LVM PVs); choose another partition with {option}, or make -SizeBytes larger.", p.Name);
@@ -242,9 +235,8 @@ public static class DiskResize
         if (request.Expand is not null)
         {
             var grow = Find(request.Expand, "-Expand");
-            if (ExpandMethodFor(grow.Content) is null)
-                throw new DiskResizeException("CannotExpandContent",
-                    $"'{grow.Name}' holds {grow.Content}, which cannot be grown (GuestFs grows ext2/3/4, xfs, ntfs, btrfs, swap and LVM PVs); choose another partition with -Expand.", grow.Name);
+            // Said before a size problem: no size makes this partition growable.
+            RequireGrowable(grow, "-Expand");
             if (surplus < 0) throw TooSmall(destinationSize, surplus, Required(), overhead);
             Mark(grow, grow.Size + surplus, "-Expand");
         }
@@ -284,6 +276,13 @@ public static class DiskResize
             n++;
         }
         return result;
+    }
+
+    private static void RequireGrowable(ResizePartition p, string option)
+    {
+        if (ExpandMethodFor(p.Content) is null)
+            throw new DiskResizeException("CannotExpandContent",
+                $"'{p.Name}' holds {p.Content}, which cannot be grown (GuestFs grows ext2/3/4, xfs, ntfs, btrfs, swap and LVM PVs); choose another partition with {option}.", p.Name);
     }
 
     private static DiskResizeException TooSmall(long destinationSize, long surplus, long required, long overhead) =>

@@ -59,10 +59,6 @@ public static class DiskSparsify
         return false;
     }
 
-    /// <summary>Encrypted volumes that are still locked, from a list_filesystems answer.</summary>
-    public static string[] LockedEncryptedDevices(IReadOnlyList<KeyValuePair<string, string>> filesystems) =>
-        filesystems.Where(kv => kv.Value is "crypto_LUKS" or "BitLocker").Select(kv => kv.Key).ToArray();
-
     /// <summary>
     /// Runs the trims on every filesystem, swap and volume group of the session's
     /// disks; <paramref name="filesystems"/> is list_filesystems' answer if the caller has it.

@@ -4,6 +4,8 @@ using System.IO;
 using System.Linq;
 using System.Management.Automation;
 using System.Security;
+using System.Threading;
+using System.Threading.Tasks;
 using GuestFs.Engine.Library;
 using GuestFs.Engine.Session;
 
@@ -61,6 +63,14 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
     [Parameter]
     public SecureString? Passphrase { get; set; }
 
+    /// <summary>In place: how many images are sparsified at once (each in its own appliance). Default 1.</summary>
+    [Parameter(ParameterSetName = InPlaceSet)]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; } = 1;
+
+    // With -ThrottleLimit above 1 the images are gathered from the pipeline and run in EndProcessing.
+    private readonly List<string> _queued = new();
+
     protected override void BeginProcessing()
     {
         if (Compress.IsPresent && (Format ?? "qcow2") != "qcow2")
@@ -86,7 +96,93 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
         {
             if (StopToken.IsCancellationRequested) throw new PipelineStoppedException();
             if (ParameterSetName == CopySet) OptimizeCopy(path);
+            else if (ThrottleLimit > 1) { if (!_queued.Contains(path)) _queued.Add(path); }
             else OptimizeInPlace(path);
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_queued.Count > 0) OptimizeInPlaceMany(_queued);
+    }
+
+    /// <summary>
+    /// In place, -ThrottleLimit images at a time: every image is checked and confirmed
+    /// first (on this thread), then each runs in its own appliance; results and errors
+    /// are written as each image finishes. Ctrl+C stops every appliance.
+    /// </summary>
+    private void OptimizeInPlaceMany(IReadOnlyList<string> paths)
+    {
+        var images = new List<(string Path, DiskImageInfo Info)>();
+        foreach (var path in paths)
+        {
+            if (!Validate(path, inPlace: true)) continue;
+            if (!ShouldProcess(path, "Sparsify in place: trim the free space of every filesystem, clear swap, discard free LVM space")) continue;
+            try { images.Add((path, Run(ct => DiskImage.InfoAsync(path, ct)))); }
+            catch (Exception e) { Fail(e, path); }
+        }
+        if (images.Count == 0) return;
+        int limit = Math.Min(ThrottleLimit, images.Count);
+        WriteVerbose($"Optimize-GuestDisk: {images.Count} image(s), {limit} at a time (-ThrottleLimit)");
+        const int overall = ProgressActivity.Fleet;
+        int done = 0;
+        // The appliances run on their own token: if the command ends early (Ctrl+C, or an
+        // error record that -ErrorAction Stop turns into a throw on this thread) they are
+        // cancelled and waited for, so no qemu outlives the command.
+        using var fleetCts = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
+        Task? all = null;
+        try
+        {
+            Run(_ => all = RunAllAsync(fleetCts.Token));
+        }
+        catch (Exception) when (all is not null && !all.IsCompleted)
+        {
+            fleetCts.Cancel();
+            try { all.Wait(TimeSpan.FromSeconds(60)); } catch (AggregateException) { }
+            if (StopToken.IsCancellationRequested) throw new PipelineStoppedException();
+            throw;
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested) { throw new PipelineStoppedException(); }
+        finally { WriteProgress(new ProgressRecord(overall, "Optimize-GuestDisk", "done") { RecordType = ProgressRecordType.Completed }); }
+
+        async Task RunAllAsync(CancellationToken ct)
+        {
+                using var gate = new SemaphoreSlim(limit);
+                var tasks = images.Select(async (img, index) =>
+                {
+                    await gate.WaitAsync(ct).ConfigureAwait(false);
+                    int activity = ActivityId + 0x100 + index;
+                    string title = $"Optimizing {System.IO.Path.GetFileName(img.Path)}";
+                    try
+                    {
+                        await using var session = NewSession(img.Path, img.Info.Format, title, activity, overall);
+                        session.Message += (_, e) => Post(() =>
+                        {
+                            if (e.Level == MessageLevel.Warning) WriteWarning($"{img.Path}: {e.Message}");
+                            else if (e.Level == MessageLevel.Verbose) WriteVerbose($"{img.Path}: {e.Message}");
+                        });
+                        var actions = await TrimAsync(session, img.Path, stage => Post(() =>
+                            WriteProgress(new ProgressRecord(activity, title, stage) { PercentComplete = 40, ParentActivityId = overall })), copying: false, ct).ConfigureAwait(false);
+                        var after = await DiskImage.InfoAsync(img.Path, ct).ConfigureAwait(false);
+                        var result = new GuestDiskOptimizeResult { Path = img.Path, Format = img.Info.Format, SizeBefore = img.Info.ActualSize, SizeAfter = after.ActualSize, Actions = actions.ToArray() };
+                        Post(() => WriteObject(result));
+                    }
+                    catch (Exception e) when (!(e is OperationCanceledException && ct.IsCancellationRequested))
+                    {
+                        Post(() => Fail(e, img.Path));
+                    }
+                    finally
+                    {
+                        gate.Release();
+                        int n = Interlocked.Increment(ref done);
+                        Post(() =>
+                        {
+                            WriteProgress(new ProgressRecord(activity, title, "done") { RecordType = ProgressRecordType.Completed, ParentActivityId = overall });
+                            WriteProgress(new ProgressRecord(overall, "Optimize-GuestDisk", $"{n} of {images.Count} done") { PercentComplete = n * 100 / images.Count });
+                        });
+                    }
+                }).ToList();
+                await Task.WhenAll(tasks).ConfigureAwait(false);
         }
     }
 
@@ -116,7 +212,7 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
         return true;
     }
 
-    private GuestSession NewSession(string image, string format, string title)
+    private GuestSession NewSession(string image, string format, string title, int activity = ActivityId, int parent = -1)
     {
         var options = GuestSessionOptions.FromEnvironment();
         if (MyInvocation.BoundParameters.ContainsKey("Debug")) options = options with { Debug = true };
@@ -126,31 +222,30 @@ public sealed class OptimizeGuestDiskCommand : GuestCmdlet
             session.AddDrive(image, new DriveOptions { Format = format, ReadOnly = false, Discard = true });
         }
         catch { session.Dispose(); throw; }
-        session.LaunchProgress += (_, e) => Post(() => WriteProgress(new ProgressRecord(ActivityId, title, "appliance: " + e.Description) { PercentComplete = e.PercentComplete * 2 / 10 }));
+        session.LaunchProgress += (_, e) => Post(() => WriteProgress(new ProgressRecord(activity, title, "appliance: " + e.Description) { PercentComplete = e.PercentComplete * 2 / 10, ParentActivityId = parent }));
         return session;
     }
 
-    // Launch, refuse locked encryption, unlock, trim. Throws with an error id in Data.
-    private IReadOnlyList<SparsifyAction> Trim(GuestSession session, string path, string title, bool copying = false)
+    // Launch, refuse locked encryption, unlock, trim.
+    private IReadOnlyList<SparsifyAction> Trim(GuestSession session, string path, string title, bool copying = false) =>
+        Run(ct => TrimAsync(session, path, stage => Post(() => WriteProgress(new ProgressRecord(ActivityId, title, stage) { PercentComplete = 40 })), copying, ct), session);
+
+    private async Task<IReadOnlyList<SparsifyAction>> TrimAsync(GuestSession session, string path, Action<string> stage, bool copying, CancellationToken ct)
     {
-        return Run(async ct =>
+        await session.LaunchAsync(ct).ConfigureAwait(false);
+        stage("looking for filesystems");
+        // list_filesystems leaves LUKS volumes out, so they are looked for by type.
+        var locked = await session.ListEncryptedDevicesAsync(ct).ConfigureAwait(false);
+        if (locked.Count > 0)
         {
-            await session.LaunchAsync(ct).ConfigureAwait(false);
-            Post(() => WriteProgress(new ProgressRecord(ActivityId, title, "looking for filesystems") { PercentComplete = 25 }));
-            var fss = await session.ListFilesystemsAsync(ct).ConfigureAwait(false);
-            var locked = DiskSparsify.LockedEncryptedDevices(fss);
-            if (locked.Length > 0)
-            {
-                if (Passphrase is null)
-                    throw new EncryptedException($"'{path}' holds encrypted volumes ({string.Join(", ", locked)}); give -Passphrase to unlock them, so their free space can be trimmed too. Nothing was changed.");
-                await session.UnlockEncryptedDevicesAsync(Passphrase, ct).ConfigureAwait(false);
-                fss = await session.ListFilesystemsAsync(ct).ConfigureAwait(false);
-            }
-            var actions = await DiskSparsify.TrimAsync(session, fss, stage => Post(() =>
-                WriteProgress(new ProgressRecord(ActivityId, title, stage) { PercentComplete = 40 })), ct, zeroWhenNoTrim: copying).ConfigureAwait(false);
-            await session.ShutdownAsync(ct).ConfigureAwait(false);
-            return actions;
-        }, session);
+            if (Passphrase is null)
+                throw new EncryptedException($"'{path}' holds encrypted volumes ({string.Join(", ", locked.Select(kv => kv.Key))}); give -Passphrase to unlock them, so their free space can be trimmed too. Nothing was changed.");
+            await session.UnlockEncryptedDevicesAsync(Passphrase, ct).ConfigureAwait(false);
+        }
+        var fss = await session.ListFilesystemsAsync(ct).ConfigureAwait(false);
+        var actions = await DiskSparsify.TrimAsync(session, fss, stage, ct, zeroWhenNoTrim: copying).ConfigureAwait(false);
+        await session.ShutdownAsync(ct).ConfigureAwait(false);
+        return actions;
     }
 
     private sealed class EncryptedException : Exception { public EncryptedException(string m) : base(m) { } }
