@@ -58,9 +58,10 @@ $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', '
     # qemu-block-extra has qemu's curl/ssh/iscsi/rbd/gluster drivers (Open-GuestDisk -Uri);
     # busybox serves the remote-disk tests' images over HTTP;
     # libvirt-clients (virsh) is what Open-GuestDisk -Domain asks for a domain's XML;
-    # tgt (tgtd, tgtadm) is their iSCSI target.
+    # tgt (tgtd, tgtadm) is their iSCSI target; nbdkit their second NBD server, lighttpd
+    # their HTTPS server and vsftpd their FTP/FTPS server (openssl makes the certificate).
     'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl', 'systemd-journal-remote',
-    'qemu-block-extra', 'busybox', 'libvirt-clients', 'tgt')
+    'qemu-block-extra', 'busybox', 'libvirt-clients', 'tgt', 'nbdkit', 'lighttpd', 'vsftpd', 'openssl')
 
 function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
 

@@ -107,16 +107,7 @@ public abstract class FleetCmdlet : GuestCmdlet
     {
         if (ParameterSetName == "Uri")
         {
-            // Checked before any session starts: a bad URI stops the command (BadDiskUri).
-            foreach (var u in Uri)
-            {
-                try { Engine.Launch.DriveUri.Parse(u); }
-                catch (ArgumentException e)
-                {
-                    ThrowTerminatingError(new ErrorRecord(e, "BadDiskUri", ErrorCategory.InvalidArgument, Engine.Launch.DriveUri.Redact(u)));
-                }
-                _images.Add(u);
-            }
+            _images.AddRange(CheckedUris(Uri));
             return;
         }
         _images.AddRange(ResolveImages(ParameterSetName == "LiteralPath" ? LiteralPath : Path, ParameterSetName == "LiteralPath"));

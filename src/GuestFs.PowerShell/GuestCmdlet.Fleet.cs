@@ -56,6 +56,25 @@ public abstract partial class GuestCmdlet
     }
 
     /// <summary>
+    /// Disks on servers for many-image work (-Uri), checked before any session starts:
+    /// a malformed URI or an unsupported scheme stops the command (BadDiskUri).
+    /// </summary>
+    protected List<string> CheckedUris(IEnumerable<string> uris)
+    {
+        var list = new List<string>();
+        foreach (var u in uris)
+        {
+            try { Engine.Launch.DriveUri.Parse(u); }
+            catch (ArgumentException e)
+            {
+                ThrowTerminatingError(new ErrorRecord(e, "BadDiskUri", ErrorCategory.InvalidArgument, Engine.Launch.DriveUri.Redact(u)));
+            }
+            list.Add(u);
+        }
+        return list;
+    }
+
+    /// <summary>
     /// Opens every image in its own read-only session, <paramref name="throttle"/>
     /// at a time (0: the default from cores and memory, said in the verbose
     /// stream), runs <paramref name="work"/> on it and writes what it returns with

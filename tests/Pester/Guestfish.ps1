@@ -48,6 +48,15 @@ function Get-GuestfishKernelNames($Handle) {
     $map
 }
 
+# The calls whose device names guestfish's daemon translates itself (1.48.6: every call whose
+# return is typed RDevice or RMountable in procedures.json): their answers already carry
+# guestfish's own names and must not be mapped again.
+$script:GuestfishTranslatedCommands = @(
+    'btrfs-filesystem-show', 'findfs-label', 'findfs-uuid', 'inspect-get-drive-mappings', 'inspect-get-filesystems',
+    'inspect-get-mountpoints', 'inspect-get-roots', 'inspect-os', 'ldmtool-diskgroup-disks', 'ldmtool-volume-partitions',
+    'list-devices', 'list-disk-labels', 'list-dm-devices', 'list-filesystems', 'list-ldm-partitions', 'list-ldm-volumes',
+    'list-md-devices', 'list-partitions', 'lvm-canonical-lv-name', 'lvs', 'mountpoints', 'mounts', 'part-to-dev', 'pvs', 'sfdisk-l')
+
 # Runs one command on the server without stopping it on error (guestfish's "-" prefix).
 # Returns Ok, Output (stdout exactly as printed) and Error (the text after "libguestfs: error: ").
 function Invoke-Guestfish($Handle, [string] $Command, [string[]] $Arguments = @()) {
@@ -73,7 +82,7 @@ function Invoke-Guestfish($Handle, [string] $Command, [string[]] $Arguments = @(
     }
     $errors = @(($serverErr + "`n" + $clientErr) -split "`n" | Where-Object { $_ -match '^libguestfs: error: ' } | ForEach-Object { $_.Substring(19).Trim() })
     if ($p.ExitCode -ne 0 -and $errors.Count -eq 0) { $errors = @("guestfish exited with $($p.ExitCode): $clientErr") }
-    if ($Handle.KernelNames -and $Handle.KernelNames.Count) {
+    if ($Handle.KernelNames -and $Handle.KernelNames.Count -and $Command -notin $script:GuestfishTranslatedCommands) {
         $names = $Handle.KernelNames
         $out = [regex]::Replace($out, '(?<=/dev/)(sd[a-z]+)', { param($m) if ($names.ContainsKey($m.Value)) { $names[$m.Value] } else { $m.Value } })
     }

@@ -1,12 +1,13 @@
 # Disks on servers (issue 16): real servers started here on 127.0.0.1 with their own
 # ports and sockets, stopped in AfterAll. GuestFs opens them with Open-GuestDisk -Uri and
 # the results are compared with ONE guestfish run over the same servers at the end.
-# Covered: NBD over TCP and a unix socket (qemu-nbd, export names), HTTP (busybox httpd,
-# which serves ranges), iSCSI (tgtd: an open target and a CHAP one, read-only,
+# Covered: NBD over TCP and a unix socket (qemu-nbd, export names) and from nbdkit, HTTP
+# (busybox httpd, which serves ranges), HTTPS (lighttpd, a self-signed certificate: refused,
+# then -SkipCertificateCheck), FTP (vsftpd, anonymous), iSCSI (tgtd: an open target and a CHAP one, read-only,
 # writable, wrong and missing secrets), SSH (sshd with SFTP, ssh-agent, -SshHostKey;
 # read-only and writable; unknown or wrong host key, no agent); read-only opens that write nothing to the server; libvirt
 # domains (a test-driver node read with virsh, and its XML) compared with guestfish -d;
-# and the bad-input errors. Writable: NBD over the unix socket (qemu-nbd serving a qcow2
+# the bad-input errors, and Ctrl+C while a server never answers. Writable: NBD over the unix socket (qemu-nbd serving a qcow2
 # copy read-write).
 
 Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
@@ -56,6 +57,50 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         Start-Server busybox @('httpd', '-f', '-p', "127.0.0.1:$httpPort", '-h', $www) | Out-Null
         Wait-Port $httpPort
         $script:httpUri = "http://127.0.0.1:$httpPort/base.img"
+
+        # NBD from nbdkit's file plugin (read-only; nbdkit serves one export whatever its name).
+        $script:nbdkitPort = Get-FreePort
+        Start-Server nbdkit @('-f', '-r', '-i', '127.0.0.1', '-p', "$nbdkitPort", 'file', "file=$base") | Out-Null
+        Wait-Port $nbdkitPort
+        $script:nbdkitUri = "nbd://127.0.0.1:$nbdkitPort"
+
+        # A self-signed certificate for 127.0.0.1, for https and ftps.
+        $tls = Join-Path $work 'tls'
+        New-Item -ItemType Directory $tls | Out-Null
+        & openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/key.pem" -out "$tls/cert.pem" -days 2 -subj '/CN=127.0.0.1' 2>$null
+        if ($LASTEXITCODE) { throw 'openssl could not make the test certificate' }
+        Set-Content "$tls/server.pem" ((Get-Content "$tls/cert.pem") + (Get-Content "$tls/key.pem"))
+
+        # HTTPS: lighttpd over the same directory, one request per connection.
+        $script:httpsPort = Get-FreePort
+        @(
+            "server.document-root = `"$www`"", 'server.bind = "127.0.0.1"', "server.port = $httpsPort",
+            'server.modules += ( "mod_openssl" )', 'ssl.engine = "enable"', "ssl.pemfile = `"$tls/server.pem`"",
+            'server.max-keep-alive-requests = 0', "server.errorlog = `"$work/lighttpd.log`"",
+            'mimetype.assign = ( "" => "application/octet-stream" )'
+        ) | Set-Content "$work/lighttpd.conf"
+        Start-Server lighttpd @('-D', '-f', "$work/lighttpd.conf") | Out-Null
+        Wait-Port $httpsPort
+        $script:httpsUri = "https://127.0.0.1:$httpsPort/base.img"
+
+        # FTP: vsftpd, anonymous, read-only, chrooted to a directory holding a copy of the base
+        # image (a symlink would point outside the chroot). (ftps:// is not served: qemu 7.2's
+        # curl driver stalls on implicit FTPS after SIZE, see about_GuestFs_RemoteDisks.)
+        $ftpRoot = Join-Path $work 'ftp'
+        $ftpEmpty = Join-Path $work 'ftp-empty'
+        New-Item -ItemType Directory $ftpRoot, $ftpEmpty | Out-Null
+        & cp --sparse=always $base (Join-Path $ftpRoot 'base.img')
+        & chmod 0755 $work $ftpRoot $ftpEmpty
+        $script:ftpPort = Get-FreePort
+        @(
+            'listen=YES', 'listen_ipv6=NO', 'listen_address=127.0.0.1', "listen_port=$ftpPort", 'background=NO',
+            'anonymous_enable=YES', 'no_anon_password=YES', 'local_enable=NO', 'write_enable=NO', "anon_root=$ftpRoot",
+            "secure_chroot_dir=$ftpEmpty", 'pasv_enable=YES', 'pasv_address=127.0.0.1', 'seccomp_sandbox=NO',
+            'xferlog_enable=NO', 'dirmessage_enable=NO', 'connect_from_port_20=NO'
+        ) | Set-Content "$work/vsftpd.conf"
+        Start-Server vsftpd @("$work/vsftpd.conf") | Out-Null
+        Wait-Port $ftpPort
+        $script:ftpUri = "ftp://127.0.0.1:$ftpPort/base.img"
 
         # iSCSI: tgtd (userspace target, run as root, own control socket and portal) with two
         # targets over a sparse raw copy of the base image: one open, one with CHAP.
@@ -140,6 +185,47 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
             $ours['http.md5'] | Should -Be $ours['tcp.md5']
         }
         finally { Close-GuestDisk -Disk $d }
+    }
+
+    It 'nbdkit, https (lighttpd) and ftp (vsftpd) in one read-only session; a self-signed certificate is refused without -SkipCertificateCheck' {
+        $e = { Open-GuestDisk -Uri $httpsUri } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+        $e.Exception.Message | Should -Match 'certificate'
+        $e.Exception.Message | Should -Match 'SkipCertificateCheck'
+        $d = Open-GuestDisk -Uri $nbdkitUri, $httpsUri, $ftpUri -SkipCertificateCheck
+        try {
+            $d.ReadOnly | Should -BeTrue
+            @(Invoke-GuestFsApi -Disk $d list_devices) | Should -Be @('/dev/sda', '/dev/sdb', '/dev/sdc')
+            & $Snapshot $d '/dev/sda1' 'nbdkit'
+            & $Snapshot $d '/dev/sdb1' 'https'
+            & $Snapshot $d '/dev/sdc1' 'ftp'
+            foreach ($k in 'nbdkit', 'https', 'ftp') {
+                $ours["$k.ls"].Count | Should -Be 50
+                $ours["$k.md5"] | Should -Not -BeNullOrEmpty
+                $ours["$k.md5"] | Should -Be $ours['tcp.md5']
+            }
+        }
+        finally { Close-GuestDisk -Disk $d }
+    }
+
+    It 'Ctrl+C while connecting to a server that never answers leaves no qemu' {
+        # A listener that accepts connections (the kernel does, from its backlog) and never speaks.
+        $mute = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+        $mute.Start()
+        try {
+            $port = $mute.LocalEndpoint.Port
+            # qemu-img (the probe before launch) or qemu itself, talking to that port.
+            $waiting = {
+                @(Get-Process -Name 'qemu-img', 'qemu-system-x86*' -ErrorAction SilentlyContinue | Where-Object {
+                    (Get-Content "/proc/$($_.Id)/cmdline" -Raw -ErrorAction SilentlyContinue) -match "\b$port\b" })
+            }
+            $r = Stop-GuestFsCommandWhen Open-GuestDisk @{ Uri = "nbd://127.0.0.1:$port/never" } { param($ps) (& $waiting).Count -gt 0 } -TimeoutSeconds 20 -DelayMilliseconds 2000
+            $r.EndedBeforeStop | Should -BeFalse -Because 'the open must still be waiting for the server when Ctrl+C comes'
+            $r.State | Should -Be 'Stopped'
+            $deadline = [DateTime]::UtcNow.AddSeconds(10)
+            while ((& $waiting).Count -gt 0 -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
+            & $waiting | Should -BeNullOrEmpty
+        }
+        finally { $mute.Stop() }
     }
 
     It 'iscsi: tgt targets, read-only and writable; CHAP with -Credential, a wrong or missing secret refused within seconds' {
@@ -238,11 +324,12 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
     }
 
     It 'agrees with guestfish on the same servers' {
-        # One guestfish run over the TCP NBD and HTTP servers (one cold boot); guestfish
-        # 1.48's -a does not take the nbd+unix:// form.
-        $h = Start-Guestfish -Images @($nbdUri, $httpUri, $iscsiUri) -Format raw -Directory $work
+        # One guestfish run over the TCP NBD (qemu-nbd and nbdkit), HTTP, iSCSI and FTP servers
+        # (one cold boot); guestfish 1.48's -a does not take the nbd+unix:// form, and cannot
+        # skip a certificate check (https, ftps).
+        $h = Start-Guestfish -Images @($nbdUri, $httpUri, $iscsiUri, $nbdkitUri, $ftpUri) -Format raw -Directory $work
         try {
-            foreach ($pair in @(@('tcp', '/dev/sda1'), @('http', '/dev/sdb1'), @('iscsi', '/dev/sdc1'))) {
+            foreach ($pair in @(@('tcp', '/dev/sda1'), @('http', '/dev/sdb1'), @('iscsi', '/dev/sdc1'), @('nbdkit', '/dev/sdd1'), @('ftp', '/dev/sde1'))) {
                 (Invoke-Guestfish $h 'mount-ro' @($pair[1], '/')).Ok | Should -BeTrue
                 $ls = Invoke-Guestfish $h 'ls' @('/data/small')
                 $ls.Ok | Should -BeTrue
@@ -254,7 +341,7 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         finally { Stop-Guestfish $h }
     }
 
-    It 'the fleet cmdlets take -Uri lists: one session per URI, results named by URI, a dead server an error of its own' {
+    It 'the fleet cmdlets and Copy-GuestItem take -Uri lists: one session per URI, results named by URI, a dead server an error of its own' {
         $down = "nbd://127.0.0.1:$(Get-FreePort)/gfs"
         $fs = @(Get-GuestFileSystem -Uri $nbdUri, $httpUri, $down -ThrottleLimit 2 -ErrorVariable ev -ErrorAction SilentlyContinue)
         @($fs.ImagePath | Sort-Object -Unique) | Should -Be @($httpUri, $nbdUri | Sort-Object)
@@ -268,6 +355,15 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         finally { Close-GuestDisk -Disk $local }
         @(Get-GuestDiskUsage -Uri $nbdUri | ForEach-Object { "$($_.FileSystem) $($_.Size) $($_.Used)" }) | Should -Be $expected
         { Get-GuestOSInfo -Uri 's3://bucket/x.img' } | Should -Throw -ErrorId 'BadDiskUri,GuestFs.PowerShell.Commands.GetGuestOSInfoCommand'
+        # Copy-GuestItem -Uri: one directory per disk, named after the last part of its URI path.
+        $out = Join-Path $work 'copied-from-uris'
+        New-Item -ItemType Directory $out | Out-Null
+        $copied = @(Copy-GuestItem -Uri $nbdUri, $httpUri -Path /etc/hostname, /data/small/file01.txt -Destination $out -ThrottleLimit 2 -PassThru)
+        $copied.Count | Should -Be 4
+        Get-Content (Join-Path $out 'gfs/hostname') -Raw | Should -Be "testhost`n"
+        Get-Content (Join-Path $out 'base/hostname') -Raw | Should -Be "testhost`n"
+        (Get-FileHash (Join-Path $out "gfs/file01.txt")).Hash | Should -Be (Get-FileHash (Join-Path $out "base/file01.txt")).Hash
+        { Copy-GuestItem -Uri 'nbd+unix:///x' -Path /etc/hostname -Destination $out } | Should -Throw -ErrorId 'BadDiskUri,GuestFs.PowerShell.Commands.CopyGuestItemCommand'
     }
 
     Context 'libvirt domains (add_domain)' {

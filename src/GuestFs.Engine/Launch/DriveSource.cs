@@ -188,6 +188,16 @@ public sealed record CurlDriveSource(string Scheme, string Url) : DriveSource
         if (secretId is not null) n["password-secret"] = secretId;
         return n;
     }
+
+    public override string? Advice(string error)
+    {
+        if (Scheme is "https" or "ftps" && !SkipCertificateCheck &&
+            (error.Contains("certificate", StringComparison.OrdinalIgnoreCase) || error.Contains("SSL", StringComparison.Ordinal)))
+            return "the server's TLS certificate is not trusted by this host: install its CA certificate (update-ca-certificates), or, if you trust this server, add -SkipCertificateCheck";
+        if (error.Contains("401", StringComparison.Ordinal) || error.Contains("530", StringComparison.Ordinal) || error.Contains("Access denied", StringComparison.OrdinalIgnoreCase))
+            return "the server wants a user and password: give -Credential";
+        return null;
+    }
 }
 
 /// <summary>An iSCSI LUN (qemu's libiscsi driver), with optional CHAP.</summary>

@@ -33,6 +33,7 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FromGuest", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "WithinGuest", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FromImages")]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FromUris")]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(GuestPathCompleter))]
     public string[] Path { get; set; } = Array.Empty<string>();
@@ -76,13 +77,24 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     [ValidateNotNullOrEmpty]
     public string[] ImagePath { get; set; } = Array.Empty<string>();
 
-    /// <summary>With -ImagePath: how many images to copy from at once.</summary>
+    /// <summary>
+    /// Disks on servers to copy from (Open-GuestDisk -Uri's forms: nbd://, http(s)://,
+    /// ssh://, iscsi:// …), each like an -ImagePath image; each disk's items go to a
+    /// directory named after the last part of its URI path.
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = "FromUris")]
+    [ValidateNotNullOrEmpty]
+    public string[] Uri { get; set; } = Array.Empty<string>();
+
+    /// <summary>With -ImagePath or -Uri: how many images to copy from at once.</summary>
     [Parameter(ParameterSetName = "FromImages")]
+    [Parameter(ParameterSetName = "FromUris")]
     [ValidateRange(1, 64)]
     public int ThrottleLimit { get; set; }
 
-    /// <summary>With -ImagePath: the images' format, when known.</summary>
+    /// <summary>With -ImagePath or -Uri: the images' format, when known.</summary>
     [Parameter(ParameterSetName = "FromImages")]
+    [Parameter(ParameterSetName = "FromUris")]
     [ValidatePattern("^[-_A-Za-z0-9]+$")]
     public string? Format { get; set; }
 
@@ -132,6 +144,12 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
             _fleetSources.AddRange(Path.Select(p => GuestPath.Normalize(p)));
             return;
         }
+        if (ParameterSetName == "FromUris")
+        {
+            _fleetImages.AddRange(CheckedUris(Uri));
+            _fleetSources.AddRange(Path.Select(p => GuestPath.Normalize(p)));
+            return;
+        }
         try
         {
             if (ParameterSetName == "ToGuest")
@@ -159,15 +177,15 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
 
     protected override void EndProcessing()
     {
-        if (ParameterSetName != "FromImages" || _fleetImages.Count == 0) return;
+        if (ParameterSetName is not ("FromImages" or "FromUris") || _fleetImages.Count == 0) return;
         string dest = GetUnresolvedProviderPathFromPSPath(Destination);
         var images = _fleetImages.Distinct(StringComparer.Ordinal).ToList();
         // One directory per image, named after it: two images of the same name would mix.
-        var clash = images.GroupBy(i => System.IO.Path.GetFileNameWithoutExtension(i), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        var clash = images.GroupBy(ImageDirectoryName, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (clash is not null)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException(
-                $"The images {string.Join(" and ", clash)} would be copied into the same directory '{clash.Key}' under {dest}; copy them in separate commands or rename one."),
+                $"The images {string.Join(" and ", clash.Select(Engine.Launch.DriveUri.Redact))} would be copied into the same directory '{clash.Key}' under {dest}; copy them in separate commands or rename one."),
                 "ImageNamesClash", ErrorCategory.InvalidArgument, clash.Key));
             return;
         }
@@ -177,7 +195,7 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
         RunFleet(images, ThrottleLimit, Format, "Copying out of disk images", async (session, image, ct) =>
         {
             string root = await MountImageOperatingSystemAsync(session, ct).ConfigureAwait(false);
-            string targetDir = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(image));
+            string targetDir = System.IO.Path.Combine(dest, ImageDirectoryName(image));
             Directory.CreateDirectory(targetDir);
             var copied = new List<object>();
             foreach (var pattern in sources)
@@ -203,6 +221,27 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
             }
             return copied;
         }, "CopyItemFailed");
+    }
+
+    /// <summary>
+    /// The directory under -Destination for one image: the file name without its
+    /// extension, or for a URI the last part of its path (an NBD export, an HTTP file,
+    /// an iSCSI LUN's target), without extension; the host when the path is empty.
+    /// </summary>
+    internal static string ImageDirectoryName(string image)
+    {
+        if (image.StartsWith('/')) return System.IO.Path.GetFileNameWithoutExtension(image);
+        string name = "";
+        if (System.Uri.TryCreate(image, UriKind.Absolute, out var u))
+        {
+            var parts = u.AbsolutePath.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            // iscsi://host/target-iqn/lun: the target names the disk better than the LUN number.
+            if (u.Scheme == "iscsi" && parts.Length >= 2) name = parts[^2];
+            else if (parts.Length > 0) name = System.IO.Path.GetFileNameWithoutExtension(System.Uri.UnescapeDataString(parts[^1]));
+            if (name.Length == 0) name = u.Host.Length > 0 ? u.Host : u.Scheme;
+        }
+        foreach (char c in System.IO.Path.GetInvalidFileNameChars()) name = name.Replace(c, '_');
+        return name.Length == 0 || name is "." or ".." ? "disk" : name.Replace(':', '_');
     }
 
     /// <summary>
