@@ -14,8 +14,10 @@ param(
     # Inventory of eight images, sequential and throttled (about_GuestFs_Fleet).
     [switch] $SkipFleet,
     [int] $FleetImages = 8,
-    # Optimize-GuestDisk / Resize-GuestDisk against virt-sparsify / virt-resize (bench/hygiene.ps1).
-    [switch] $SkipHygiene
+    # Optimize-GuestDisk / Resize-GuestDisk against virt-sparsify / virt-resize (bench/section.ps1 -Name hygiene).
+    [switch] $SkipHygiene,
+    # Open-and-list and a 128 MiB download over NBD and HTTP against guestfish (bench/section.ps1 -Name remote).
+    [switch] $SkipRemote
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
@@ -449,15 +451,20 @@ Close-GuestDisk -Disk `$d
         $perSession = if ($fleetList.Count -ge 2) { ($fleetList[1].PeakMB - $fleetList[0].PeakMB) } else { 0 }
         $null = $md.AppendLine().AppendLine(('This machine has {0} cores and its appliances ran under {1}{2}. The speed-up stops at about the number of cores when each session keeps a core busy; beyond that, sessions share the same cores and each adds about {3:N0} MB (the peak at -ThrottleLimit 2 minus the peak at 1, in this run). The default throttle (one per core, within available memory) is {0} here.' -f [Environment]::ProcessorCount, $accel, $(if ($accel -eq 'Tcg') { ' (software emulation: each one keeps a core busy while it works)' } else { '' }), $perSession))
     }
-    if (-not $SkipHygiene) {
-        # A section that fails says so in the report instead of losing the rows measured above.
+    # Sections measured by scripts of their own. A section that fails says so in the report
+    # instead of losing the rows measured above.
+    $sections = @(
+        @{ Skip = $SkipHygiene; Name = 'hygiene'; Title = 'Disk hygiene: Optimize-GuestDisk and Resize-GuestDisk' }
+        @{ Skip = $SkipRemote; Name = 'remote'; Title = 'Remote disks: NBD and HTTP' }
+    )
+    foreach ($sec in $sections | Where-Object { -not $_.Skip }) {
         try {
-            $section = & (Join-Path $PSScriptRoot 'hygiene.ps1') -ModulePath $ModulePath | Out-String
+            $section = & (Join-Path $PSScriptRoot 'section.ps1') -Name $sec.Name -ModulePath $ModulePath | Out-String
             $null = $md.AppendLine().AppendLine($section.Trim())
         }
         catch {
-            Write-Warning "disk hygiene rows failed: $_"
-            $null = $md.AppendLine().AppendLine('## Disk hygiene: Optimize-GuestDisk and Resize-GuestDisk').AppendLine().AppendLine("**Not measured in this run: bench/hygiene.ps1 failed: $($_.Exception.Message)**")
+            Write-Warning "bench/section.ps1 -Name $($sec.Name) failed: $_"
+            $null = $md.AppendLine().AppendLine("## $($sec.Title)").AppendLine().AppendLine("**Not measured in this run: bench/section.ps1 -Name $($sec.Name) failed: $($_.Exception.Message)**")
         }
     }
     if (-not $SkipMicro) {

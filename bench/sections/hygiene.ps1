@@ -1,34 +1,13 @@
 # Disk hygiene rows of the benchmark: Optimize-GuestDisk against virt-sparsify (in place, and
 # copying into compressed qcow2) and Resize-GuestDisk against virt-resize --expand, on copies
-# of one 2 GiB image, alternating which side goes first. Returns the report section as
-# markdown (bench/run.ps1 puts it in docs/performance.md); with -UpdateReport it replaces
-# that section of an existing report instead, so the rows can be measured again alone.
-param(
-    [string] $ModulePath = (Join-Path $PSScriptRoot '../out/GuestFs/GuestFs.psd1'),
-    [int] $Rounds = 2,
-    [string] $Report = (Join-Path $PSScriptRoot '../docs/performance.md'),
-    [switch] $UpdateReport
-)
-$ErrorActionPreference = 'Stop'
-if (-not (Get-Module GuestFs)) { Import-Module $ModulePath }
-foreach ($tool in 'guestfish', 'virt-sparsify', 'virt-resize') {
-    if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool (the reference to compare with) is not installed: apt-get install -y libguestfs-tools guestfs-tools" }
-}
-$env:LIBGUESTFS_BACKEND = 'direct'
-$env:LIBGUESTFS_BACKEND_SETTINGS = 'force_tcg'
+# of one 2 GiB image, alternating which side goes first. Run by bench/section.ps1 -Name hygiene
+# (which bench/run.ps1 calls), with its parameters in scope.
+$work = Initialize-BenchSection $ModulePath 'hygiene' @('guestfish', 'virt-sparsify', 'virt-resize')
 $begin = '<!-- disk hygiene: begin -->'
 $end = '<!-- disk hygiene: end -->'
 
-$work = Join-Path '/var/tmp' ("guestfs-bench-hygiene-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-New-Item -ItemType Directory $work | Out-Null
-
-function Invoke-Tool([string] $Tool, [string[]] $Arguments) {
-    $out = & $Tool @Arguments 2>&1 | Out-String
-    if ($LASTEXITCODE) { throw "$Tool $($Arguments -join ' ') failed ($LASTEXITCODE): $out" }
-}
 function Get-Allocated([string] $Image) { [long](& qemu-img info -U --output json $Image | ConvertFrom-Json).'actual-size' }
 function Copy-Sparse([string] $From, [string] $To) { & cp --sparse=always $From $To; if ($LASTEXITCODE) { throw "cp $From $To failed" } }
-function Median([double[]] $v) { $s = $v | Sort-Object; if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
 
 try {
     # ---------------- the image: 2 GiB raw, MBR: ext4, xfs, LVM PV (VG benchvg, LV lvdata
@@ -44,7 +23,7 @@ try {
         $fish += @("mount $fs /", "upload $work/keep.bin /keep.bin", "upload $work/junk.bin /junk.bin", 'sync', 'rm /junk.bin', 'umount /')
     }
     Set-Content "$work/build.gf" $fish
-    Invoke-Tool guestfish @('--format=raw', '-a', $src, '-f', "$work/build.gf")
+    $null = Invoke-BenchTool guestfish @('--format=raw', '-a', $src, '-f', "$work/build.gf")
     $srcAllocated = Get-Allocated $src
 
     $results = [ordered]@{}
@@ -65,16 +44,16 @@ try {
         $tools = {
             $a = "$work/tool-inplace.img"; Copy-Sparse $src $a
             $sw = [Diagnostics.Stopwatch]::StartNew()
-            Invoke-Tool virt-sparsify @('--in-place', '--format', 'raw', $a)
+            $null = Invoke-BenchTool virt-sparsify @('--in-place', '--format', 'raw', $a)
             Add-Result $inPlace 'guestfs-tools' $sw.Elapsed.TotalSeconds (Get-Allocated $a)
             $a = "$work/tool-copy.qcow2"; Remove-Item $a -ErrorAction SilentlyContinue
             $sw.Restart()
-            Invoke-Tool virt-sparsify @('--format', 'raw', '--convert', 'qcow2', '--compress', $src, $a)
+            $null = Invoke-BenchTool virt-sparsify @('--format', 'raw', '--convert', 'qcow2', '--compress', $src, $a)
             Add-Result $copying 'guestfs-tools' $sw.Elapsed.TotalSeconds (Get-Allocated $a)
             $a = "$work/tool-resize.img"; Remove-Item $a -ErrorAction SilentlyContinue
             & truncate -s 3G $a
             $sw.Restart()
-            Invoke-Tool virt-resize @('--format', 'raw', '--output-format', 'raw', '--expand', '/dev/sda2', $src, $a)
+            $null = Invoke-BenchTool virt-resize @('--format', 'raw', '--output-format', 'raw', '--expand', '/dev/sda2', $src, $a)
             Add-Result $resize 'guestfs-tools' $sw.Elapsed.TotalSeconds (Get-Allocated $a)
             Remove-Item "$work/tool-*" -ErrorAction SilentlyContinue
         }
@@ -99,33 +78,23 @@ try {
 
     $md = [System.Text.StringBuilder]::new()
     $null = $md.AppendLine($begin).AppendLine('## Disk hygiene: Optimize-GuestDisk and Resize-GuestDisk').AppendLine()
-    $null = $md.AppendLine(('A 2 GiB raw image (MBR: ext4, xfs and an LVM PV with an ext4 LV; in each filesystem 20 MB kept and 200 MB written and deleted; {0:N0} MB allocated on the host), each workload on a fresh copy, whole tool runs timed (every run boots its own appliance). Side order: {1}. Measured {2}; `bench/hygiene.ps1 -UpdateReport` measures this section alone.' -f ($srcAllocated / 1MB), ($order -join '; '), (Get-Date -Format 'yyyy-MM-dd HH:mm'))).AppendLine()
+    $null = $md.AppendLine(('A 2 GiB raw image (MBR: ext4, xfs and an LVM PV with an ext4 LV; in each filesystem 20 MB kept and 200 MB written and deleted; {0:N0} MB allocated on the host), each workload on a fresh copy, whole tool runs timed (every run boots its own appliance). Side order: {1}. Measured {2}; `bench/section.ps1 -Name hygiene -UpdateReport` measures this section alone.' -f ($srcAllocated / 1MB), ($order -join '; '), (Get-Date -Format 'yyyy-MM-dd HH:mm'))).AppendLine()
     $null = $md.AppendLine('| Workload | guestfs-tools median (s) | GuestFs median (s) | ratio per round | median ratio | result allocated, guestfs-tools / GuestFs (MB) |')
     $null = $md.AppendLine('|---|---|---|---|---|---|')
     $verdicts = [System.Collections.Generic.List[string]]::new()
     foreach ($w in $results.Keys) {
         $t = $results[$w]['guestfs-tools']; $o = $results[$w]['GuestFs']
-        $ratios = for ($i = 0; $i -lt $o.Count; $i++) { $o[$i] / [math]::Max($t[$i], 0.0001) }
-        $median = Median $ratios
-        $null = $md.AppendLine(('| {0} | {1:0.0} | {2:0.0} | {3} | {4:0.00} | {5:N0} / {6:N0} |' -f $w, (Median $t), (Median $o), (($ratios | ForEach-Object { '{0:0.00}' -f $_ }) -join ' '), $median, ($sizes[$w]['guestfs-tools'] / 1MB), ($sizes[$w]['GuestFs'] / 1MB)))
-        $verdict = if ($median -lt 0.97) { 'faster than' } elseif ($median -gt 1.03) { 'slower than' } else { 'level with' }
+        $r = Get-BenchRatios $t $o
+        $median = $r.Median
+        $null = $md.AppendLine(('| {0} | {1:0.0} | {2:0.0} | {3} | {4:0.00} | {5:N0} / {6:N0} |' -f $w, (Get-BenchMedian $t), (Get-BenchMedian $o), $r.Text, $median, ($sizes[$w]['guestfs-tools'] / 1MB), ($sizes[$w]['GuestFs'] / 1MB)))
+        $verdict = Get-BenchVerdict $median
         $sizeRatio = $sizes[$w]['GuestFs'] / [math]::Max($sizes[$w]['guestfs-tools'], 1)
         $verdicts.Add(('- {0}: GuestFs is {1} the guestfs-tool in this run (median ratio {2:0.00}); its result has {3:0.00}x the tool''s allocated size.' -f ($w -replace ' \(.*$', ''), $verdict, $median, $sizeRatio))
     }
     $null = $md.AppendLine()
     foreach ($v in $verdicts) { $null = $md.AppendLine($v) }
     $null = $md.AppendLine().AppendLine($end)
-    $section = $md.ToString()
-    Write-Host $section
-    if ($UpdateReport) {
-        $text = if (Test-Path $Report) { Get-Content $Report -Raw } else { "# Performance`n" }
-        $i = $text.IndexOf($begin); $j = $text.IndexOf($end)
-        $text = if ($i -ge 0 -and $j -gt $i) { $text.Substring(0, $i) + $section.TrimEnd() + $text.Substring($j + $end.Length) } else { $text.TrimEnd() + "`n`n" + $section }
-        Set-Content -Path $Report -Value $text.TrimEnd() -NoNewline
-        Add-Content -Path $Report -Value ''
-        Write-Host "report section written to $Report"
-    }
-    else { $section }
+    Complete-BenchSection $md.ToString() $begin $end $Report -UpdateReport:$UpdateReport
 }
 finally {
     Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
