@@ -194,6 +194,9 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         $d = Open-GuestDisk -Uri $nbdkitUri, $httpsUri, $ftpUri -SkipCertificateCheck
         try {
             $d.ReadOnly | Should -BeTrue
+            # https is attached at a cold boot (qemu's curl driver can stall on a hot-plugged TLS connection).
+            $d.LaunchMode | Should -Be 'cold'
+            $d.WarmFallbackReason | Should -BeLike "https:// disks are attached at a cold boot*$httpsUri"
             @(Invoke-GuestFsApi -Disk $d list_devices) | Should -Be @('/dev/sda', '/dev/sdb', '/dev/sdc')
             & $Snapshot $d '/dev/sda1' 'nbdkit'
             & $Snapshot $d '/dev/sdb1' 'https'
