@@ -44,9 +44,9 @@ public sealed record ResizePartition
     /// <summary>
     /// How the content is made to fit a smaller partition before it is copied (resize2fs,
     /// ntfsresize, btrfs filesystem resize, pvresize; on the source's throw-away overlay,
-    /// so the source never changes), or null.
+    /// so the source never changes), or null when the partition does not shrink.
     /// </summary>
-    public string? ShrinkMethod { get; init; }
+    public string? ShrinkMethod => Operation == "shrink" ? DiskResize.ShrinkMethodFor(Content) : null;
 }
 
 /// <summary>
@@ -167,7 +167,6 @@ public static class DiskResize
         {
             if (!double.TryParse(t[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out double pct) || pct < 0) throw Bad();
             value = (long)Math.Round(oldSize * pct / 100.0);
-            if (sign == 0) return value;
         }
         else
         {
@@ -183,9 +182,8 @@ public static class DiskResize
             }
             if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double n) || n < 0) throw Bad();
             value = (long)Math.Round(n * mult);
-            if (sign == 0) return value;
         }
-        return oldSize + sign * value;
+        return sign == 0 ? value : oldSize + sign * value;
     }
 
     /// <summary>Lays out the destination with one partition expanded (or none). Pure.</summary>
@@ -270,7 +268,6 @@ public static class DiskResize
                 TargetStartSector = start,
                 TargetEndSector = changed ? next - 1 : end - 1,
                 ExpandMethod = changed ? ExpandMethodFor(p.Content) : null,
-                ShrinkMethod = op == "shrink" ? ShrinkMethodFor(p.Content) : null,
             });
             start = next;
             n++;

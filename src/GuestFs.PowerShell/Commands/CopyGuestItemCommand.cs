@@ -138,15 +138,9 @@ public sealed class CopyGuestItemCommand : GuestCmdlet
     /// </summary>
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == "FromImages")
+        if (ParameterSetName is "FromImages" or "FromUris")
         {
-            _fleetImages.AddRange(ResolveImages(ImagePath, literal: false));
-            _fleetSources.AddRange(Path.Select(p => GuestPath.Normalize(p)));
-            return;
-        }
-        if (ParameterSetName == "FromUris")
-        {
-            _fleetImages.AddRange(CheckedUris(Uri));
+            _fleetImages.AddRange(ParameterSetName == "FromUris" ? CheckedUris(Uri) : ResolveImages(ImagePath, literal: false));
             _fleetSources.AddRange(Path.Select(p => GuestPath.Normalize(p)));
             return;
         }

@@ -17,6 +17,8 @@ namespace GuestFs.PowerShell.Commands;
 public sealed class ResizeGuestDiskCommand : GuestCmdlet
 {
     private const int ActivityId = 0x6e9;
+    // A source partition as -Expand, -Shrink and the keys of -Resize name it.
+    private const string PartitionPattern = @"^/dev/sda[0-9]+$";
 
     [Parameter(Mandatory = true, Position = 0)]
     [Alias("PSPath", "FullName")]
@@ -34,12 +36,12 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
 
     /// <summary>The source partition (/dev/sdaN) that gets the extra space.</summary>
     [Parameter]
-    [ValidatePattern(@"^/dev/sda[0-9]+$")]
+    [ValidatePattern(PartitionPattern)]
     public string? Expand { get; set; }
 
     /// <summary>The source partition that gives up the room a smaller destination lacks (virt-resize --shrink).</summary>
     [Parameter]
-    [ValidatePattern(@"^/dev/sda[0-9]+$")]
+    [ValidatePattern(PartitionPattern)]
     public string? Shrink { get; set; }
 
     /// <summary>New sizes of named partitions (virt-resize --resize): @{ '/dev/sda1' = '+200M'; '/dev/sda3' = 1GB }.</summary>
@@ -183,7 +185,7 @@ public sealed class ResizeGuestDiskCommand : GuestCmdlet
         foreach (System.Collections.DictionaryEntry e in Resize)
         {
             string name = LanguagePrimitives.ConvertTo<string>(e.Key) ?? "";
-            if (!System.Text.RegularExpressions.Regex.IsMatch(name, @"^/dev/sda[0-9]+$"))
+            if (!System.Text.RegularExpressions.Regex.IsMatch(name, PartitionPattern))
                 ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-Resize key '{name}' is not a source partition; write it as /dev/sdaN (Resize-GuestDisk -PlanOnly lists them)."), "BadResizePartition", ErrorCategory.InvalidArgument, name));
             object? v = e.Value is PSObject pso ? pso.BaseObject : e.Value;
             string text = v switch
