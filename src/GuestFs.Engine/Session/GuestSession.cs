@@ -297,8 +297,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             LaunchMode = null;
             WarmFallbackReason = null;
             string? coldReason = Options.ColdStart ? "cold start requested (-ColdStart or GUESTFS_COLD_START)" : null;
-            // The sources as added (a read-only remote disk is launched as a local overlay over it).
-            if (coldReason is null) coldReason = WarmUnsupportedReason(Drives.Select(d => d.Source));
+            if (coldReason is null) coldReason = WarmUnsupportedReason(drives);
             LaunchedAppliance? launched = null;
             var host = new Host(this, sw);
             if (coldReason is null)
@@ -353,16 +352,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Why the warm launcher cannot take these drives (the launch goes cold), or null.</summary>
-    /// <remarks>
-    /// https/ftps: qemu 7.2's curl driver, hot-plugged into a restored appliance, can stop
-    /// reading its TLS connection (seen with lighttpd: the socket left in CLOSE-WAIT with the
-    /// server's close_notify unread, the appliance's first reads never answered, the launch
-    /// timing out); opened at qemu's start it reads. Plain http is not affected.
-    /// </remarks>
-    internal static string? WarmUnsupportedReason(IEnumerable<DriveSource> sources) =>
-        sources.OfType<CurlDriveSource>().FirstOrDefault(c => c.Scheme is "https" or "ftps") is { } tls
-            ? $"{tls.Scheme}:// disks are attached at a cold boot (qemu's curl driver can stall on a TLS connection hot-plugged into a restored appliance): {tls.Display}"
-            : null;
+    private static string? WarmUnsupportedReason(IReadOnlyList<QemuDrive> drives) => null;
 
     /// <summary>The session's side of the launcher contract: progress, messages, and owning qemu.</summary>
     private sealed class Host : ILaunchHost

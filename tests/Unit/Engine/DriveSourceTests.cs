@@ -105,15 +105,4 @@ public sealed class DriveSourceTests
         Assert.Equal(282, LaunchSupport.Request("internal_autosync").Procedure);
         Assert.Throws<InvalidOperationException>(() => LaunchSupport.Request("no_such_call"));
     }
-
-    [Fact]
-    public void Tls_curl_disks_go_to_a_cold_boot_and_others_stay_warm()
-    {
-        DriveSource D(int i, string uri) => DriveUri.Parse(uri, skipCertificateCheck: uri.StartsWith("https", StringComparison.Ordinal));
-        Assert.Null(GuestFs.Engine.Session.GuestSession.WarmUnsupportedReason(new[] { D(0, "nbd://h/x"), D(1, "http://h/d.img"), D(2, "ftp://h/d.img") }));
-        string? why = GuestFs.Engine.Session.GuestSession.WarmUnsupportedReason(new[] { D(0, "nbd://h/x"), D(1, "https://h/d.img") });
-        Assert.NotNull(why);
-        Assert.Contains("cold boot", why);
-        Assert.Contains("https://h/d.img", why);
-    }
 }
