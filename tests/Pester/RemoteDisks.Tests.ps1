@@ -2,8 +2,9 @@
 # ports and sockets, stopped in AfterAll. GuestFs opens them with Open-GuestDisk -Uri and
 # the results are compared with ONE guestfish run over the same servers at the end.
 # Covered: NBD over TCP and a unix socket (qemu-nbd, export names) and from nbdkit, HTTP
-# (busybox httpd, which serves ranges), HTTPS (lighttpd, a self-signed certificate refused;
-# reading an https disk can hang in qemu 7.2, so it is not read here), FTP (vsftpd, anonymous), iSCSI (tgtd: an open target and a CHAP one, read-only,
+# (busybox httpd, which serves ranges), HTTPS (lighttpd: a self-signed certificate refused, then
+# read with -SkipCertificateCheck; basic authentication), FTP and FTPS (vsftpd, anonymous; FTPS
+# with implicit TLS), iSCSI (tgtd: an open target and a CHAP one, read-only,
 # writable, wrong and missing secrets), SSH (sshd with SFTP, ssh-agent, -SshHostKey;
 # read-only and writable; unknown or wrong host key, no agent); read-only opens that write nothing to the server; libvirt
 # domains (a test-driver node read with virsh, and its XML) compared with guestfish -d;
@@ -71,12 +72,17 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         if ($LASTEXITCODE) { throw 'openssl could not make the test certificate' }
         Set-Content "$tls/server.pem" ((Get-Content "$tls/cert.pem") + (Get-Content "$tls/key.pem"))
 
-        # HTTPS: lighttpd over the same directory, one request per connection.
+        # HTTPS: lighttpd over the same directory (kept-alive connections, as it is set up out of
+        # the box), with /private/ behind http basic authentication (user gfsweb).
         $script:httpsPort = Get-FreePort
+        New-Item -ItemType Directory (Join-Path $www 'private') | Out-Null
+        New-Item -ItemType SymbolicLink -Path (Join-Path $www 'private/base.img') -Target $base | Out-Null
+        Set-Content "$work/lighttpd.users" 'gfsweb:gfs-web-secret'
         @(
             "server.document-root = `"$www`"", 'server.bind = "127.0.0.1"', "server.port = $httpsPort",
-            'server.modules += ( "mod_openssl" )', 'ssl.engine = "enable"', "ssl.pemfile = `"$tls/server.pem`"",
-            'server.max-keep-alive-requests = 0', "server.errorlog = `"$work/lighttpd.log`"",
+            'server.modules += ( "mod_openssl", "mod_auth", "mod_authn_file" )', 'ssl.engine = "enable"', "ssl.pemfile = `"$tls/server.pem`"",
+            "server.errorlog = `"$work/lighttpd.log`"", 'auth.backend = "plain"', "auth.backend.plain.userfile = `"$work/lighttpd.users`"",
+            'auth.require = ( "/private/" => ( "method" => "basic", "realm" => "gfs", "require" => "valid-user" ) )',
             'mimetype.assign = ( "" => "application/octet-stream" )'
         ) | Set-Content "$work/lighttpd.conf"
         Start-Server lighttpd @('-D', '-f', "$work/lighttpd.conf") | Out-Null
@@ -84,23 +90,33 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         $script:httpsUri = "https://127.0.0.1:$httpsPort/base.img"
 
         # FTP: vsftpd, anonymous, read-only, chrooted to a directory holding a copy of the base
-        # image (a symlink would point outside the chroot). (ftps:// is not served: qemu 7.2's
-        # curl driver stalls on implicit FTPS after SIZE, see about_GuestFs_RemoteDisks.)
+        # image (a symlink would point outside the chroot); a second vsftpd serves the same
+        # directory over implicit TLS (ftps://, port 990's protocol) with the test certificate.
         $ftpRoot = Join-Path $work 'ftp'
         $ftpEmpty = Join-Path $work 'ftp-empty'
         New-Item -ItemType Directory $ftpRoot, $ftpEmpty | Out-Null
         & cp --sparse=always $base (Join-Path $ftpRoot 'base.img')
         & chmod 0755 $work $ftpRoot $ftpEmpty
         $script:ftpPort = Get-FreePort
-        @(
-            'listen=YES', 'listen_ipv6=NO', 'listen_address=127.0.0.1', "listen_port=$ftpPort", 'background=NO',
+        $ftpConf = @(
+            'listen=YES', 'listen_ipv6=NO', 'listen_address=127.0.0.1', 'background=NO',
             'anonymous_enable=YES', 'no_anon_password=YES', 'local_enable=NO', 'write_enable=NO', "anon_root=$ftpRoot",
             "secure_chroot_dir=$ftpEmpty", 'pasv_enable=YES', 'pasv_address=127.0.0.1', 'seccomp_sandbox=NO',
             'xferlog_enable=NO', 'dirmessage_enable=NO', 'connect_from_port_20=NO'
-        ) | Set-Content "$work/vsftpd.conf"
+        )
+        ($ftpConf + "listen_port=$ftpPort") | Set-Content "$work/vsftpd.conf"
         Start-Server vsftpd @("$work/vsftpd.conf") | Out-Null
         Wait-Port $ftpPort
         $script:ftpUri = "ftp://127.0.0.1:$ftpPort/base.img"
+        $script:ftpsPort = Get-FreePort
+        ($ftpConf + @(
+            "listen_port=$ftpsPort", 'ssl_enable=YES', 'implicit_ssl=YES', 'allow_anon_ssl=YES', 'force_anon_logins_ssl=YES',
+            'force_anon_data_ssl=YES', "rsa_cert_file=$tls/cert.pem", "rsa_private_key_file=$tls/key.pem",
+            'require_ssl_reuse=NO', 'ssl_ciphers=HIGH'
+        )) | Set-Content "$work/vsftpd-tls.conf"
+        Start-Server vsftpd @("$work/vsftpd-tls.conf") | Out-Null
+        Wait-Port $ftpsPort
+        $script:ftpsUri = "ftps://127.0.0.1:$ftpsPort/base.img"
 
         # iSCSI: tgtd (userspace target, run as root, own control socket and portal) with two
         # targets over a sparse raw copy of the base image: one open, one with CHAP.
@@ -187,23 +203,68 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         finally { Close-GuestDisk -Disk $d }
     }
 
-    It 'nbdkit and ftp (vsftpd) in one read-only session; https (lighttpd): a self-signed certificate is refused without -SkipCertificateCheck' {
-        $e = { Open-GuestDisk -Uri $httpsUri } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
-        $e.Exception.Message | Should -Match 'certificate'
-        $e.Exception.Message | Should -Match 'SkipCertificateCheck'
-        # Reading an https disk is not in the suite: qemu 7.2's curl driver sometimes never
-        # answers the appliance's reads (see KNOWN PROBLEM: HTTPS in about_GuestFs_RemoteDisks).
-        $d = Open-GuestDisk -Uri $nbdkitUri, $ftpUri
+    It 'nbdkit, ftp, https and ftps in one read-only session; self-signed certificates are refused without -SkipCertificateCheck' {
+        foreach ($u in $httpsUri, $ftpsUri) {
+            $e = { Open-GuestDisk -Uri $u } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match 'certificate'
+            $e.Exception.Message | Should -Match 'SkipCertificateCheck'
+            $e.Exception.Message | Should -BeLike "*$u*"
+        }
+        $d = Open-GuestDisk -Uri $nbdkitUri, $ftpUri, $httpsUri, $ftpsUri -SkipCertificateCheck
         try {
             $d.ReadOnly | Should -BeTrue
-            @(Invoke-GuestFsApi -Disk $d list_devices) | Should -Be @('/dev/sda', '/dev/sdb')
+            @(Invoke-GuestFsApi -Disk $d list_devices) | Should -Be @('/dev/sda', '/dev/sdb', '/dev/sdc', '/dev/sdd')
             & $Snapshot $d '/dev/sda1' 'nbdkit'
             & $Snapshot $d '/dev/sdb1' 'ftp'
-            foreach ($k in 'nbdkit', 'ftp') {
+            & $Snapshot $d '/dev/sdc1' 'https'
+            & $Snapshot $d '/dev/sdd1' 'ftps'
+            foreach ($k in 'nbdkit', 'ftp', 'https', 'ftps') {
                 $ours["$k.ls"].Count | Should -Be 50
                 $ours["$k.md5"] | Should -Not -BeNullOrEmpty
                 $ours["$k.md5"] | Should -Be $ours['tcp.md5']
             }
+            # Every byte of the https disk, read by the appliance with many requests in flight
+            # (the load under which qemu 7.2's own curl driver could stop answering), equals
+            # the image on the server.
+            $want = (Get-FileHash $base -Algorithm MD5).Hash.ToLowerInvariant()
+            Invoke-GuestFsApi -Disk $d checksum_device -Arguments @{ csumtype = 'md5'; device = '/dev/sdc' } | Should -Be $want
+        }
+        finally { Close-GuestDisk -Disk $d }
+    }
+
+    It 'http basic authentication: -Credential opens a protected disk; none, or a wrong password, is refused saying -Credential' {
+        $protected = "https://127.0.0.1:$httpsPort/private/base.img"
+        $good = [pscredential]::new('gfsweb', (ConvertTo-SecureString 'gfs-web-secret' -AsPlainText -Force))
+        $d = Open-GuestDisk -Uri $protected -Credential $good -SkipCertificateCheck
+        try { & $Snapshot $d '/dev/sda1' 'auth' }
+        finally { Close-GuestDisk -Disk $d }
+        $ours['auth.md5'] | Should -Be $ours['tcp.md5']
+        $bad = [pscredential]::new('gfsweb', (ConvertTo-SecureString 'wrong-web-secret-7' -AsPlainText -Force))
+        foreach ($attempt in @(@{ Credential = $bad }, @{})) {
+            $e = { Open-GuestDisk -Uri $protected -SkipCertificateCheck @attempt } | Should -Throw -ErrorId 'RemoteDiskUnavailable,GuestFs.PowerShell.Commands.OpenGuestDiskCommand' -PassThru
+            $e.Exception.Message | Should -Match '401'
+            $e.Exception.Message | Should -Match '-Credential'
+            $e.Exception.Message | Should -Not -Match 'wrong-web-secret-7'
+        }
+    }
+
+    It 'a server that goes away mid-session makes reads fail with an I/O error within seconds, not hang' {
+        $port = Get-FreePort
+        $p = Start-Server busybox @('httpd', '-f', '-p', "127.0.0.1:$port", '-h', $www)
+        Wait-Port $port
+        $d = Open-GuestDisk -Uri "http://127.0.0.1:$port/base.img"
+        try {
+            Invoke-GuestFsApi -Disk $d mount_ro -Arguments @{ mountable = '/dev/sda1'; mountpoint = '/' }
+            Stop-Process -Id $p.Id -Force
+            $p.WaitForExit(5000) | Out-Null
+            # Bytes near the end of the disk were never read (not in the bridge's cache, nor in
+            # the guest's): the guest must ask the server, which is gone.
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $e = { Invoke-GuestFsApi -Disk $d pread_device -Arguments @{ device = '/dev/sda'; count = 4096; offset = 900MB } -ErrorAction Stop } | Should -Throw -PassThru
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 60
+            $e.Exception.Message | Should -Match 'Input/output error|EIO'
+            # The session still answers.
+            @(Invoke-GuestFsApi -Disk $d list_devices) | Should -Be @('/dev/sda')
         }
         finally { Close-GuestDisk -Disk $d }
     }

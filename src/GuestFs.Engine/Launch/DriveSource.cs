@@ -96,9 +96,13 @@ public sealed record FileDriveSource(string Path) : DriveSource
 public sealed record NbdDriveSource(DriveServer? Server, string? Socket, string? Export) : DriveSource
 {
     public override string Protocol => "nbd";
-    public override string Display => Socket is not null
+
+    /// <summary>What messages call this export instead of its nbd URI (the http(s)/ftp(s) URL GuestFs serves through it).</summary>
+    public string? ShownAs { get; init; }
+
+    public override string Display => ShownAs ?? (Socket is not null
         ? $"nbd+unix:///{Export}?socket={Socket}"
-        : $"nbd://{Server!.Host}{(Server.Port is null ? "" : ":" + Server.Port)}/{Export}";
+        : $"nbd://{Server!.Host}{(Server.Port is null ? "" : ":" + Server.Port)}/{Export}");
     public override JsonObject ProtocolNode(string? secretId)
     {
         var n = new JsonObject { ["driver"] = "nbd" };
@@ -170,7 +174,13 @@ public sealed record SshDriveSource(DriveServer Server, string RemotePath) : Dri
     }
 }
 
-/// <summary>An image served over http, https, ftp or ftps (qemu's curl driver; read-only).</summary>
+/// <summary>
+/// An image served over http, https, ftp or ftps; read-only. GuestFs reads it itself (byte
+/// ranges, a chunk cache, time limits and retries) and hands it to qemu over a private NBD
+/// socket (see GuestFs.Engine.Remote): qemu 7.2's curl driver can stop answering reads for
+/// good when several are in flight, and cannot read ftps at all. <see cref="ProtocolNode"/>
+/// still describes the curl driver's node, for callers that want qemu to read the URL itself.
+/// </summary>
 public sealed record CurlDriveSource(string Scheme, string Url) : DriveSource
 {
     public override string Protocol => Scheme;
@@ -195,7 +205,7 @@ public sealed record CurlDriveSource(string Scheme, string Url) : DriveSource
             (error.Contains("certificate", StringComparison.OrdinalIgnoreCase) || error.Contains("SSL", StringComparison.Ordinal)))
             return "the server's TLS certificate is not trusted by this host: install its CA certificate (update-ca-certificates), or, if you trust this server, add -SkipCertificateCheck";
         if (error.Contains("401", StringComparison.Ordinal) || error.Contains("530", StringComparison.Ordinal) || error.Contains("Access denied", StringComparison.OrdinalIgnoreCase))
-            return "the server wants a user and password: give -Credential";
+            return User is null ? "the server wants a user and password: give -Credential" : "the server refused that user and password: check -Credential";
         return null;
     }
 }

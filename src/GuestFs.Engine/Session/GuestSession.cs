@@ -32,6 +32,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
     private readonly object _stateLock = new();
     private readonly SemaphoreSlim _callLock = new(1, 1);
     private readonly List<Drive> _drives = new();
+    private readonly List<Remote.NbdExportServer> _bridges = new();
     private GuestSessionState _state = GuestSessionState.Config;
     private DaemonChannel? _channel;
     private QemuProcess? _qemu;
@@ -509,6 +510,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         foreach (var d in Drives)
         {
             var src = d.Source;
+            if (src is CurlDriveSource curl) src = await BridgeAsync(d, curl, ct).ConfigureAwait(false);
             (string Id, string File)? secret = null;
             if (src.Secret is not null)
             {
@@ -566,6 +568,39 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 { Discard = o.Discard, CopyOnRead = o.CopyOnRead, BlockSize = o.BlockSize, Secret = secret });
         }
         return result;
+    }
+
+    /// <summary>
+    /// Serves an http(s)/ftp(s) drive to qemu over an NBD unix socket in the private temp dir,
+    /// read by GuestFs itself (see <see cref="CurlDriveSource"/> for why not qemu's curl
+    /// driver). The server is probed here, so a wrong URL, certificate or password fails
+    /// before the appliance starts. The bridge lives until the appliance is torn down.
+    /// </summary>
+    private async Task<DriveSource> BridgeAsync(Drive d, CurlDriveSource curl, CancellationToken ct)
+    {
+        var file = await Remote.RemoteFile.OpenAsync(curl, ct).ConfigureAwait(false);
+        string socket = Path.Combine(_tempDir!, $"remote{d.Index}.sock");
+        Remote.NbdExportServer server;
+        try { server = Remote.NbdExportServer.Start(file, socket, m => Say(MessageLevel.Verbose, m)); }
+        catch
+        {
+            await file.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        lock (_bridges) _bridges.Add(server);
+        Say(MessageLevel.Verbose, $"{curl.Display}: {file.Length} bytes; GuestFs reads it and serves it to qemu over NBD ({socket})");
+        return new NbdDriveSource(null, socket, null) { ShownAs = curl.Display };
+    }
+
+    private void StopBridges()
+    {
+        Remote.NbdExportServer[] all;
+        lock (_bridges) { all = _bridges.ToArray(); _bridges.Clear(); }
+        foreach (var b in all)
+        {
+            try { b.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5)); }
+            catch (Exception e) { Say(MessageLevel.Debug, $"stopping the NBD bridge {b.SocketPath}: {e.Message}"); }
+        }
     }
 
     // ------------------------------------------------------------ calls
@@ -757,6 +792,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 q.Dispose();
                 _qemu = null;
             }
+            StopBridges();
             RemoveTempDir();
         }
         finally
@@ -782,6 +818,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         try { _qemu?.Kill(); } catch { }
         try { _qemu?.Dispose(); } catch { }
         _qemu = null;
+        StopBridges();
         RemoveTempDir();
     }
 
