@@ -93,7 +93,7 @@ try {
 
     $md = [System.Text.StringBuilder]::new()
     $null = $md.AppendLine($begin).AppendLine('## Remote disks: NBD and HTTP').AppendLine()
-    $null = $md.AppendLine(('A 1 GiB raw image (one ext4 partition: a 128 MiB random file and 200 small files) served on 127.0.0.1 by qemu-nbd and by busybox httpd. Each row is a whole run from start to exit or close: guestfish boots its own appliance; GuestFs opens the disk as Open-GuestDisk -Uri does for a user (warm when it can), mounts, lists or copies, and closes. Every download is checked against the file''s SHA-256. Side order: {0}. Measured {1}; `bench/section.ps1 -Name remote -UpdateReport` measures this section alone.' -f ($order -join '; '), (Get-Date -Format 'yyyy-MM-dd HH:mm'))).AppendLine()
+    $null = $md.AppendLine(('A 1 GiB raw image (one ext4 partition: a 128 MiB random file and 200 small files) served on 127.0.0.1 by qemu-nbd and by busybox httpd. Each row is a whole run from start to exit or close: guestfish boots its own appliance; GuestFs opens the disk as Open-GuestDisk -Uri does for a user (warm when it can), mounts, lists or copies, and closes. Over HTTP guestfish's qemu reads with its curl driver, GuestFs with its own reader behind an NBD socket. Every download is checked against the file''s SHA-256. Side order: {0}. Measured {1}; `bench/section.ps1 -Name remote -UpdateReport` measures this section alone.' -f ($order -join '; '), (Get-Date -Format 'yyyy-MM-dd HH:mm'))).AppendLine()
     $null = $md.AppendLine('| Workload | guestfish median (s) | GuestFs median (s) | ratio per round | median ratio |')
     $null = $md.AppendLine('|---|---|---|---|---|')
     $verdicts = [System.Collections.Generic.List[string]]::new()
