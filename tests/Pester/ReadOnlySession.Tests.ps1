@@ -184,6 +184,22 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             Test-GuestPath /etc -PathType Leaf | Should -BeFalse
             Test-GuestPath /data/small/*.txt | Should -BeTrue
         }
+        It 'checks many paths in pipelined batches, each answer as the daemon gives it one call at a time' {
+            $all = @(Get-GuestChildItem / -Recurse | ForEach-Object FullName)
+            $paths = @('/') + $all + @($all | Select-Object -First 150 | ForEach-Object { "$_/nope" }) + @(1..100 | ForEach-Object { "/missing$_/x" })
+            $paths.Count | Should -BeGreaterThan 1000
+            $expectAny = foreach ($p in $paths) { $null -ne (Invoke-GuestFsApi lstatns -Arguments @{ path = $p } -ErrorAction SilentlyContinue) }
+            $expectDir = foreach ($p in $paths) {
+                $st = Invoke-GuestFsApi lstatns -Arguments @{ path = $p } -ErrorAction SilentlyContinue
+                $null -ne $st -and ($st.StMode -band 0xF000) -eq 0x4000
+            }
+            $before = $disk.Session.CallCount
+            $any = @(Test-GuestPath -LiteralPath $paths)
+            $calls = $disk.Session.CallCount - $before
+            $any | Should -Be @($expectAny)
+            $calls | Should -BeLessThan 200 -Because 'the paths are asked for per directory, not one call each'
+            @($paths | Test-GuestPath -PathType Container) | Should -Be @($expectDir)
+        }
         It 'gets the root and items by literal path' {
             (Get-GuestItem /).ItemType | Should -Be 'Directory'
             (Get-GuestItem -LiteralPath '/data/space name.txt').Length | Should -Be 7

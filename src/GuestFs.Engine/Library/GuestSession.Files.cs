@@ -215,6 +215,80 @@ public sealed partial class GuestSession
         return r.Length == 1 ? r[0] : null;
     }
 
+    private static readonly int s_lstatnslist = ProcedureCatalog.Find("internal_lstatnslist")!.Number;
+    private static readonly int s_lstatns = ProcedureCatalog.Find("lstatns")!.Number;
+
+    /// <summary>
+    /// lstat of many paths at once: for each path, in order, its stat, null when it does not
+    /// exist (what <see cref="GetItemAsync"/> returns null for), or the error of the call that
+    /// asked for it. Symbolic links are not followed. The paths are grouped by directory into
+    /// lstatnslist calls (up to StatBatchSize names each) and those calls are pipelined
+    /// (<see cref="InvokeBatchAsync{T}"/>): a thousand paths in a hundred directories cost a
+    /// hundred daemon calls and about one round trip, where libguestfs makes a thousand calls
+    /// one after the other.
+    /// </summary>
+    public async Task<BatchReply<GuestStatns?>[]> LstatManyAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default)
+    {
+        var result = new BatchReply<GuestStatns?>[paths.Count];
+        // (directory, names, the result index of each name), in first-seen order.
+        var groups = new List<(string Dir, List<string> Names, List<int> Slots)>();
+        var open = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < paths.Count; i++)
+        {
+            string path = GuestPath.Normalize(paths[i]);
+            // "/" has no parent to list it in: "/." names the root inside "/".
+            string dir = path == "/" ? "/" : GuestPath.GetDirectoryName(path);
+            string name = path == "/" ? "." : GuestPath.GetFileName(path);
+            if (!open.TryGetValue(dir, out int g) || groups[g].Names.Count >= StatBatchSize)
+            {
+                g = groups.Count;
+                groups.Add((dir, new List<string>(), new List<int>()));
+                open[dir] = g;
+            }
+            groups[g].Names.Add(name);
+            groups[g].Slots.Add(i);
+        }
+        var requests = groups.Select(x =>
+        {
+            var names = x.Names.ToArray();
+            return new RpcRequest(s_lstatnslist, "internal_lstatnslist", 0UL, w => { w.WriteString(x.Dir); w.WriteStringArray(names); });
+        }).ToArray();
+        var replies = await InvokeBatchAsync(requests, static (ref Xdr.XdrReader r) => GuestStatns.ReadList(ref r), cancellationToken).ConfigureAwait(false);
+        var retry = new List<int>();
+        for (int g = 0; g < groups.Count; g++)
+        {
+            var (_, names, slots) = groups[g];
+            var reply = replies[g];
+            if (reply.Error is { ErrnoName: "ENOENT" or "ENOTDIR" })
+            {
+                foreach (int slot in slots) result[slot] = new BatchReply<GuestStatns?>(null, null); // the directory itself is missing
+            }
+            else if (reply.Error is not null || reply.Value!.Length != names.Count)
+            {
+                // lstatnslist fails as a whole for one bad name (ENAMETOOLONG, EACCES …):
+                // ask for each of its paths alone, so each error lands on its own path.
+                retry.AddRange(slots);
+            }
+            else
+            {
+                for (int k = 0; k < slots.Count; k++)
+                    result[slots[k]] = new BatchReply<GuestStatns?>(reply.Value[k].StIno == -1 ? null : reply.Value[k], null);
+            }
+        }
+        if (retry.Count > 0)
+        {
+            var single = retry.Select(i =>
+            {
+                string path = GuestPath.Normalize(paths[i]);
+                return new RpcRequest(s_lstatns, "lstatns", 0UL, w => w.WriteString(path));
+            }).ToArray();
+            var answers = await InvokeBatchAsync(single, static (ref Xdr.XdrReader r) => (GuestStatns?)GuestStatns.Read(ref r), cancellationToken).ConfigureAwait(false);
+            for (int k = 0; k < retry.Count; k++)
+                result[retry[k]] = answers[k].Error is { ErrnoName: "ENOENT" or "ENOTDIR" } ? new BatchReply<GuestStatns?>(null, null) : answers[k];
+        }
+        return result;
+    }
+
     /// <summary>The whole content of a guest file (libguestfs's read_file).</summary>
     public async Task<byte[]> ReadFileAsync(string path, CancellationToken cancellationToken = default)
     {

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Buffers.Binary;
@@ -356,6 +357,57 @@ public sealed class DaemonChannel : IDisposable
         return await DownloadAsync(request, decoder, transfer, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Plain calls pipelined: up to <paramref name="window"/> requests wait in the daemon's
+    /// queue while their replies are read, so N independent calls cost about one round trip
+    /// plus the daemon's own time instead of N round trips (libguestfs can only do one call
+    /// at a time). guestfsd reads and answers requests strictly in order, so reply i belongs
+    /// to request i, checked by serial. A daemon error is the result of its own call and the
+    /// others go on; a broken conversation throws. On cancellation no further request is
+    /// sent, the replies of those already sent are read (the channel stays in step), then
+    /// <see cref="OperationCanceledException"/> is thrown.
+    /// </summary>
+    public async Task<BatchReply<T>[]> CallBatchAsync<T>(IReadOnlyList<RpcRequest> requests, ReplyDecoder<T> decoder,
+        CancellationToken cancellationToken = default, int window = 64)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        if (window < 1) throw new ArgumentOutOfRangeException(nameof(window));
+        const bool async = true;
+        var results = new BatchReply<T>[requests.Count];
+        var pending = new Queue<(int Index, uint Serial)>(Math.Min(window, requests.Count));
+        int next = 0;
+        bool cancelled = false;
+        while (true)
+        {
+            while (!cancelled && next < requests.Count && pending.Count < window)
+            {
+                if (cancellationToken.IsCancellationRequested) { cancelled = true; break; }
+                ThrowIfBroken(requests[next].Name);
+                try
+                {
+                    pending.Enqueue((next, await SendRequestAsync(async, requests[next], 0).ConfigureAwait(false)));
+                }
+                catch (GuestFsException e) when (e is not GuestFsProtocolException)
+                {
+                    results[next] = new BatchReply<T>(default, e); // too large to send: nothing went out
+                }
+                next++;
+            }
+            if (pending.Count == 0) break;
+            var (i, serial) = pending.Dequeue();
+            try
+            {
+                results[i] = new BatchReply<T>(await ReceiveReplyAsync(async, requests[i], serial, decoder).ConfigureAwait(false), null);
+            }
+            catch (GuestFsException e) when (e is not GuestFsProtocolException)
+            {
+                results[i] = new BatchReply<T>(default, e);
+            }
+        }
+        if (cancelled) throw new OperationCanceledException($"{requests[next].Name}: cancelled after {next} of {requests.Count} pipelined calls", cancellationToken);
+        return results;
+    }
+
     private async Task<T> UploadAsync<T>(RpcRequest request, ReplyDecoder<T> decoder, FileTransfer transfer, CancellationToken ct)
     {
         const bool async = true; // transfers and the launch flag never block a caller's thread
@@ -563,4 +615,14 @@ public sealed class DaemonChannel : IDisposable
         _brokenReason ??= "closed";
         try { _stream.Dispose(); } catch { }
     }
+}
+
+/// <summary>The outcome of one call of a pipelined batch: its value, or the daemon's error for it.</summary>
+public readonly record struct BatchReply<T>(T? Value, GuestFsException? Error)
+{
+    /// <summary>True when the call succeeded.</summary>
+    public bool Ok => Error is null;
+
+    /// <summary>The value, or the call's error thrown.</summary>
+    public T GetValue() => Error is null ? Value! : throw Error;
 }

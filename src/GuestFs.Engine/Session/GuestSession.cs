@@ -682,6 +682,44 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Many independent plain calls pipelined on the one connection (see
+    /// <see cref="DaemonChannel.CallBatchAsync{T}"/>): results in request order, each with
+    /// its value or its own daemon error. The session's call lock is held for the whole
+    /// batch, so other callers still see one call at a time. Cancelling stops sending and
+    /// reads the replies already due before it throws, so the session stays usable.
+    /// </summary>
+    public async Task<BatchReply<T>[]> InvokeBatchAsync<T>(IReadOnlyList<RpcRequest> requests, ReplyDecoder<T> decoder,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        if (requests.Count == 0) return Array.Empty<BatchReply<T>>();
+        string name = requests[0].Name;
+        RequireReady(name);
+        await _callLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            RequireReady(name);
+            foreach (var r in requests) _procNames.TryAdd(r.Procedure, r.Name);
+            Interlocked.Add(ref _callCount, requests.Count);
+            NoteCall(name);
+            Trace($"{name} ×{requests.Count} (pipelined)");
+            var results = await _channel!.CallBatchAsync(requests, decoder, cancellationToken).ConfigureAwait(false);
+            Trace($"{name} ×{requests.Count} = {results.Count(x => x.Ok)} ok, {results.Count(x => !x.Ok)} errors");
+            return results;
+        }
+        catch (GuestFsProtocolException e)
+        {
+            Trace($"{name} = error (appliance lost: {e.DaemonMessage})");
+            await HandleDeathAsync(e.DaemonMessage).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            _callLock.Release();
+        }
+    }
+
     /// <summary>A daemon call with no return value.</summary>
     public Task InvokeAsync(RpcRequest request, FileTransfer? transfer = null, CancellationToken cancellationToken = default) =>
         InvokeAsync(request, XdrDecoders.Void, transfer, cancellationToken);
