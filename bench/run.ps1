@@ -17,7 +17,9 @@ param(
     # Optimize-GuestDisk / Resize-GuestDisk against virt-sparsify / virt-resize (bench/section.ps1 -Name hygiene).
     [switch] $SkipHygiene,
     # Open-and-list and a 128 MiB download over NBD and HTTP against guestfish (bench/section.ps1 -Name remote).
-    [switch] $SkipRemote
+    [switch] $SkipRemote,
+    # 1,000 paths in one pipelined batch against guestfish's one call at a time (bench/section.ps1 -Name batch).
+    [switch] $SkipBatch
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
@@ -456,6 +458,7 @@ Close-GuestDisk -Disk `$d
     $sections = @(
         @{ Skip = $SkipHygiene; Name = 'hygiene'; Title = 'Disk hygiene: Optimize-GuestDisk and Resize-GuestDisk' }
         @{ Skip = $SkipRemote; Name = 'remote'; Title = 'Remote disks: NBD and HTTP' }
+        @{ Skip = $SkipBatch; Name = 'batch'; Title = 'Many small calls as one batch' }
     )
     foreach ($sec in $sections | Where-Object { -not $_.Skip }) {
         try {
