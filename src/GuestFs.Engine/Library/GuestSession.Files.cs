@@ -193,14 +193,7 @@ public sealed partial class GuestSession
         path = GuestPath.Normalize(path);
         if (path == "/")
         {
-            var st = await LstatnsAsync("/", cancellationToken).ConfigureAwait(false);
-            return ToFileInfo("/", "", st) is var root ? new GuestFileInfo
-            {
-                Name = "/", FullName = "/", DirectoryName = "", ItemType = root.ItemType, UnixMode = root.UnixMode,
-                Length = root.Length, Uid = root.Uid, Gid = root.Gid, Inode = root.Inode, LinkCount = root.LinkCount,
-                Blocks = root.Blocks, Device = root.Device, LastWriteTime = root.LastWriteTime,
-                LastAccessTime = root.LastAccessTime, ChangeTime = root.ChangeTime,
-            } : null;
+            return RootItem(await LstatnsAsync("/", cancellationToken).ConfigureAwait(false));
         }
         string dir = GuestPath.GetDirectoryName(path), name = GuestPath.GetFileName(path);
         GuestFileInfo[] r;
@@ -287,6 +280,64 @@ public sealed partial class GuestSession
                 result[retry[k]] = answers[k].Error is { ErrnoName: "ENOENT" or "ENOTDIR" } ? new BatchReply<GuestStatns?>(null, null) : answers[k];
         }
         return result;
+    }
+
+    private static readonly int s_readlink = ProcedureCatalog.Find("readlink")!.Number;
+
+    /// <summary>
+    /// <see cref="GetItemAsync"/> for many paths at once: the stats come from
+    /// <see cref="LstatManyAsync"/> and the targets of the symbolic links among them from one
+    /// more pipelined batch of readlink calls. For each path, in order: its item, null when
+    /// it does not exist, or the error of the call that asked for it.
+    /// </summary>
+    public async Task<BatchReply<GuestFileInfo?>[]> GetItemsAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default)
+    {
+        var stats = await LstatManyAsync(paths, cancellationToken).ConfigureAwait(false);
+        var result = new BatchReply<GuestFileInfo?>[paths.Count];
+        var links = new List<int>();
+        for (int i = 0; i < paths.Count; i++)
+        {
+            if (stats[i].Error is { } e) result[i] = new BatchReply<GuestFileInfo?>(null, e);
+            else if (stats[i].Value is not { } st) result[i] = new BatchReply<GuestFileInfo?>(null, null);
+            else if (GuestFileInfo.TypeFromMode(st.StMode) == GuestItemType.SymbolicLink) links.Add(i);
+            else result[i] = new BatchReply<GuestFileInfo?>(Item(paths[i], st, null), null);
+        }
+        if (links.Count > 0)
+        {
+            var requests = links.Select(i =>
+            {
+                string path = GuestPath.Normalize(paths[i]);
+                return new RpcRequest(s_readlink, "readlink", 0UL, w => w.WriteString(path));
+            }).ToArray();
+            var targets = await InvokeBatchAsync(requests, static (ref Xdr.XdrReader r) => r.ReadString(), cancellationToken).ConfigureAwait(false);
+            for (int k = 0; k < links.Count; k++)
+            {
+                int i = links[k];
+                result[i] = targets[k].Error is { } e
+                    ? new BatchReply<GuestFileInfo?>(null, e)
+                    : new BatchReply<GuestFileInfo?>(Item(paths[i], stats[i].Value!, targets[k].Value), null);
+            }
+        }
+        return result;
+
+        static GuestFileInfo Item(string path, GuestStatns st, string? target)
+        {
+            path = GuestPath.Normalize(path);
+            return path == "/" ? RootItem(st) : ToFileInfo(GuestPath.GetDirectoryName(path), GuestPath.GetFileName(path), st, target);
+        }
+    }
+
+    /// <summary>The root directory as an item: named "/", with no parent.</summary>
+    private static GuestFileInfo RootItem(GuestStatns st)
+    {
+        var root = ToFileInfo("/", "", st);
+        return new GuestFileInfo
+        {
+            Name = "/", FullName = "/", DirectoryName = "", ItemType = root.ItemType, UnixMode = root.UnixMode,
+            Length = root.Length, Uid = root.Uid, Gid = root.Gid, Inode = root.Inode, LinkCount = root.LinkCount,
+            Blocks = root.Blocks, Device = root.Device, LastWriteTime = root.LastWriteTime,
+            LastAccessTime = root.LastAccessTime, ChangeTime = root.ChangeTime,
+        };
     }
 
     /// <summary>The whole content of a guest file (libguestfs's read_file).</summary>
