@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 using GuestFs.Engine.Xdr;
@@ -32,6 +33,84 @@ public sealed class DaemonChannel : IDisposable
     public DaemonChannel(Stream stream)
     {
         _stream = stream ?? throw new ArgumentNullException(nameof(stream));
+        _socket = (stream as System.Net.Sockets.NetworkStream)?.Socket;
+    }
+
+    // The socket under _stream, for the blocking path: once .NET has used a socket
+    // asynchronously (the launch flag, transfers) it keeps it non-blocking, and its
+    // "blocking" Receive then waits on an event set by .NET's epoll thread: two thread
+    // switches per reply. The blocking path instead waits in poll(2) itself and reads
+    // with recv(2), on the calling thread.
+    private readonly System.Net.Sockets.Socket? _socket;
+
+    private int ReceiveBlocking(byte[] buffer, int offset, int count)
+    {
+        if (_socket is null) return _stream.Read(buffer, offset, count);
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            while (true)
+            {
+                nint n = Native.Recv(fd, ref buffer[offset], count, 0);
+                if (n >= 0) return (int)n;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Native.EINTR) continue;
+                if (errno != Native.EAGAIN) throw new IOException($"recv failed: errno {errno}");
+                Native.WaitUntil(fd, Native.POLLIN);
+            }
+        }
+        finally { if (added) handle.DangerousRelease(); }
+    }
+
+    private void SendBlocking(ReadOnlySpan<byte> data)
+    {
+        if (_socket is null) { _stream.Write(data); _stream.Flush(); return; }
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            while (data.Length > 0)
+            {
+                nint n = Native.Send(fd, ref MemoryMarshal.GetReference(data), data.Length, Native.MSG_NOSIGNAL);
+                if (n >= 0) { data = data.Slice((int)n); continue; }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Native.EINTR) continue;
+                if (errno != Native.EAGAIN) throw new IOException($"send failed: errno {errno}");
+                Native.WaitUntil(fd, Native.POLLOUT);
+            }
+        }
+        finally { if (added) handle.DangerousRelease(); }
+    }
+
+    private static class Native
+    {
+        public const int EINTR = 4, EAGAIN = 11, MSG_NOSIGNAL = 0x4000;
+        public const short POLLIN = 1, POLLOUT = 4;
+
+        [StructLayout(LayoutKind.Sequential)]
+        public struct PollFd { public int Fd; public short Events; public short Revents; }
+
+        [DllImport("libc", EntryPoint = "recv", SetLastError = true)]
+        public static extern nint Recv(int fd, ref byte buffer, nint length, int flags);
+
+        [DllImport("libc", EntryPoint = "send", SetLastError = true)]
+        public static extern nint Send(int fd, ref byte buffer, nint length, int flags);
+
+        [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
+        public static extern int Poll(ref PollFd fds, nuint count, int timeout);
+
+        /// <summary>Blocks in poll(2) until <paramref name="fd"/> is ready for <paramref name="events"/> (or hung up).</summary>
+        public static void WaitUntil(int fd, short events)
+        {
+            var pfd = new PollFd { Fd = fd, Events = events };
+            if (Poll(ref pfd, 1, -1) < 0 && Marshal.GetLastPInvokeError() != EINTR)
+                throw new IOException($"poll failed: errno {Marshal.GetLastPInvokeError()}");
+        }
     }
 
     /// <summary>Raised (on the thread that reads) for every daemon progress message.</summary>
@@ -65,7 +144,7 @@ public sealed class DaemonChannel : IDisposable
             try
             {
                 n = !async
-                    ? _stream.Read(_rbuf, _rend, _rbuf.Length - _rend)
+                    ? ReceiveBlocking(_rbuf, _rend, _rbuf.Length - _rend)
                     : await _stream.ReadAsync(_rbuf.AsMemory(_rend, _rbuf.Length - _rend)).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
@@ -126,7 +205,7 @@ public sealed class DaemonChannel : IDisposable
             while (off < len)
             {
                 int n;
-                try { n = !async ? _stream.Read(big, off, len - off) : await _stream.ReadAsync(big.AsMemory(off, len - off)).ConfigureAwait(false); }
+                try { n = !async ? ReceiveBlocking(big, off, len - off) : await _stream.ReadAsync(big.AsMemory(off, len - off)).ConfigureAwait(false); }
                 catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
                 {
                     throw Break(procedure, $"reading from the appliance failed: {e.Message}", e);
@@ -202,8 +281,7 @@ public sealed class DaemonChannel : IDisposable
         {
             if (!async)
             {
-                _stream.Write(bytes.Span);
-                _stream.Flush();
+                SendBlocking(bytes.Span);
             }
             else
             {
