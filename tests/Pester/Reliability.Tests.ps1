@@ -158,7 +158,10 @@ Describe 'Repeated open and close leak nothing' -Tag 'Appliance' {
         # One cycle first, so lazily created things (thread pool, caches) exist before counting.
         Open-GuestDisk -Path $base | Close-GuestDisk
         [GC]::Collect(); [GC]::WaitForPendingFinalizers()
-        $fdBefore = @(Get-ChildItem /proc/self/fd).Count
+        # Descriptors of this process, leaving out the assembly files .NET maps when something
+        # (PowerShell's own update check, for one) first loads them: not ours, and not leaks.
+        $ownFds = { @(Get-ChildItem /proc/self/fd | Where-Object { "$($_.Target)" -notlike '*.dll' }).Count }
+        $fdBefore = & $ownFds
         # Each session's private temp dir, read from its qemu's command line (other processes
         # on the machine may have guestfs-* dirs of their own at the same time).
         $sessionDirs = [Collections.Generic.List[string]]::new()
@@ -173,7 +176,7 @@ Describe 'Repeated open and close leak nothing' -Tag 'Appliance' {
         @(Get-OwnQemu) | Should -BeNullOrEmpty
         $sessionDirs.Count | Should -Be 20
         @($sessionDirs | Where-Object { Test-Path $_ }) | Should -BeNullOrEmpty
-        @(Get-ChildItem /proc/self/fd).Count | Should -BeLessOrEqual ($fdBefore + 3)
+        & $ownFds | Should -BeLessOrEqual ($fdBefore + 3)
     }
 }
 
