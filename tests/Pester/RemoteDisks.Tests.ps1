@@ -269,6 +269,32 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
         finally { Close-GuestDisk -Disk $d }
     }
 
+    It 'http goes through the proxy that http_proxy names, as curl does; no_proxy and servers on this machine go direct' {
+        # A server on this machine's own (non-loopback) address, and a "proxy" port where
+        # nothing listens: a request sent to the proxy fails naming that port.
+        $ip = @((& hostname -I) -split '\s+' | Where-Object { $_ -match '^\d+\.\d+\.\d+\.\d+$' -and $_ -notlike '127.*' })[0]
+        $ip | Should -Not -BeNullOrEmpty -Because 'the test needs an IPv4 address that is not loopback'
+        $port = Get-FreePort
+        Start-Server busybox @('httpd', '-f', '-p', "0.0.0.0:$port", '-h', $www) | Out-Null
+        Wait-Port $port
+        $deadProxy = Get-FreePort
+        # Each case in a new pwsh: .NET reads the proxy variables once per process.
+        $open = {
+            param([string] $Uri, [hashtable] $Environment)
+            $saved = @{}
+            foreach ($k in $Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $Environment[$k]) }
+            try {
+                $cmd = "Import-Module '$((Get-Module GuestFs).Path)'; try { `$d = Open-GuestDisk -Uri '$Uri' -ErrorAction Stop; 'OPENED'; Close-GuestDisk `$d } catch { 'FAILED: ' + `$_.Exception.Message }"
+                (& ([Environment]::ProcessPath) "$PSHOME/pwsh.dll" -NoProfile -NonInteractive -Command $cmd) -join ' '
+            }
+            finally { foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) } }
+        }
+        $viaProxy = @{ http_proxy = "http://127.0.0.1:$deadProxy"; no_proxy = $null }
+        & $open "http://${ip}:$port/base.img" $viaProxy | Should -BeLike "FAILED: *127.0.0.1:$deadProxy*"
+        & $open "http://${ip}:$port/base.img" @{ http_proxy = "http://127.0.0.1:$deadProxy"; no_proxy = $ip } | Should -Be 'OPENED'
+        & $open "http://127.0.0.1:$port/base.img" $viaProxy | Should -Be 'OPENED'
+    }
+
     It 'Ctrl+C while connecting to a server that never answers leaves no qemu' {
         # A listener that accepts connections (the kernel does, from its backlog) and never speaks.
         $mute = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)

@@ -31,7 +31,9 @@ internal sealed class HttpRemoteFile : ChunkedRemoteFile
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(20),
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
-            UseProxy = false,
+            // http_proxy, https_proxy and no_proxy are honoured as curl (and so qemu's curl
+            // driver) honours them; a server on this machine is reached directly.
+            UseProxy = !IsLoopback(new Uri(source.Url)),
         };
         if (source.SkipCertificateCheck)
             handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
@@ -60,6 +62,9 @@ internal sealed class HttpRemoteFile : ChunkedRemoteFile
             throw;
         }
     }
+
+    private static bool IsLoopback(Uri url) =>
+        url.IsLoopback || (IPAddress.TryParse(url.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     private static void Check(HttpResponseMessage resp)
     {
