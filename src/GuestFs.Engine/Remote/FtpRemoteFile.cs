@@ -44,19 +44,15 @@ internal sealed class FtpRemoteFile : ChunkedRemoteFile
         var file = new FtpRemoteFile(source);
         try
         {
-            using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            limit.CancelAfter(TimeSpan.FromSeconds(30));
-            var c = await file.ConnectAsync(limit.Token).ConfigureAwait(false);
-            var (code, text) = await c.CommandAsync("SIZE " + file._path, limit.Token).ConfigureAwait(false);
+            var c = await file.ConnectAsync(ct).ConfigureAwait(false);
+            // Kept by the file from here on: whatever fails below closes it with the file.
+            file._idle.Add(c);
+            var (code, text) = await c.CommandAsync("SIZE " + file._path, ct).ConfigureAwait(false);
             if (code != 213 || !long.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long size))
-            {
-                await c.DisposeAsync().ConfigureAwait(false);
                 throw new IOException(code == 550
                     ? $"FTP {code} {text}: the file does not exist on the server (or may not be read)"
                     : $"the server did not tell the file's size (SIZE answered {code} {text}); GuestFs needs SIZE and REST");
-            }
             file.Length = size;
-            file._idle.Add(c);
             return file;
         }
         catch

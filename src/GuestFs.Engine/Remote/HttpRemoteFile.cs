@@ -44,12 +44,10 @@ internal sealed class HttpRemoteFile : ChunkedRemoteFile
         var file = new HttpRemoteFile(source, client);
         try
         {
-            using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            limit.CancelAfter(TimeSpan.FromSeconds(30));
             // One ranged GET of the first byte tells the size (Content-Range) and that ranges work.
             using var req = new HttpRequestMessage(HttpMethod.Get, file._url);
             req.Headers.Range = new RangeHeaderValue(0, 0);
-            using var resp = await client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, limit.Token).ConfigureAwait(false);
+            using var resp = await client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
             Check(resp);
             if (resp.StatusCode != HttpStatusCode.PartialContent || resp.Content.Headers.ContentRange?.Length is not long total)
                 throw new DriveSourceException(source, $"could not open {source.Display}: the server does not serve byte ranges (it answered a Range request with {(int)resp.StatusCode} {resp.ReasonPhrase}); a disk image needs a server that does (lighttpd, nginx, busybox httpd …)");

@@ -34,25 +34,27 @@ internal static class RemoteFile
         IRemoteFile? file = null;
         try
         {
-            file = source.Protocol is "ftp" or "ftps"
-                ? await FtpRemoteFile.OpenAsync(source, ct).ConfigureAwait(false)
-                : await HttpRemoteFile.OpenAsync(source, ct).ConfigureAwait(false);
+            // The size and the range check get 30 s together (the reads after them have the
+            // per-request limits of ChunkedRemoteFile).
+            using (var limit = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                limit.CancelAfter(TimeSpan.FromSeconds(30));
+                file = source.Protocol is "ftp" or "ftps"
+                    ? await FtpRemoteFile.OpenAsync(source, limit.Token).ConfigureAwait(false)
+                    : await HttpRemoteFile.OpenAsync(source, limit.Token).ConfigureAwait(false);
+            }
             // The first sector through the data path (a data connection, a range), now: what
             // fails there fails here, with its reason, not later as an I/O error in the guest.
             if (file.Length > 0) await file.ReadAsync(0, new byte[Math.Min(512, file.Length)], ct).ConfigureAwait(false);
             return file;
         }
-        catch (Exception e) when (e is not DriveSourceException && !(e is OperationCanceledException && ct.IsCancellationRequested))
+        catch (Exception e)
         {
             if (file is not null) await file.DisposeAsync().ConfigureAwait(false);
+            if (e is DriveSourceException || (e is OperationCanceledException && ct.IsCancellationRequested)) throw;
             string why = Describe(e);
             string? advice = source.Advice(why);
             throw new DriveSourceException(source, $"could not open {source.Display}: {why}" + (advice is null ? "" : $" ({advice})"), e);
-        }
-        catch
-        {
-            if (file is not null) await file.DisposeAsync().ConfigureAwait(false);
-            throw;
         }
     }
 
