@@ -220,15 +220,18 @@ public sealed partial class GuestSession
     /// hundred daemon calls and about one round trip, where libguestfs makes a thousand calls
     /// one after the other.
     /// </summary>
-    public async Task<BatchReply<GuestStatns?>[]> LstatManyAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default)
+    public Task<BatchReply<GuestStatns?>[]> LstatManyAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default) =>
+        LstatNormalizedAsync(paths.Select(p => GuestPath.Normalize(p)).ToArray(), cancellationToken);
+
+    private async Task<BatchReply<GuestStatns?>[]> LstatNormalizedAsync(string[] paths, CancellationToken cancellationToken)
     {
-        var result = new BatchReply<GuestStatns?>[paths.Count];
+        var result = new BatchReply<GuestStatns?>[paths.Length];
         // (directory, names, the result index of each name), in first-seen order.
         var groups = new List<(string Dir, List<string> Names, List<int> Slots)>();
         var open = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < paths.Count; i++)
+        for (int i = 0; i < paths.Length; i++)
         {
-            string path = GuestPath.Normalize(paths[i]);
+            string path = paths[i];
             // "/" has no parent to list it in: "/." names the root inside "/".
             string dir = path == "/" ? "/" : GuestPath.GetDirectoryName(path);
             string name = path == "/" ? "." : GuestPath.GetFileName(path);
@@ -270,11 +273,7 @@ public sealed partial class GuestSession
         }
         if (retry.Count > 0)
         {
-            var single = retry.Select(i =>
-            {
-                string path = GuestPath.Normalize(paths[i]);
-                return new RpcRequest(s_lstatns, "lstatns", 0UL, w => w.WriteString(path));
-            }).ToArray();
+            var single = retry.Select(i => new RpcRequest(s_lstatns, "lstatns", 0UL, w => w.WriteString(paths[i]))).ToArray();
             var answers = await InvokeBatchAsync(single, static (ref Xdr.XdrReader r) => (GuestStatns?)GuestStatns.Read(ref r), cancellationToken).ConfigureAwait(false);
             for (int k = 0; k < retry.Count; k++)
                 result[retry[k]] = answers[k].Error is { ErrnoName: "ENOENT" or "ENOTDIR" } ? new BatchReply<GuestStatns?>(null, null) : answers[k];
@@ -290,12 +289,13 @@ public sealed partial class GuestSession
     /// more pipelined batch of readlink calls. For each path, in order: its item, null when
     /// it does not exist, or the error of the call that asked for it.
     /// </summary>
-    public async Task<BatchReply<GuestFileInfo?>[]> GetItemsAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken = default)
+    public async Task<BatchReply<GuestFileInfo?>[]> GetItemsAsync(IReadOnlyList<string> givenPaths, CancellationToken cancellationToken = default)
     {
-        var stats = await LstatManyAsync(paths, cancellationToken).ConfigureAwait(false);
-        var result = new BatchReply<GuestFileInfo?>[paths.Count];
+        var paths = givenPaths.Select(p => GuestPath.Normalize(p)).ToArray();
+        var stats = await LstatNormalizedAsync(paths, cancellationToken).ConfigureAwait(false);
+        var result = new BatchReply<GuestFileInfo?>[paths.Length];
         var links = new List<int>();
-        for (int i = 0; i < paths.Count; i++)
+        for (int i = 0; i < paths.Length; i++)
         {
             if (stats[i].Error is { } e) result[i] = new BatchReply<GuestFileInfo?>(null, e);
             else if (stats[i].Value is not { } st) result[i] = new BatchReply<GuestFileInfo?>(null, null);
@@ -304,11 +304,7 @@ public sealed partial class GuestSession
         }
         if (links.Count > 0)
         {
-            var requests = links.Select(i =>
-            {
-                string path = GuestPath.Normalize(paths[i]);
-                return new RpcRequest(s_readlink, "readlink", 0UL, w => w.WriteString(path));
-            }).ToArray();
+            var requests = links.Select(i => new RpcRequest(s_readlink, "readlink", 0UL, w => w.WriteString(paths[i]))).ToArray();
             var targets = await InvokeBatchAsync(requests, static (ref Xdr.XdrReader r) => r.ReadString(), cancellationToken).ConfigureAwait(false);
             for (int k = 0; k < links.Count; k++)
             {
@@ -320,11 +316,8 @@ public sealed partial class GuestSession
         }
         return result;
 
-        static GuestFileInfo Item(string path, GuestStatns st, string? target)
-        {
-            path = GuestPath.Normalize(path);
-            return path == "/" ? RootItem(st) : ToFileInfo(GuestPath.GetDirectoryName(path), GuestPath.GetFileName(path), st, target);
-        }
+        static GuestFileInfo Item(string path, GuestStatns st, string? target) =>
+            path == "/" ? RootItem(st) : ToFileInfo(GuestPath.GetDirectoryName(path), GuestPath.GetFileName(path), st, target);
     }
 
     /// <summary>The root directory as an item: named "/", with no parent.</summary>

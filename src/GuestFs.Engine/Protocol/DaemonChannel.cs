@@ -700,7 +700,4 @@ public readonly record struct BatchReply<T>(T? Value, GuestFsException? Error)
 {
     /// <summary>True when the call succeeded.</summary>
     public bool Ok => Error is null;
-
-    /// <summary>The value, or the call's error thrown.</summary>
-    public T GetValue() => Error is null ? Value! : throw Error;
 }
