@@ -449,7 +449,7 @@ function Test-SkippedTests([string[]] $Names, [string] $Runner) {
 }
 
 function Invoke-Test {
-    $passed = 0; $failed = 0; $skipped = 0; $broken = @()
+    $passed = 0; $failed = 0; $skipped = 0; $broken = @(); $failures = @()
     $results = Join-Path $Out 'test-results'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
     New-Item -ItemType Directory -Force -Path $results | Out-Null
@@ -471,6 +471,9 @@ function Invoke-Test {
             $failed += $bad; $skipped += $names.Count - $bad
             Write-Host ("xunit: {0} passed, {1} failed, {2} skipped" -f $c.passed, $c.failed, $c.notExecuted)
             if ($code -ne 0 -and [int] $c.failed -eq 0) { $broken += "xunit exited with $code" }
+            $failures += @(Select-Xml -Xml $x -XPath '//t:UnitTestResult[@outcome="Failed"]' -Namespace $ns | ForEach-Object {
+                    $msg = "$(Select-Xml -Xml $_.Node -XPath 't:Output/t:ErrorInfo/t:Message' -Namespace $ns | Select-Object -First 1 | ForEach-Object { $_.Node.InnerText })"
+                    "[xunit] $($_.Node.testName): $((($msg -split "`n")[0]).Trim())" })
         }
         else { $broken += "xunit produced no results (exit code $code)" }
     }
@@ -493,11 +496,16 @@ function Invoke-Test {
             $bad = Test-SkippedTests $names 'Pester'
             $passed += $r.Passed; $failed += $r.Failed + $bad; $skipped += $names.Count - $bad
             if ($r.ContainerFailures -gt 0) { $failed += $r.ContainerFailures }
+            $failures += @($r.FailedTests | Where-Object { $_ } | ForEach-Object {
+                    $where = if ($_.File) { " ($([IO.Path]::GetFileName($_.File)):$($_.Line))" } else { '' }
+                    "[Pester] $($_.Name)$where`: $($_.Error)" })
             Write-Host ("Pester: {0} passed, {1} failed, {2} skipped, {3} blocks failed" -f $r.Passed, $r.Failed, $r.Skipped, $r.ContainerFailures)
         }
         else { $broken += "Pester produced no results (exit code $code)" }
     }
 
+    # The failures again at the end, where a truncated CI log still shows them.
+    if ($failures.Count) { Write-Host 'Failed:' -ForegroundColor Red; foreach ($f in $failures) { Write-Host "  $f" -ForegroundColor Red } }
     foreach ($b in $broken) { Write-Host "ERROR: $b" -ForegroundColor Red; $failed++ }
     $leftovers = @(Get-Process -Name 'qemu-system-x86*' -ErrorAction SilentlyContinue | Where-Object {
             (Get-Content "/proc/$($_.Id)/stat" -ErrorAction SilentlyContinue) -notmatch '^\d+ \(.*\) Z ' })

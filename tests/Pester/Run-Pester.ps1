@@ -22,11 +22,28 @@ $containerFailures = @($result.Containers | Where-Object { $_.Result -eq 'Failed
 # did not run count too unless a tag filter left them out on purpose.
 $notRun = if ($Tag -or $ExcludeTag) { @() } else { @($result.NotRun) }
 $skippedNames = @(@($result.Skipped) + $notRun | Where-Object { $_ } | ForEach-Object { $_.ExpandedPath })
+# Failed tests with the first line of their error, so the end of a long log still says which failed.
+$failedTests = @(@($result.Failed) | Where-Object { $_ } | ForEach-Object {
+        $first = @($_.ErrorRecord | ForEach-Object { "$_" } | Where-Object { $_ }) | Select-Object -First 1
+        # A test that failed because its block's setup did is shown with the block's error.
+        for ($b = $_.Block; -not $first -and $b; $b = $b.Parent) {
+            $first = @($b.ErrorRecord | ForEach-Object { "$_" } | Where-Object { $_ }) | Select-Object -First 1
+            if ($first) { $first = "in '$($b.Name)': $first" }
+        }
+        $first = if ($first) { ($first -split "`n")[0].Trim() } else { '' }
+        if ($first.Length -gt 300) { $first = $first.Substring(0, 300) + '...' }
+        [ordered]@{ Name = $_.ExpandedPath; Error = $first; File = $_.ScriptBlock.File; Line = $_.ScriptBlock.StartPosition.StartLine }
+    })
+$failedBlocks = @(@($result.Containers) | Where-Object { $_ -and $_.Result -eq 'Failed' -and $_.FailedCount -eq 0 } | ForEach-Object {
+        $first = @($_.ErrorRecord | ForEach-Object { "$_" } | Where-Object { $_ }) | Select-Object -First 1
+        [ordered]@{ Name = "$($_.Item) (the whole file)"; Error = if ($first) { ($first -split "`n")[0].Trim() } else { '' } }
+    })
 [ordered]@{
     Passed = $result.PassedCount
     Failed = $result.FailedCount
     Skipped = $skippedNames.Count
     SkippedNames = $skippedNames
     ContainerFailures = $containerFailures + $result.FailedBlocksCount
+    FailedTests = @($failedTests) + @($failedBlocks)
 } | ConvertTo-Json | Set-Content -Path $ResultPath
 if ($result.FailedCount -gt 0 -or $containerFailures -gt 0) { exit 1 }
