@@ -62,13 +62,33 @@ Describe 'Reading a guest (read-only session)' -Tag 'Appliance' {
             (Get-GuestChildItem /data/small/file0*.txt).Name | Should -Be @(1..9 | ForEach-Object { 'file{0:d2}.txt' -f $_ })
             (Get-GuestItem /e*/host*).FullName | Should -Be '/etc/hostname'
         }
-        It 'a recursive listing of 2,000 entries takes a handful of round trips, not one per entry' {
+        It 'a recursive listing of 2,000 entries takes calls per directory, not per entry' {
             $before = $disk.CallCount
             $all = Get-GuestChildItem /data/tree -Recurse
             $calls = $disk.CallCount - $before
             $all.Count | Should -Be (20 + 20 * 99)
             ($all | Where-Object ItemType -eq File).Count | Should -Be 1980
-            $calls | Should -BeLessThan 60
+            $calls | Should -BeLessOrEqual (2 * 21 + 2) -Because 'a readdir and an lstatnslist per directory (21), pipelined'
+        }
+        It 'a recursive listing has what the daemon''s find0 lists, each with lstatns''s data and readlink''s target' {
+            $before = $disk.CallCount
+            $all = @(Get-GuestChildItem / -Recurse -Force)
+            $calls = $disk.CallCount - $before
+            $dirs = @($all | Where-Object ItemType -eq Directory).Count + 1
+            $calls | Should -BeLessOrEqual (3 * $dirs) -Because 'a readdir, an lstatnslist and a readlinklist per directory at most'
+            $names = @(Invoke-GuestFsApi find -Arguments @{ directory = '/' } -ErrorAction Stop | ForEach-Object { "/$_" })
+            $names.Count | Should -BeGreaterThan 1000
+            [string[]] $got = $all.FullName; [Array]::Sort($got, [StringComparer]::Ordinal)
+            [string[]] $want = $names; [Array]::Sort($want, [StringComparer]::Ordinal)
+            $got | Should -Be $want -Because 'the same entries'
+            foreach ($i in $all) {
+                $st = Invoke-GuestFsApi lstatns -Arguments @{ path = $i.FullName } -ErrorAction Stop
+                "$($i.FullName) $($i.Inode) $($i.UnixMode) $($i.Length) $($i.LinkCount)" | Should -Be "$($i.FullName) $($st.StIno) $($st.StMode) $($st.StSize) $($st.StNlink)"
+                if ($i.ItemType -eq 'SymbolicLink') { $i.Target | Should -Be (Invoke-GuestFsApi readlink -Arguments @{ path = $i.FullName } -ErrorAction Stop) }
+                else { $i.Target | Should -BeNullOrEmpty }
+            }
+            [string[]] $one = @(Get-GuestChildItem /data -Depth 1 -Force).FullName; [Array]::Sort($one, [StringComparer]::Ordinal)
+            $one | Should -Be @($want | Where-Object { $_ -like '/data/*' -and ($_ -split '/').Count -le 4 })
         }
         It '-Depth limits the recursion' {
             (Get-GuestChildItem /data -Depth 0 -Force).Count | Should -Be (Get-GuestChildItem /data -Force).Count

@@ -121,6 +121,27 @@ Describe 'Changing a guest (writable session)' -Tag 'Appliance' {
         }
     }
 
+    Context 'listing' {
+        It 'lists a directory too large for one readdir reply (over the 4 MiB message limit) recursively' {
+            # 21,000 names of 205 characters on a tmpfs mounted over a new directory (the image
+            # keeps its inodes): readdir's reply cannot be encoded, the listing goes by ls0.
+            New-GuestItem /huge -ItemType Directory | Out-Null
+            $long = 'n' * 200
+            $made = Invoke-GuestFsApi debug -Arguments @{ subcmd = 'sh'; extraargs = @("mount -t tmpfs gfstest /sysroot/huge && cd /sysroot/huge && mkdir sub && touch sub/inner && seq -w 1 21000 | sed 's/^/$long/' | xargs touch && ls | wc -l") } -ErrorAction Stop
+            try {
+                "$made".Trim() | Should -Be '21001'
+                { Invoke-GuestFsApi readdir -Arguments @{ dir = '/huge' } -ErrorAction Stop } | Should -Throw '*encode reply*'
+                $all = @(Get-GuestChildItem /huge -Recurse)
+                $all.Count | Should -Be 21002
+                ($all | Where-Object Name -eq 'sub').ItemType | Should -Be 'Directory'
+                ($all | Where-Object FullName -eq '/huge/sub/inner').ItemType | Should -Be 'File'
+                ($all | Where-Object Name -like "$($long)21000").Length | Should -Be 0
+            }
+            finally { Invoke-GuestFsApi debug -Arguments @{ subcmd = 'sh'; extraargs = @('umount /sysroot/huge') } -ErrorAction Stop | Out-Null }
+            Remove-GuestItem /huge
+        }
+    }
+
     Context 'copying in and within' {
         It 'copies a host file into a guest directory' {
             $f = "$TestDrive/host.txt"; Set-Content $f 'from host'
