@@ -271,9 +271,13 @@ Describe 'Remote disks (nbd, http)' -Tag 'Appliance', 'RemoteDisks' {
 
     It 'http goes through the proxy that http_proxy names, as curl does; no_proxy and servers on this machine go direct' {
         # A server on this machine's own (non-loopback) address, and a "proxy" port where
-        # nothing listens: a request sent to the proxy fails naming that port.
-        $ip = @((& hostname -I) -split '\s+' | Where-Object { $_ -match '^\d+\.\d+\.\d+\.\d+$' -and $_ -notlike '127.*' })[0]
-        $ip | Should -Not -BeNullOrEmpty -Because 'the test needs an IPv4 address that is not loopback'
+        # nothing listens: a request sent to the proxy fails naming that port. A machine with
+        # no such address (a container with only lo) is named by its host name instead, which
+        # resolves (to 127.0.1.1 on Debian) but is not a loopback name to the proxy rules.
+        $ip = @(@((& hostname -I 2>$null) -split '\s+') | Where-Object { $_ -match '^\d+\.\d+\.\d+\.\d+$' -and $_ -notlike '127.*' })[0]
+        if (-not $ip) { $ip = [Net.Dns]::GetHostName() }
+        @([Net.Dns]::GetHostAddresses($ip) | Where-Object AddressFamily -eq InterNetwork).Count | Should -BeGreaterThan 0 -Because "the server is reached as $ip"
+        $ip | Should -Not -Be 'localhost'
         $port = Get-FreePort
         Start-Server busybox @('httpd', '-f', '-p', "0.0.0.0:$port", '-h', $www) | Out-Null
         Wait-Port $port
