@@ -141,14 +141,17 @@ public static class DiskSparsify
 
     /// <summary>
     /// Creates the qcow2 overlay the copying mode works on (backed by the source,
-    /// which is never written).
+    /// which is never written). Its clusters are 4 KiB, a filesystem block: qcow2
+    /// turns a discard into zero clusters only for whole clusters, so with the default
+    /// 64 KiB every free extent that does not start and end on a 64 KiB boundary kept
+    /// the deleted data of its partial first and last cluster in the copy.
     /// </summary>
     public static async Task CreateOverlayAsync(string source, string sourceFormat, string overlay, CancellationToken ct)
     {
         string qemuImg = ExternalCommand.Find("qemu-img") ?? throw new MissingDependencyException("The program 'qemu-img'", "qemu-utils");
         var r = await ExternalCommand.RunAsync(qemuImg, new[]
         {
-            "create", "-q", "-f", "qcow2", "-o", $"backing_file={source.Replace(",", ",,")},backing_fmt={sourceFormat}", overlay,
+            "create", "-q", "-f", "qcow2", "-o", $"backing_file={source.Replace(",", ",,")},backing_fmt={sourceFormat},cluster_size=4096", overlay,
         }, ct, TimeSpan.FromMinutes(1)).ConfigureAwait(false);
         if (!r.Success) throw new IOException($"qemu-img could not create the overlay for '{source}': {r.Combined}");
     }
