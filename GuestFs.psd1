@@ -20,7 +20,7 @@
         'Invoke-GuestFsApi', 'Get-GuestFsApi', 'Get-GuestOSInfo',
         'Select-GuestString',
         'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem', 'Compare-GuestItem',
-        'Optimize-GuestDisk', 'Resize-GuestDisk',
+        'Optimize-GuestDisk', 'Resize-GuestDisk', 'Reset-GuestImage', 'Get-GuestImageResetOperation',
         'Export-GuestRegistry', 'Import-GuestRegistry'
     )
     # Select-String, Get-FileHash and Get-Content (for -Tail) in front of the cmdlets, for guest files

@@ -114,8 +114,11 @@ public abstract class FleetCmdlet : GuestCmdlet
     }
 
     /// <summary>Works through the collected images (called from EndProcessing).</summary>
-    protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId) =>
-        RunFleet(_images, ThrottleLimit, Format, what, work, errorId);
+    protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId, bool writable = false) =>
+        RunFleet(_images, ThrottleLimit, Format, what, work, errorId, writable);
+
+    /// <summary>The collected images (after ProcessRecord), for a cmdlet that confirms each before RunFleet.</summary>
+    protected List<string> CollectedImages => _images;
 }
 
 /// <summary>A per-image failure with its own error id (for example NoOperatingSystem).</summary>

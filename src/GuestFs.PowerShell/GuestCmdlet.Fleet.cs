@@ -75,14 +75,14 @@ public abstract partial class GuestCmdlet
     }
 
     /// <summary>
-    /// Opens every image in its own read-only session, <paramref name="throttle"/>
+    /// Opens every image in its own read-only session (read-write with <paramref name="writable"/>), <paramref name="throttle"/>
     /// at a time (0: the default from cores and memory, said in the verbose
     /// stream), runs <paramref name="work"/> on it and writes what it returns with
     /// an ImagePath property, as each image finishes. A failing image is a
     /// non-terminating error naming it; Ctrl+C stops every session.
     /// </summary>
     protected void RunFleet(IReadOnlyCollection<string> imageList, int throttle, string? format, string what,
-        Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId)
+        Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId, bool writable = false)
     {
         var images = imageList.Distinct(StringComparer.Ordinal).ToList();
         if (images.Count == 0) return;
@@ -158,7 +158,7 @@ public abstract partial class GuestCmdlet
                     {
                         // Files are absolute paths (ResolveImages); anything else is a -Uri
                         // image (scheme://…, checked when it was collected).
-                        var driveOptions = new DriveOptions { Format = format, ReadOnly = true };
+                        var driveOptions = new DriveOptions { Format = format, ReadOnly = !writable };
                         if (!image.StartsWith('/')) session.AddDrive(Engine.Launch.DriveUri.Parse(image), driveOptions);
                         else session.AddDrive(image, driveOptions);
                         await session.LaunchAsync(ct).ConfigureAwait(false);

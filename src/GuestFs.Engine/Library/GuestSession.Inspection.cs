@@ -369,6 +369,17 @@ public sealed partial class GuestSession
 
     // ------------------------------------------------------------ keeping the caller's mounts
 
+    /// <summary>
+    /// Runs <paramref name="work"/>, which may mount and unmount as it needs, and then puts
+    /// back what was mounted before (read-only or not), whether it succeeded or not.
+    /// </summary>
+    public async Task<T> KeepingMountsAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        var saved = await SaveMountsAsync(cancellationToken).ConfigureAwait(false);
+        try { return await work().ConfigureAwait(false); }
+        finally { await RestoreMountsAsync(saved, CancellationToken.None).ConfigureAwait(false); }
+    }
+
     private async Task<List<GuestInspectedMount>> SaveMountsAsync(CancellationToken ct)
     {
         var saved = new List<GuestInspectedMount>();
