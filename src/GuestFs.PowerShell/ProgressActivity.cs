@@ -23,4 +23,7 @@ internal static class ProgressActivity
     public const int Fleet = 0x6f1;
     /// <summary>A call that is taking a while (elapsed time).</summary>
     public const int SlowCall = 0x6f2;
+
+    /// <summary>Per-image bars under Fleet (Reset-GuestImage): FleetItem + n for the n-th image.</summary>
+    public const int FleetItem = 0x700;
 }

@@ -261,30 +261,7 @@ public static class ImageReset
         /// </summary>
         public async Task ReplaceAsync(string path, byte[] content, string action = "edited")
         {
-            if (_plan) { Record(action, path); return; }
-            var st = await LstatAsync(path).ConfigureAwait(false);
-            int slash = path.LastIndexOf('/');
-            string tmp = path.Substring(0, slash + 1) + ".gfs-reset-" + Guid.NewGuid().ToString("N").Substring(0, 12);
-            try
-            {
-                await _s.WriteAsync(tmp, content, _ct).ConfigureAwait(false);
-                if (st is not null)
-                {
-                    await _s.ChownAsync((int)st.StUid, (int)st.StGid, tmp, _ct).ConfigureAwait(false);
-                    await _s.ChmodAsync((int)(st.StMode & 0xFFF), tmp, _ct).ConfigureAwait(false);
-                    byte[]? label = null;
-                    try { label = await _s.GetxattrAsync(path, "security.selinux", _ct).ConfigureAwait(false); }
-                    catch (GuestFsException e) when (e is not GuestFsProtocolException) { }
-                    if (label is { Length: > 0 })
-                        await _s.LsetxattrAsync("security.selinux", Encoding.Latin1.GetString(label), label.Length, tmp, _ct).ConfigureAwait(false);
-                }
-                await _s.MvAsync(tmp, path, _ct).ConfigureAwait(false);
-            }
-            catch
-            {
-                try { await _s.RmFAsync(tmp, CancellationToken.None).ConfigureAwait(false); } catch { }
-                throw;
-            }
+            if (!_plan) await GuestCustomize.ReplaceFileAsync(_s, path, content, _ct).ConfigureAwait(false);
             Record(action, path);
         }
 

@@ -127,10 +127,22 @@ public sealed class ResetGuestImageCommand : FleetCmdlet
             .Where(i => ShouldProcess(i, $"Reset the guest ({ops.Count} operations: {string.Join(", ", ops)})")).ToList();
         CollectedImages.Clear();
         CollectedImages.AddRange(confirmed);
+        int next = 0;
         RunFleet("Resetting disk images", async (session, image, ct) =>
         {
-            var changes = await ImageReset.RunAsync(session, ops, planOnly: false, null, ct).ConfigureAwait(false);
-            return GuestImageResetResult.From(changes, image, 0).Cast<object>().ToList();
+            // One progress bar per image under the fleet's, saying which operation runs.
+            int id = ProgressActivity.FleetItem + Interlocked.Increment(ref next);
+            string activity = $"Resetting {System.IO.Path.GetFileName(image)}";
+            try
+            {
+                var changes = await ImageReset.RunAsync(session, ops, planOnly: false,
+                    op => Post(() => WriteProgress(new ProgressRecord(id, activity, op) { ParentActivityId = ProgressActivity.Fleet })), ct).ConfigureAwait(false);
+                return GuestImageResetResult.From(changes, image, 0).Cast<object>().ToList();
+            }
+            finally
+            {
+                Post(() => WriteProgress(new ProgressRecord(id, activity, "done") { ParentActivityId = ProgressActivity.Fleet, RecordType = ProgressRecordType.Completed }));
+            }
         }, "ResetFailed", writable: true);
     }
 

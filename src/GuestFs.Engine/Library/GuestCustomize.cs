@@ -1,0 +1,293 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using GuestFs.Engine.Protocol;
+using GuestFs.Engine.Session;
+
+namespace GuestFs.Engine.Library;
+
+/// <summary>
+/// Offline changes to an installed guest, as virt-customize 1.48 makes them: host name,
+/// time zone, SSH authorized keys. Each works on the one operating system of the
+/// session's disks, mounted read-write for the change and unmounted afterwards.
+/// </summary>
+public static class GuestCustomize
+{
+    /// <summary>
+    /// Inspects the disks, mounts the one operating system read-write (or read-only when
+    /// <paramref name="readOnly"/>), runs <paramref name="work"/> with its root and type,
+    /// and unmounts. No system, or several, is an error naming what was found.
+    /// </summary>
+    public static async Task<T> OnOperatingSystemAsync<T>(GuestSession s, bool readOnly, Func<string, string, Task<T>> work, CancellationToken ct)
+    {
+        var roots = (await s.InspectOperatingSystemsAsync(ct).ConfigureAwait(false)).OrderBy(r => r, StringComparer.Ordinal).ToArray();
+        if (roots.Length == 0)
+            throw new GuestMountPolicyException("NoOperatingSystem",
+                "No operating system was found on the disks, so there is no guest to change (Get-GuestOSInfo shows what inspection finds).");
+        if (roots.Length > 1)
+            throw new GuestMountPolicyException("AmbiguousOperatingSystem",
+                $"The disks hold {roots.Length} operating systems ({string.Join(", ", roots)}); open the disks of one guest at a time.");
+        await s.UmountAllAsync(ct).ConfigureAwait(false);
+        await s.MountOperatingSystemAsync(roots[0], readOnly, ct).ConfigureAwait(false);
+        try
+        {
+            string type = await s.InspectGetTypeAsync(roots[0], ct).ConfigureAwait(false);
+            var r = await work(roots[0], type).ConfigureAwait(false);
+            await s.SyncAsync(ct).ConfigureAwait(false);
+            return r;
+        }
+        finally { await s.UmountAllAsync(CancellationToken.None).ConfigureAwait(false); }
+    }
+
+    /// <summary>
+    /// Sets a Linux guest's host name where its distribution keeps it: /etc/hostname (and
+    /// the old name in /etc/hosts on Debian-like systems; PRETTY_HOSTNAME in
+    /// /etc/machine-info on Fedora and RHEL 7+), HOSTNAME= in /etc/sysconfig/network on
+    /// older Red Hat systems, /etc/HOSTNAME on SUSE. Returns the files changed.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> SetLinuxHostnameAsync(GuestSession s, string root, string hostname, CancellationToken ct)
+    {
+        ValidateHostname(hostname);
+        string distro = await s.InspectGetDistroAsync(root, ct).ConfigureAwait(false);
+        int major = await s.InspectGetMajorVersionAsync(root, ct).ConfigureAwait(false);
+        bool redHat = distro is "rhel" or "centos" or "scientificlinux" or "oraclelinux" or "redhat-based";
+        var changed = new List<string>();
+        if ((distro == "fedora" && major >= 18) || (redHat && major >= 7))
+        {
+            await ReplaceFileAsync(s, "/etc/hostname", Encoding.UTF8.GetBytes(hostname + "\n"), ct).ConfigureAwait(false);
+            changed.Add("/etc/hostname");
+            await ReplaceKeyLineAsync(s, "/etc/machine-info", "PRETTY_HOSTNAME", hostname, ct).ConfigureAwait(false);
+            changed.Add("/etc/machine-info");
+        }
+        else if (distro is "debian" or "ubuntu" or "kalilinux")
+        {
+            string? old = null;
+            if (await s.IsFileAsync("/etc/hostname", cancellationToken: ct).ConfigureAwait(false))
+                old = (await s.ReadLinesAsync("/etc/hostname", ct).ConfigureAwait(false)).FirstOrDefault();
+            await ReplaceFileAsync(s, "/etc/hostname", Encoding.UTF8.GetBytes(hostname + "\n"), ct).ConfigureAwait(false);
+            changed.Add("/etc/hostname");
+            if (await s.IsFileAsync("/etc/hosts", cancellationToken: ct).ConfigureAwait(false))
+            {
+                var text = Encoding.UTF8.GetString(await s.ReadFileAsync("/etc/hosts", ct).ConfigureAwait(false));
+                var updated = ReplaceHostInHosts(text, old, hostname);
+                if (updated != text)
+                {
+                    await ReplaceFileAsync(s, "/etc/hosts", Encoding.UTF8.GetBytes(updated), ct).ConfigureAwait(false);
+                    changed.Add("/etc/hosts");
+                }
+            }
+        }
+        else if (distro == "fedora" || redHat)
+        {
+            await ReplaceKeyLineAsync(s, "/etc/sysconfig/network", "HOSTNAME", hostname, ct).ConfigureAwait(false);
+            changed.Add("/etc/sysconfig/network");
+        }
+        else if (distro is "opensuse" or "sles" or "suse-based")
+        {
+            await ReplaceFileAsync(s, "/etc/HOSTNAME", Encoding.UTF8.GetBytes(hostname), ct).ConfigureAwait(false);
+            changed.Add("/etc/HOSTNAME");
+        }
+        else throw new NotSupportedException($"GuestFs does not know where a {distro} guest keeps its host name (virt-customize 1.48 does not either).");
+        return changed;
+    }
+
+    /// <summary>A host name (or FQDN) of letters, digits, hyphens and dots, at most 253 characters.</summary>
+    public static void ValidateHostname(string hostname)
+    {
+        if (hostname.Length is 0 or > 253 || hostname.Split('.').Any(l => l.Length is 0 or > 63 || l.StartsWith('-') || l.EndsWith('-') || !l.All(c => char.IsAsciiLetterOrDigit(c) || c == '-')))
+            throw new ArgumentException($"'{hostname}' is not a valid host name: use letters, digits and hyphens (labels of at most 63 characters, not starting or ending with a hyphen), separated by dots.");
+    }
+
+    /// <summary>
+    /// /etc/hosts with the old host name replaced, field by field (addresses and comments
+    /// untouched, spacing kept): the full old name by the new name, the old short name by
+    /// the new short name, Debian's installer placeholders (unassigned-hostname, and
+    /// unassigned-hostname.unassigned-domain when the new name has a domain) too.
+    /// </summary>
+    public static string ReplaceHostInHosts(string text, string? oldHost, string newHost)
+    {
+        string? oldShort = oldHost?.Split('.', 2)[0];
+        string newShort = newHost.Split('.', 2)[0];
+        bool newHasDomain = newHost.Contains('.');
+        var sb = new StringBuilder(text.Length + 16);
+        foreach (var rawLine in SplitKeepingEnds(text))
+        {
+            string line = rawLine;
+            int hash = line.IndexOf('#');
+            string body = hash >= 0 ? line.Substring(0, hash) : line;
+            string rest = hash >= 0 ? line.Substring(hash) : "";
+            // Fields are separated by spaces/tabs; the first is the address.
+            var outBody = new StringBuilder(body.Length);
+            int i = 0, field = 0;
+            while (i < body.Length)
+            {
+                if (body[i] is ' ' or '\t' or '\r' or '\n') { outBody.Append(body[i]); i++; continue; }
+                int j = i;
+                while (j < body.Length && body[j] is not (' ' or '\t' or '\r' or '\n')) j++;
+                string tok = body.Substring(i, j - i);
+                if (field > 0)
+                {
+                    if (oldHost is not null && tok == oldHost) tok = newHost;
+                    else if (oldShort is not null && tok == oldShort) tok = newShort;
+                    else if (tok == "unassigned-hostname") tok = newShort;
+                    else if (tok == "unassigned-hostname.unassigned-domain" && newHasDomain) tok = newHost;
+                }
+                outBody.Append(tok);
+                field++;
+                i = j;
+            }
+            sb.Append(outBody).Append(rest);
+        }
+        return sb.ToString();
+    }
+
+    private static IEnumerable<string> SplitKeepingEnds(string text)
+    {
+        int start = 0;
+        for (int i = 0; i < text.Length; i++)
+            if (text[i] == '\n') { yield return text.Substring(start, i - start + 1); start = i + 1; }
+        if (start < text.Length) yield return text.Substring(start);
+    }
+
+    /// <summary>Points /etc/localtime at /usr/share/zoneinfo/<paramref name="zone"/>, which must exist in the guest.</summary>
+    public static async Task<IReadOnlyList<string>> SetLinuxTimeZoneAsync(GuestSession s, string zone, CancellationToken ct)
+    {
+        if (zone.Length == 0 || zone.StartsWith('/') || zone.Split('/').Any(p => p is "" or "." or ".."))
+            throw new ArgumentException($"'{zone}' is not a time zone name; use a location like Europe/London.");
+        string target = "/usr/share/zoneinfo/" + zone;
+        if (!await s.ExistsAsync(target, ct).ConfigureAwait(false))
+            throw new ArgumentException($"The time zone '{zone}' does not exist in the guest ({target} is missing); use a location like Europe/London, or install the guest's tzdata package.");
+        await s.LnSfAsync(target, "/etc/localtime", ct).ConfigureAwait(false);
+        return new[] { "/etc/localtime" };
+    }
+
+    /// <summary>
+    /// Appends public keys to a user's ~/.ssh/authorized_keys, creating ~/.ssh (0700) and
+    /// the file (0600) owned by the user when they are missing, as virt-customize --ssh-inject does.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> AddSshAuthorizedKeysAsync(GuestSession s, string user, IReadOnlyList<string> keys, CancellationToken ct)
+    {
+        if (keys.Count == 0 || keys.Any(k => string.IsNullOrWhiteSpace(k)))
+            throw new ArgumentException("An SSH public key is empty; give the key's text (for example the contents of ~/.ssh/id_ed25519.pub).");
+        var entry = (await s.ReadLinesAsync("/etc/passwd", ct).ConfigureAwait(false)).Select(l => l.Split(':')).FirstOrDefault(f => f.Length >= 6 && f[0] == user)
+            ?? throw new ArgumentException($"The user '{user}' does not exist in the guest's /etc/passwd.");
+        int uid = int.Parse(entry[2], NumberStyles.None, CultureInfo.InvariantCulture);
+        int gid = int.Parse(entry[3], NumberStyles.None, CultureInfo.InvariantCulture);
+        string ssh = entry[5].TrimEnd('/') + "/.ssh";
+        var changed = new List<string>();
+        if (!await s.ExistsAsync(ssh, ct).ConfigureAwait(false))
+        {
+            await s.MkdirAsync(ssh, ct).ConfigureAwait(false);
+            await s.ChmodAsync(0x1C0, ssh, ct).ConfigureAwait(false);   // 0700
+            await s.ChownAsync(uid, gid, ssh, ct).ConfigureAwait(false);
+            changed.Add(ssh);
+        }
+        string auth = ssh + "/authorized_keys";
+        if (!await s.ExistsAsync(auth, ct).ConfigureAwait(false))
+        {
+            await s.TouchAsync(auth, ct).ConfigureAwait(false);
+            await s.ChmodAsync(0x180, auth, ct).ConfigureAwait(false);  // 0600
+            await s.ChownAsync(uid, gid, auth, ct).ConfigureAwait(false);
+        }
+        var text = string.Concat(keys.Select(k => k.EndsWith('\n') ? k : k + "\n"));
+        await s.WriteAppendAsync(auth, Encoding.UTF8.GetBytes(text), ct).ConfigureAwait(false);
+        changed.Add(auth);
+        return changed;
+    }
+
+    /// <summary>
+    /// Sets a user's password field in /etc/shadow, as virt-customize --password does:
+    /// the SHA-512 crypt hash of <paramref name="password"/> with a new 16-character salt,
+    /// "!!" in front when <paramref name="locked"/>; without a password, "*" (no password
+    /// login) or, locked, "!!*". The other fields and lines are kept; the file keeps its
+    /// owner, mode and SELinux label.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> SetLinuxPasswordAsync(GuestSession s, string user, string? password, bool locked, CancellationToken ct)
+    {
+        if (!await s.IsFileAsync("/etc/shadow", cancellationToken: ct).ConfigureAwait(false))
+            throw new NotSupportedException("The guest has no /etc/shadow, so its passwords cannot be set this way.");
+        var text = Encoding.UTF8.GetString(await s.ReadFileAsync("/etc/shadow", ct).ConfigureAwait(false));
+        var lines = text.Split('\n').ToList();
+        int index = lines.FindIndex(l => l.Split(':')[0] == user && l.Contains(':'));
+        if (index < 0) throw new ArgumentException($"The user '{user}' does not exist in the guest's /etc/shadow.");
+        var fields = lines[index].Split(':');
+        string field = password is null ? "*" : Sha512Crypt.Hash(password, Sha512Crypt.NewSalt());
+        fields[1] = (locked ? "!!" : "") + field;
+        lines[index] = string.Join(':', fields);
+        await ReplaceFileAsync(s, "/etc/shadow", Encoding.UTF8.GetBytes(string.Join('\n', lines)), ct).ConfigureAwait(false);
+        return new[] { "/etc/shadow" };
+    }
+
+    /// <summary>
+    /// Runs a shell command inside the guest (its own /bin/sh and binaries, chrooted into its
+    /// mounted filesystems by the daemon, "set -e" first), as virt-customize --run-command
+    /// does; returns its standard output. A guest whose architecture this x86_64 appliance
+    /// cannot run is refused before anything runs.
+    /// </summary>
+    public static async Task<string> RunCommandAsync(GuestSession s, string root, string command, CancellationToken ct)
+    {
+        string arch = await s.InspectGetArchAsync(root, ct).ConfigureAwait(false);
+        if (arch is not ("x86_64" or "i386" or "i486" or "i586" or "i686"))
+            throw new NotSupportedException($"The guest is {arch} and the appliance runs x86_64, so the guest's programs cannot run in it. Change the guest's files instead (Set-GuestContent, Copy-GuestItem), or run the command at its first boot.");
+        if (!await s.ExistsAsync("/bin/sh", ct).ConfigureAwait(false))
+            throw new NotSupportedException("The guest has no /bin/sh, so a command cannot run in it.");
+        return await s.ShAsync("set -e\n" + command, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A random password of 16 letters and digits (without look-alikes), as virt-customize makes one.</summary>
+    public static string RandomPassword()
+    {
+        const string chars = "ABCDEFGHIJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789";
+        var sb = new StringBuilder(16);
+        for (int i = 0; i < 16; i++) sb.Append(chars[System.Security.Cryptography.RandomNumberGenerator.GetInt32(chars.Length)]);
+        return sb.ToString();
+    }
+
+    /// <summary>KEY=value replaced (or added at the end) in a small text file, written whole.</summary>
+    private static async Task ReplaceKeyLineAsync(GuestSession s, string path, string key, string value, CancellationToken ct)
+    {
+        var lines = await s.IsFileAsync(path, cancellationToken: ct).ConfigureAwait(false)
+            ? (await s.ReadLinesAsync(path, ct).ConfigureAwait(false)).Where(l => !l.StartsWith(key + "=", StringComparison.Ordinal)).ToList()
+            : new List<string>();
+        lines.Add($"{key}={value}");
+        await ReplaceFileAsync(s, path, Encoding.UTF8.GetBytes(string.Join("\n", lines) + "\n"), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Replaces (or creates) a file without a moment where it is half written: the contents go
+    /// to a temporary name in the same directory, which takes the old file's owner, mode and
+    /// SELinux label, and is renamed over it.
+    /// </summary>
+    public static async Task ReplaceFileAsync(GuestSession s, string path, byte[] content, CancellationToken ct)
+    {
+        GuestFs.Engine.Api.GuestStatns? st = null;
+        try { st = await s.LstatnsAsync(path, ct).ConfigureAwait(false); }
+        catch (GuestFsException e) when (e is not GuestFsProtocolException) { }
+        int slash = path.LastIndexOf('/');
+        string tmp = path.Substring(0, slash + 1) + ".gfs-" + Guid.NewGuid().ToString("N").Substring(0, 12);
+        try
+        {
+            await s.WriteAsync(tmp, content, ct).ConfigureAwait(false);
+            if (st is not null && (st.StMode & 0xF000) == 0x8000)
+            {
+                await s.ChownAsync((int)st.StUid, (int)st.StGid, tmp, ct).ConfigureAwait(false);
+                await s.ChmodAsync((int)(st.StMode & 0xFFF), tmp, ct).ConfigureAwait(false);
+                byte[]? label = null;
+                try { label = await s.GetxattrAsync(path, "security.selinux", ct).ConfigureAwait(false); }
+                catch (GuestFsException e) when (e is not GuestFsProtocolException) { }
+                if (label is { Length: > 0 })
+                    await s.LsetxattrAsync("security.selinux", Encoding.Latin1.GetString(label), label.Length, tmp, ct).ConfigureAwait(false);
+            }
+            await s.MvAsync(tmp, path, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            try { await s.RmFAsync(tmp, CancellationToken.None).ConfigureAwait(false); } catch { }
+            throw;
+        }
+    }
+}
