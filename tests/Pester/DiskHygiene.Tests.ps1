@@ -107,9 +107,26 @@ BeforeAll {
                 'mount /dev/sda1 /', 'write /plain.txt "outside LUKS\n"', "upload $work/junk.bin /junk.bin", 'sync', 'rm /junk.bin', 'umount /')
             Set-Content "$work/crypt.gf" $fish
             # guestfish -f reads the script as its standard input, so with --keys-from-stdin each
-            # key is the script line after the command that asks for it.
-            $null = & guestfish --keys-from-stdin --format=raw -a "$work/crypt.img" -f "$work/crypt.gf" 2>&1
-            if ($LASTEXITCODE) { throw 'guestfish could not build the LUKS image' }
+            # key is the script line after the command that asks for it. Its appliance has been
+            # seen to hang under TCG (qemu asleep, guestfish waiting on it for half an hour): after
+            # 5 minutes the whole process tree is killed and the image built once more from scratch.
+            foreach ($try in 1, 2) {
+                $psi = [Diagnostics.ProcessStartInfo]::new('guestfish')
+                foreach ($a in '--keys-from-stdin', '--format=raw', '-a', "$work/crypt.img", '-f', "$work/crypt.gf") { $psi.ArgumentList.Add($a) }
+                $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
+                $proc = [Diagnostics.Process]::Start($psi)
+                $outTask = $proc.StandardOutput.ReadToEndAsync(); $errTask = $proc.StandardError.ReadToEndAsync()
+                if ($proc.WaitForExit(300000)) {
+                    $proc.WaitForExit()
+                    if ($proc.ExitCode -eq 0) { break }
+                    throw "guestfish could not build the LUKS image: $($errTask.Result)"
+                }
+                $proc.Kill($true); $proc.WaitForExit()
+                if ($try -eq 2) { throw 'guestfish hung twice building the LUKS image (5 minutes each)' }
+                Write-Host '  guestfish hung building the LUKS image; killed it, building once more'
+                Remove-Item "$work/crypt.img" -Force
+                & truncate -s 256M "$work/crypt.img"
+            }
             Move-Item "$work/crypt.img" $img -Force
         }
         $img
