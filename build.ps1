@@ -63,7 +63,9 @@ $RequiredPackages = @('qemu-system-x86', 'qemu-utils', 'supermin', 'guestfsd', '
     'debootstrap', 'openssh-server', 'genisoimage', 'libhivex-bin', 'libwin-hivex-perl', 'systemd-journal-remote',
     'qemu-block-extra', 'busybox', 'libvirt-clients', 'tgt', 'nbdkit', 'lighttpd', 'vsftpd', 'openssl')
 
-function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
+$script:BuildStarted = [DateTime]::UtcNow
+# Each step with the minutes since the build started, so a long CI log says where its time went.
+function Write-Step([string] $Text) { Write-Host ("==> [{0:hh\:mm\:ss}] {1}" -f ([DateTime]::UtcNow - $script:BuildStarted), $Text) -ForegroundColor Cyan }
 
 # Runs a program with an argument list (never a shell string); its output goes to the
 # host, and the exit code is the only thing returned.

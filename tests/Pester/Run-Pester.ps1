@@ -17,6 +17,11 @@ $config.Output.Verbosity = 'Detailed'
 if ($Tag) { $config.Filter.Tag = $Tag -split ',' }
 if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag -split ',' }
 $result = Invoke-Pester -Configuration $config
+# How long each file took (set-up included), so a slow CI run says where its time went.
+Write-Host 'Pester time per file:'
+foreach ($c in @($result.Containers)) {
+    Write-Host ('  {0,7:n0} s  {1}' -f $c.Duration.TotalSeconds, [IO.Path]::GetFileName("$($c.Item)"))
+}
 $containerFailures = @($result.Containers | Where-Object { $_.Result -eq 'Failed' -and $_.FailedCount -eq 0 }).Count
 # Skipped tests by name, so build.ps1 can hold them against the allow-list; tests that
 # did not run count too unless a tag filter left them out on purpose.
