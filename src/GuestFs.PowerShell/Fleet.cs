@@ -117,8 +117,17 @@ public abstract class FleetCmdlet : GuestCmdlet
     protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId, bool writable = false) =>
         RunFleet(_images, ThrottleLimit, Format, what, work, errorId, writable);
 
-    /// <summary>The collected images (after ProcessRecord), for a cmdlet that confirms each before RunFleet.</summary>
-    protected List<string> CollectedImages => _images;
+    /// <summary>
+    /// Asks ShouldProcess once for each collected image (each only once, however often it was
+    /// named), with <paramref name="action"/> as the action, and keeps only those confirmed: what
+    /// a cmdlet that changes the images calls before RunFleet.
+    /// </summary>
+    protected void KeepConfirmedImages(string action)
+    {
+        var confirmed = _images.Distinct(StringComparer.Ordinal).Where(i => ShouldProcess(i, action)).ToList();
+        _images.Clear();
+        _images.AddRange(confirmed);
+    }
 }
 
 /// <summary>A per-image failure with its own error id (for example NoOperatingSystem).</summary>

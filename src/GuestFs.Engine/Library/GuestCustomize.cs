@@ -18,25 +18,20 @@ namespace GuestFs.Engine.Library;
 public static class GuestCustomize
 {
     /// <summary>
-    /// Inspects the disks, mounts the one operating system read-write (or read-only when
-    /// <paramref name="readOnly"/>), runs <paramref name="work"/> with its root and type,
-    /// and unmounts. No system, or several, is an error naming what was found.
+    /// Mounts the guest's one operating system read-write (or read-only when
+    /// <paramref name="readOnly"/>) by the shared mount policy (<see cref="GuestSession.MountGuestAsync"/>:
+    /// no system is NoOperatingSystem, several AmbiguousOperatingSystem), runs <paramref name="work"/>
+    /// with its root and type, and unmounts. Whatever was mounted before is unmounted first.
     /// </summary>
     public static async Task<T> OnOperatingSystemAsync<T>(GuestSession s, bool readOnly, Func<string, string, Task<T>> work, CancellationToken ct)
     {
-        var roots = (await s.InspectOperatingSystemsAsync(ct).ConfigureAwait(false)).OrderBy(r => r, StringComparer.Ordinal).ToArray();
-        if (roots.Length == 0)
-            throw new GuestMountPolicyException("NoOperatingSystem",
-                "No operating system was found on the disks, so there is no guest to change (Get-GuestOSInfo shows what inspection finds).");
-        if (roots.Length > 1)
-            throw new GuestMountPolicyException("AmbiguousOperatingSystem",
-                $"The disks hold {roots.Length} operating systems ({string.Join(", ", roots)}); open the disks of one guest at a time.");
         await s.UmountAllAsync(ct).ConfigureAwait(false);
-        await s.MountOperatingSystemAsync(roots[0], readOnly, ct).ConfigureAwait(false);
+        var mounted = await s.MountGuestAsync(null, null, readOnly, singleFileSystemWithoutOs: false, ct).ConfigureAwait(false);
         try
         {
-            string type = await s.InspectGetTypeAsync(roots[0], ct).ConfigureAwait(false);
-            var r = await work(roots[0], type).ConfigureAwait(false);
+            string root = mounted.Root!;
+            string type = await s.InspectGetTypeAsync(root, ct).ConfigureAwait(false);
+            var r = await work(root, type).ConfigureAwait(false);
             await s.SyncAsync(ct).ConfigureAwait(false);
             return r;
         }
@@ -93,6 +88,203 @@ public static class GuestCustomize
         }
         else throw new NotSupportedException($"GuestFs does not know where a {distro} guest keeps its host name (virt-customize 1.48 does not either).");
         return changed;
+    }
+
+    /// <summary>
+    /// Sets a Windows guest's name in its SYSTEM hive, in the current control set (what
+    /// virt-customize 1.48 cannot do): Control\ComputerName\ComputerName's ComputerName (the
+    /// NetBIOS name: the first label, upper case, at most 15 characters), and
+    /// Services\Tcpip\Parameters' Hostname and NV Hostname (the first label), with Domain and
+    /// NV Domain when a domain is given. The hive is edited as a copy beside it (cp, hivex
+    /// open, commit), which is renamed over it only when every value is written.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> SetWindowsHostnameAsync(GuestSession s, string root, string hostname, CancellationToken ct)
+    {
+        string label = hostname.Split('.')[0];
+        string domain = hostname.Length > label.Length ? hostname.Substring(label.Length + 1) : "";
+        if (label.Length > 15)
+            throw new ArgumentException($"'{label}' is too long for a Windows computer name: its NetBIOS name has at most 15 characters. Use a shorter first label.");
+        string hive = await s.InspectGetWindowsSystemHiveAsync(root, ct).ConfigureAwait(false);
+        string controlSet = await s.InspectGetWindowsCurrentControlSetAsync(root, ct).ConfigureAwait(false);
+        int slash = hive.LastIndexOf('/');
+        string tmp = hive.Substring(0, slash + 1) + ".gfs-" + Guid.NewGuid().ToString("N").Substring(0, 12);
+        await s.CpAsync(hive, tmp, ct).ConfigureAwait(false);
+        try
+        {
+            await s.WithHiveAsync(tmp, write: true, async c =>
+            {
+                long top = await s.HivexRootAsync(c).ConfigureAwait(false);
+                long names = await KeyAsync(s, top, new[] { controlSet, "Control", "ComputerName", "ComputerName" }, c).ConfigureAwait(false);
+                await SetStringAsync(s, names, "ComputerName", label.ToUpperInvariant(), c).ConfigureAwait(false);
+                long tcpip = await KeyAsync(s, top, new[] { controlSet, "Services", "Tcpip", "Parameters" }, c).ConfigureAwait(false);
+                await SetStringAsync(s, tcpip, "Hostname", label, c).ConfigureAwait(false);
+                await SetStringAsync(s, tcpip, "NV Hostname", label, c).ConfigureAwait(false);
+                if (domain.Length > 0)
+                {
+                    await SetStringAsync(s, tcpip, "Domain", domain, c).ConfigureAwait(false);
+                    await SetStringAsync(s, tcpip, "NV Domain", domain, c).ConfigureAwait(false);
+                }
+                await s.HivexCommitAsync(null, c).ConfigureAwait(false);
+                return true;
+            }, ct).ConfigureAwait(false);
+            await s.MvAsync(tmp, hive, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            try { await s.RmFAsync(tmp, CancellationToken.None).ConfigureAwait(false); } catch { }
+            throw;
+        }
+        return new[] { hive };
+
+        // The key at the path under the node, made where missing.
+        static async Task<long> KeyAsync(GuestSession s, long node, string[] path, CancellationToken c)
+        {
+            foreach (string name in path)
+            {
+                long child = await s.HivexNodeGetChildAsync(node, name, c).ConfigureAwait(false);
+                node = child != 0 ? child : await s.HivexNodeAddChildAsync(node, name, c).ConfigureAwait(false);
+            }
+            return node;
+        }
+
+        // A REG_SZ value: UTF-16LE with its terminating NUL, as Windows writes them.
+        static Task SetStringAsync(GuestSession s, long node, string name, string value, CancellationToken c) =>
+            s.HivexNodeSetValueAsync(node, name, 1, Encoding.Unicode.GetBytes(value + "\0"), c);
+    }
+
+    /// <summary>Where first-boot scripts live: the directory virt-customize's firstboot uses, so the scripts of both tools run from one place.</summary>
+    public const string FirstBootDirectory = "/usr/lib/virt-sysprep";
+
+    // The runner: at "start", each executable script in scripts/, in name order, is moved to
+    // scripts-done and run there (so a script runs once, even if the boot stops half-way),
+    // its output going to the console and to ~root/virt-sysprep-firstboot.log; then the done
+    // scripts are deleted.
+    private const string FirstBootRunner = """
+#!/bin/sh -
+### BEGIN INIT INFO
+# Provides:          guestfs-firstboot
+# Required-Start:    $null
+# Should-Start:      $all
+# Required-Stop:     $null
+# Should-Stop:       $all
+# Default-Start:     2 3 5
+# Default-Stop:      0 1 6
+# Short-Description: Runs the scripts queued for the next boot, once
+### END INIT INFO
+# Installed by GuestFs (Add-GuestFirstBootCommand). Each script under scripts/ runs once,
+# at the next boot, in name order; what it prints goes to ~root/virt-sysprep-firstboot.log.
+queue=/usr/lib/virt-sysprep/scripts
+done_dir=/usr/lib/virt-sysprep/scripts-done
+log=~root/virt-sysprep-firstboot.log
+
+echo "$0 $*" 2>&1 | tee -a $log
+[ "$1" = start ] || exit 0
+mkdir -p "$done_dir"
+for script in "$queue"/*; do
+  [ -f "$script" ] && [ -x "$script" ] || continue
+  name=${script##*/}
+  mv "$script" "$done_dir/"
+  echo "=== first boot: $name ===" 2>&1 | tee -a $log
+  "$done_dir/$name" 2>&1 | tee -a $log
+done
+rm -f "$done_dir"/*
+
+""";
+
+    private const string FirstBootUnit = """
+[Unit]
+Description=Scripts queued for the first boot (GuestFs, virt-customize)
+After=network.target
+Before=prefdm.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/lib/virt-sysprep/firstboot.sh start
+RemainAfterExit=yes
+StandardOutput=journal+console
+StandardError=inherit
+
+[Install]
+WantedBy=multi-user.target
+
+""";
+
+    /// <summary>
+    /// Queues a shell command to run once at the guest's next boot, with the layout
+    /// virt-customize's firstboot uses (so either tool's scripts run from one queue): the
+    /// runner /usr/lib/virt-sysprep/firstboot.sh, started by the systemd unit
+    /// guestfs-firstboot.service (enabled in multi-user.target) and, where the guest has
+    /// /etc/init.d, by SysV links as well; the command in scripts/, named so that it runs
+    /// after every script already queued. A runner or unit already there is kept.
+    /// A guest with neither systemd nor /etc/init.d is refused: nothing would start the runner.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> AddFirstBootCommandAsync(GuestSession s, string command, string? name, CancellationToken ct)
+    {
+        bool systemd = await s.IsDirAsync("/etc/systemd/system", null, ct).ConfigureAwait(false);
+        bool sysv = await s.IsDirAsync("/etc/init.d", null, ct).ConfigureAwait(false) || await s.IsDirAsync("/etc/rc.d", null, ct).ConfigureAwait(false);
+        if (!systemd && !sysv)
+            throw new NotSupportedException("The guest has neither systemd (/etc/systemd/system) nor SysV init (/etc/init.d), so nothing would run a first-boot command. Run it now with Invoke-GuestCommand instead.");
+        var changed = new List<string>();
+        string scripts = FirstBootDirectory + "/scripts";
+        string runner = FirstBootDirectory + "/firstboot.sh";
+        await s.MkdirPAsync(scripts, ct).ConfigureAwait(false);
+        if (!await s.ExistsAsync(runner, ct).ConfigureAwait(false))
+        {
+            await ReplaceFileAsync(s, runner, Encoding.UTF8.GetBytes(FirstBootRunner.Replace("\r\n", "\n") + "\n"), ct).ConfigureAwait(false);
+            await s.ChmodAsync(0x1ED, runner, ct).ConfigureAwait(false);   // 0755
+            changed.Add(runner);
+        }
+        if (systemd)
+        {
+            string unit = "/usr/lib/systemd/system/guestfs-firstboot.service";
+            string wants = "/etc/systemd/system/multi-user.target.wants";
+            await s.MkdirPAsync("/usr/lib/systemd/system", ct).ConfigureAwait(false);
+            if (!await s.ExistsAsync(unit, ct).ConfigureAwait(false))
+            {
+                await ReplaceFileAsync(s, unit, Encoding.UTF8.GetBytes(FirstBootUnit.Replace("\r\n", "\n") + "\n"), ct).ConfigureAwait(false);
+                changed.Add(unit);
+            }
+            await s.MkdirPAsync(wants, ct).ConfigureAwait(false);
+            await s.LnSfAsync(unit, wants + "/guestfs-firstboot.service", ct).ConfigureAwait(false);
+            changed.Add(wants + "/guestfs-firstboot.service");
+        }
+        if (await s.IsDirAsync("/etc/init.d", null, ct).ConfigureAwait(false))
+        {
+            // Debian's SysV layout: the runner as an init script, started late in runlevels 2, 3 and 5.
+            await s.LnSfAsync(runner, "/etc/init.d/guestfs-firstboot", ct).ConfigureAwait(false);
+            changed.Add("/etc/init.d/guestfs-firstboot");
+            foreach (int level in new[] { 2, 3, 5 })
+            {
+                string dir = $"/etc/rc{level}.d";
+                await s.MkdirPAsync(dir, ct).ConfigureAwait(false);
+                await s.LnSfAsync("../init.d/guestfs-firstboot", dir + "/S99guestfs-firstboot", ct).ConfigureAwait(false);
+                changed.Add(dir + "/S99guestfs-firstboot");
+            }
+        }
+        // After everything queued: the highest sequence number among the scripts there, plus one.
+        int next = 1;
+        foreach (string f in await s.LsAsync(scripts, ct).ConfigureAwait(false))
+        {
+            var parts = f.Split('-');
+            if (parts.Length >= 2 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n)) next = Math.Max(next, n + 1);
+        }
+        string file = $"{scripts}/5000-{next:D4}-{FirstBootScriptName(name ?? command)}";
+        await ReplaceFileAsync(s, file, Encoding.UTF8.GetBytes(command.EndsWith('\n') ? command : command + "\n"), ct).ConfigureAwait(false);
+        await s.ChmodAsync(0x1ED, file, ct).ConfigureAwait(false);
+        changed.Add(file);
+        return changed;
+    }
+
+    /// <summary>A script's file name from its name or command: letters, digits and underscores kept, anything else a hyphen, at most 60 characters.</summary>
+    public static string FirstBootScriptName(string name)
+    {
+        var sb = new StringBuilder(Math.Min(name.Length, 60));
+        foreach (char c in name)
+        {
+            if (sb.Length == 60) break;
+            sb.Append(char.IsAsciiLetterOrDigit(c) || c == '_' ? c : '-');
+        }
+        return sb.ToString();
     }
 
     /// <summary>A host name (or FQDN) of letters, digits, hyphens and dots, at most 253 characters.</summary>

@@ -335,9 +335,9 @@ public static class ImageReset
             {
                 foreach (var p in new[] { "/etc/pki/CA/certs/*.crt", "/etc/pki/CA/crl/*.crt", "/etc/pki/CA/newcerts/*.crt", "/etc/pki/CA/private/*.key", "/etc/pki/tls/private/*.key", "/etc/pki/tls/certs/*.crt" })
                 {
-                    int before = CountOf(cx);
+                    int before = cx.ChangeCount;
                     await cx.RemoveAsync(p, spare: f => f is "/etc/pki/tls/certs/ca-bundle.crt" or "/etc/pki/tls/certs/ca-bundle.trust.crt").ConfigureAwait(false);
-                    if (CountOf(cx) > before) cx.UpdateCaStore = true;
+                    if (cx.ChangeCount > before) cx.UpdateCaStore = true;
                 }
             }),
             new Op("crash-data", true, "Removes kernel crash dumps (/var/crash, /var/log/dump).", Guard.Linux, null, Trees("/var/crash/*", "/var/log/dump/*")),
@@ -365,10 +365,10 @@ public static class ImageReset
                 await cx.RemoveAsync("/etc/ipa/default.conf").ConfigureAwait(false);
                 await cx.RemoveAsync("/var/lib/ipa-client/sysrestore/*").ConfigureAwait(false);
                 await cx.RemoveAsync("/var/lib/ipa-client/pki/*").ConfigureAwait(false);
-                int before = CountOf(cx);
+                int before = cx.ChangeCount;
                 foreach (var p in new[] { "/etc/pki/ca-trust/source/anchors/ipa-ca.crt", "/usr/local/share/ca-certificates/ipa-ca.crt", "/etc/pki/ca-trust/source/ipa.p11-kit" })
                     await cx.RemoveAsync(p).ConfigureAwait(false);
-                if (CountOf(cx) > before) cx.UpdateCaStore = true;
+                if (cx.ChangeCount > before) cx.UpdateCaStore = true;
             }),
             new Op("kerberos-data", false, "Removes the Kerberos KDC's data (/var/kerberos/krb5kdc, keeping kadm5.acl and kdc.conf).", Guard.Unix, null, async cx =>
                 await cx.RemoveAsync("/var/kerberos/krb5kdc/*", spare: p => p.EndsWith("/kadm5.acl", StringComparison.Ordinal) || p.EndsWith("/kdc.conf", StringComparison.Ordinal)).ConfigureAwait(false)),
@@ -438,8 +438,6 @@ public static class ImageReset
             new Op("yum-uuid", true, "Removes yum's UUID.", Guard.Any, "guests with yum", cx => cx.PackageManager == "yum" ? cx.RemoveAsync("/var/lib/yum/uuid") : Task.CompletedTask),
         };
     }
-
-    private static int CountOf(Context cx) => cx.ChangeCount;
 
     private static string EscapeGlob(string name)
     {

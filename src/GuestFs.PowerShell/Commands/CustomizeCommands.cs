@@ -11,18 +11,10 @@ using GuestFs.Engine.Session;
 namespace GuestFs.PowerShell.Commands;
 
 /// <summary>What one customization changed in one guest.</summary>
-public sealed class GuestCustomizeResult
+public sealed class GuestCustomizeResult : GuestChangeResult
 {
-    /// <summary>The image (with -Path), or null with -Disk.</summary>
-    public string? ImagePath { get; init; }
-    /// <summary>The GuestDisk's Id (with -Disk), or 0.</summary>
-    public int Disk { get; init; }
-    /// <summary>The cmdlet's change, in virt-customize's words (hostname, timezone, ssh-inject …).</summary>
-    public string Operation { get; init; } = "";
     /// <summary>The value set (the host name, the time zone, the user).</summary>
     public string Value { get; init; } = "";
-    /// <summary>Guest files created or changed.</summary>
-    public string[] Changed { get; init; } = Array.Empty<string>();
     /// <summary>What Invoke-GuestCommand's command wrote to its standard output; null for the other cmdlets.</summary>
     public string? Output { get; init; }
     /// <summary>The password Set-GuestUserPassword -Random made for this guest; null otherwise.</summary>
@@ -86,9 +78,7 @@ public abstract class GuestCustomizeCmdlet : FleetCmdlet
     protected override void EndProcessing()
     {
         if (!IsFleet) return;
-        var confirmed = CollectedImages.Distinct(StringComparer.Ordinal).Where(i => ShouldProcess(i, $"{OperationName}: {Value}")).ToList();
-        CollectedImages.Clear();
-        CollectedImages.AddRange(confirmed);
+        KeepConfirmedImages($"{OperationName}: {Value}");
         RunFleet($"{OperationName} in disk images", async (session, image, ct) =>
         {
             try
@@ -118,7 +108,7 @@ public abstract class GuestCustomizeCmdlet : FleetCmdlet
     }
 }
 
-/// <summary>Sets a guest's host name, as virt-customize --hostname does.</summary>
+/// <summary>Sets a guest's host name, as virt-customize --hostname does; a Windows guest's in its registry.</summary>
 [Cmdlet(VerbsCommon.Set, "GuestHostname", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Disk")]
 [OutputType(typeof(GuestCustomizeResult))]
 public sealed class SetGuestHostnameCommand : GuestCustomizeCmdlet
@@ -134,6 +124,7 @@ public sealed class SetGuestHostnameCommand : GuestCustomizeCmdlet
 
     protected override Task<IReadOnlyList<string>> ChangeAsync(GuestSession s, string root, string type, CancellationToken ct)
     {
+        if (type == "windows") return GuestCustomize.SetWindowsHostnameAsync(s, root, Name, ct);
         RequireLinux(type, "Set-GuestHostname");
         return GuestCustomize.SetLinuxHostnameAsync(s, root, Name, ct);
     }
@@ -283,5 +274,32 @@ public sealed class InvokeGuestCommandCommand : GuestCustomizeCmdlet
         RequireLinux(type, "Invoke-GuestCommand");
         _output[s] = await GuestCustomize.RunCommandAsync(s, root, Command, ct).ConfigureAwait(false);
         return Array.Empty<string>();
+    }
+}
+
+/// <summary>Queues a shell command to run once at the guest's next boot, as virt-customize --firstboot-command does.</summary>
+[Cmdlet(VerbsCommon.Add, "GuestFirstBootCommand", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Disk")]
+[OutputType(typeof(GuestCustomizeResult))]
+public sealed class AddGuestFirstBootCommandCommand : GuestCustomizeCmdlet
+{
+    /// <summary>The shell command (the guest runs it with its own /bin/sh at the next boot).</summary>
+    [Parameter(Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string Command { get; set; } = "";
+
+    /// <summary>A name for the queued script (default: the command); letters, digits and underscores are kept.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    protected override string OperationName => "firstboot-command";
+    protected override string Value => Command;
+
+    protected override Task<IReadOnlyList<string>> ChangeAsync(GuestSession s, string root, string type, CancellationToken ct)
+    {
+        if (type == "windows")
+            throw new NotSupportedException("A Windows guest runs first-boot commands through a service wrapper (rhsrvany) that GuestFs does not ship; add the command to the guest's RunOnce key instead (the registry drive, New-ItemProperty).");
+        RequireLinux(type, "Add-GuestFirstBootCommand");
+        return GuestCustomize.AddFirstBootCommandAsync(s, Command, Name, ct);
     }
 }

@@ -10,18 +10,28 @@ using GuestFs.Engine.Session;
 
 namespace GuestFs.PowerShell.Commands;
 
-/// <summary>What one reset operation did to one image.</summary>
-public sealed class GuestImageResetResult
+/// <summary>
+/// What one change did to one guest: the base of the results of Reset-GuestImage and of the
+/// customization cmdlets, which name the guest and the operation the same way.
+/// </summary>
+public abstract class GuestChangeResult
 {
     /// <summary>The image (with -Path), or null with -Disk.</summary>
     public string? ImagePath { get; init; }
     /// <summary>The GuestDisk's Id (with -Disk), or 0.</summary>
     public int Disk { get; init; }
+    /// <summary>The operation, in virt-sysprep's or virt-customize's words (logfiles, hostname …).</summary>
     public string Operation { get; init; } = "";
+    /// <summary>Guest files (or devices) created or changed.</summary>
+    public string[] Changed { get; init; } = Array.Empty<string>();
+}
+
+/// <summary>What one reset operation did to one image. <see cref="GuestChangeResult.Changed"/> carries
+/// what was done to each path ("truncated: /etc/machine-id").</summary>
+public sealed class GuestImageResetResult : GuestChangeResult
+{
     /// <summary>Guest paths removed.</summary>
     public string[] Removed { get; init; } = Array.Empty<string>();
-    /// <summary>Guest paths or devices changed, each with what was done ("truncated: /etc/machine-id").</summary>
-    public string[] Changed { get; init; } = Array.Empty<string>();
     /// <summary>What the operation could not do in this guest, and why.</summary>
     public string[] Skipped { get; init; } = Array.Empty<string>();
 
@@ -123,10 +133,7 @@ public sealed class ResetGuestImageCommand : FleetCmdlet
             }, "ResetFailed");
             return;
         }
-        var confirmed = CollectedImages.Distinct(StringComparer.Ordinal)
-            .Where(i => ShouldProcess(i, $"Reset the guest ({ops.Count} operations: {string.Join(", ", ops)})")).ToList();
-        CollectedImages.Clear();
-        CollectedImages.AddRange(confirmed);
+        KeepConfirmedImages($"Reset the guest ({ops.Count} operations: {string.Join(", ", ops)})");
         int next = 0;
         RunFleet("Resetting disk images", async (session, image, ct) =>
         {
