@@ -3,7 +3,9 @@
 # "virt-ls -lR --checksum" run per image; filesystem sizes from virt-df; partition tables
 # from one guestfish run per pair. The reference tools' own results are judged by size,
 # table and virt-df; the file checksums are read back from GuestFs's results (one virt-ls
-# boot each) and compared with the source's.
+# boot each) and compared with the source's. Everything the reference tools do to their own
+# copies runs in a background lane (Start-ReferenceLane), started once the images exist,
+# while the tests do GuestFs's side in the foreground: two appliances at a time, one per core.
 #
 # Images (built once by guestfish, cached, versioned name below):
 #   hygiene-mbr-<v>.img  1 GiB raw, MBR: 1 ext4 (the "root", holding the mount points
@@ -216,9 +218,51 @@ BeforeAll {
     }
     $cached = Get-Content $sumsFile -Raw | ConvertFrom-Json
     $script:sourceSums = @{ Mbr = @($cached.Mbr); Gpt = @($cached.Gpt) }
+
+    # The reference side of every comparison, in the order the tests need it.
+    $script:crypt = Get-CryptImage
+    function Q([string] $s) { "'" + ($s -replace "'", "'\''") + "'" }
+    function Line([string[]] $Words) { ($Words | ForEach-Object { Q $_ }) -join ' ' }
+    # virt-df's "filesystem 1K-blocks" pairs (one run per image: the copies share VG names).
+    function ConvertFrom-Df([string[]] $Lines) { @($Lines | Select-Object -Skip 1 | ForEach-Object { ($_ -split ',')[1..2] -join ' ' }) }
+    $script:ResizeCases = [ordered]@{
+        mbr = @{ Name = 'MBR, expand xfs, ext4 grown by 100 MiB and ntfs to 150 MiB (-Resize)'; Key = 'Mbr'; Vg = 'hygvg'; Size = 1536MB
+            Options = @{ Expand = '/dev/sda2'; Resize = @{ '/dev/sda1' = '+100M'; '/dev/sda3' = '150M' } }
+            Reference = @('--expand', '/dev/sda2', '--resize', '/dev/sda1=+100M', '--resize', '/dev/sda3=150M'); Prepared = $false }
+        gpt = @{ Name = 'GPT, expand the LVM PV and its LV'; Key = 'Gpt'; Vg = 'hyggpt'; Size = 1536MB
+            Options = @{ Expand = '/dev/sda4'; LVExpand = @('/dev/hyggpt/lvdata') }
+            Reference = @('--expand', '/dev/sda4', '--lv-expand', '/dev/hyggpt/lvdata'); Prepared = $false }
+        # virt-resize --shrink only takes a partition whose content already fits, so its
+        # source is a copy whose ext4 guestfish shrank to 100 MiB first; Resize-GuestDisk
+        # gets that copy too, and also the untouched image, whose ext4 it shrinks itself.
+        shrink = @{ Name = 'MBR, a 934 MiB disk: shrink ext4 (-Shrink)'; Key = 'Mbr'; Vg = 'hygvg'; Size = 934MB
+            Options = @{ Shrink = '/dev/sda1' }; Reference = @('--shrink', '/dev/sda1'); Prepared = $true }
+    }
+    $jobs = [ordered]@{
+        inplace = "cp --sparse=always $(Q $images.Mbr) $(Q "$work/inplace-a.img")`n" +
+            (Line @('ref', 'virt-sparsify', '--in-place', '--format', 'raw', "$work/inplace-a.img")) + ' >/dev/null'
+        copy = "cp --sparse=always $(Q $images.Mbr) $(Q "$work/copy-ref-src.img")`n" +
+            (Line @('ref', 'virt-sparsify', '--format', 'raw', '--convert', 'qcow2', '--compress', "$work/copy-ref-src.img", "$work/copy-a.qcow2")) + " >/dev/null`n" +
+            "rm -f $(Q "$work/copy-ref-src.img")"
+        crypt = "cp --sparse=always $(Q $crypt) $(Q "$work/crypt-a.img")`n" +
+            (Line @('ref', 'virt-sparsify', '--in-place', '--format', 'raw', '--key', "/dev/sda3:key:$CryptKey", "$work/crypt-a.img")) + ' >/dev/null'
+        'shrink-source' = "cp --sparse=always $(Q $images.Mbr) $(Q "$work/resize-shrink-src.img.tmp")`n" +
+            (Line @('ref', 'guestfish', '--format=raw', '-a', "$work/resize-shrink-src.img.tmp", 'run', ':', 'resize2fs-size', '/dev/sda1', '104857600')) + " >/dev/null`n" +
+            "mv $(Q "$work/resize-shrink-src.img.tmp") $(Q "$work/resize-shrink-src.img")"
+    }
+    foreach ($k in $ResizeCases.Keys) {
+        $case = $ResizeCases[$k]
+        $src = if ($case.Prepared) { "$work/resize-$k-src.img" } else { $images.($case.Key) }
+        $a = "$work/resize-$k-a.img"
+        $jobs["resize-$k"] = "truncate -s $($case.Size) $(Q $a)`n" +
+            (Line (@('ref', 'virt-resize', '--format', 'raw', '--output-format', 'raw') + $case.Reference + @($src, $a))) + " >/dev/null`n" +
+            (Line @('ref', 'virt-df', '--csv', '--format=raw', '-a', $a))
+    }
+    $script:lane = Start-ReferenceLane $work $jobs
 }
 
 AfterAll {
+    Stop-ReferenceLane $script:lane
     if ($script:work) { Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue }
 }
 
@@ -231,10 +275,11 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
 
     It 'in place: allocated size within 5% of virt-sparsify --in-place, far below before, every checksum unchanged' {
         $a = "$work/inplace-a.img"; $b = "$work/inplace-b.img"
-        Copy-Sparse $images.Mbr $a; Copy-Sparse $images.Mbr $b
+        Copy-Sparse $images.Mbr $b
         $before = Get-AllocatedBytes $b
-        Invoke-Reference virt-sparsify @('--in-place', '--format', 'raw', $a) | Out-Null
         $r = Optimize-GuestDisk -Path $b -ErrorAction Stop
+        $sumsB = Get-Checksums $b hygvg
+        Wait-ReferenceJob $lane inplace | Out-Null
         $sizeA = Get-AllocatedBytes $a; $sizeB = Get-AllocatedBytes $b
         Write-Host "  in place: before $before, virt-sparsify $sizeA, Optimize-GuestDisk $sizeB"
         # The host filesystem may still settle a few blocks of the fresh copy (delayed allocation) between the two readings.
@@ -244,17 +289,18 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
         [math]::Abs($sizeB - $sizeA) | Should -BeLessOrEqual ($sizeA * 0.05)
         ($r.Actions | Where-Object Action -eq 'trimmed').Target | Should -Contain '/dev/sda2'
         ($r.Actions | Where-Object Action -eq 'free space discarded').Target | Should -Be 'hygvg'
-        Get-Checksums $b hygvg | Should -Be $sourceSums.Mbr
+        $sumsB | Should -Be $sourceSums.Mbr
     }
 
     It 'copying mode: qcow2 compressed no larger than virt-sparsify --convert qcow2 --compress (5% slack), every checksum unchanged, the source untouched' {
         $a = "$work/copy-a.qcow2"; $b = "$work/copy-b.qcow2"
         $src = "$work/copy-src.img"; Copy-Sparse $images.Mbr $src
         $srcHash = (Get-FileHash $src -Algorithm SHA256).Hash
-        Invoke-Reference virt-sparsify @('--format', 'raw', '--convert', 'qcow2', '--compress', $src, $a) | Out-Null
         $r = Optimize-GuestDisk -Path $src -Destination $b -Format qcow2 -Compress -ErrorAction Stop
         (Get-FileHash $src -Algorithm SHA256).Hash | Should -Be $srcHash
         (& qemu-img info -U --output json $b | ConvertFrom-Json).format | Should -Be 'qcow2'
+        $sumsB = Get-Checksums $b hygvg qcow2
+        Wait-ReferenceJob $lane copy | Out-Null
         $sizeA = Get-AllocatedBytes $a; $sizeB = Get-AllocatedBytes $b
         Write-Host "  copying: source $(Get-AllocatedBytes $src), virt-sparsify $sizeA, Optimize-GuestDisk $sizeB"
         $r.SizeAfter | Should -Be $sizeB
@@ -268,7 +314,7 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
         Write-Host "  deleted data left (incompressible 64 KiB pieces): virt-sparsify $leftA, Optimize-GuestDisk $leftB"
         $leftB | Should -BeLessOrEqual ([math]::Min(2, $leftA))
         Test-Path "$b.guestfs-partial" | Should -BeFalse
-        Get-Checksums $b hygvg qcow2 | Should -Be $sourceSums.Mbr
+        $sumsB | Should -Be $sourceSums.Mbr
     }
 
     It 'refuses an image another writer holds, and changes nothing' {
@@ -303,9 +349,8 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
     }
 
     It 'encrypted volumes: refused without -Passphrase (nothing changed); with it, two copies at once (-ThrottleLimit 2) come out like virt-sparsify --in-place, swap keeping its UUID and label' {
-        $crypt = Get-CryptImage
         $r0 = "$work/crypt-refused.img"; $a = "$work/crypt-a.img"; $b1 = "$work/crypt-b1.img"; $b2 = "$work/crypt-b2.img"
-        foreach ($c in $r0, $a, $b1, $b2) { Copy-Sparse $crypt $c }
+        foreach ($c in $r0, $b1, $b2) { Copy-Sparse $crypt $c }
         $hash = (Get-FileHash $r0 -Algorithm SHA256).Hash
         Optimize-GuestDisk -Path $r0 -ErrorVariable refusal -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $refusal.FullyQualifiedErrorId | Should -Be 'EncryptedVolumeLocked,GuestFs.PowerShell.Commands.OptimizeGuestDiskCommand'
@@ -313,14 +358,14 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
         "$refusal" | Should -Match '/dev/sda3'
         (Get-FileHash $r0 -Algorithm SHA256).Hash | Should -Be $hash
 
-        $before = Get-AllocatedBytes $a
-        Invoke-Reference virt-sparsify @('--in-place', '--format', 'raw', '--key', "/dev/sda3:key:$CryptKey", $a) | Out-Null
+        $before = Get-AllocatedBytes $b1
         $key = ConvertTo-SecureString $CryptKey -AsPlainText -Force
         $results = @(Optimize-GuestDisk -Path $b1, $b2 -Passphrase $key -ThrottleLimit 2 -Verbose -ErrorAction Stop 4>&1)
         ($results | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and "$_" -match '2 image\(s\), 2 at a time' }) | Should -Not -BeNullOrEmpty
         $ours = @($results | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] })
         $ours.Count | Should -Be 2
         @($ours.Path | Sort-Object) | Should -Be @($b1, $b2)
+        Wait-ReferenceJob $lane crypt | Out-Null
         $sizeA = Get-AllocatedBytes $a
         foreach ($r in $ours) {
             Write-Host "  LUKS image: before $before, virt-sparsify $sizeA, Optimize-GuestDisk $($r.SizeAfter) ($($r.Path))"
@@ -349,31 +394,24 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
 
 Describe 'Resize-GuestDisk: the same result as virt-resize' -Tag 'Appliance', 'DiskHygiene' {
     It '<Name>: same partition table, filesystem sizes and file checksums as virt-resize' -TestCases @(
-        @{ Name = 'MBR, expand xfs, ext4 grown by 100 MiB and ntfs to 150 MiB (-Resize)'; Key = 'Mbr'; Vg = 'hygvg'; Size = 1536MB
-            Options = @{ Expand = '/dev/sda2'; Resize = @{ '/dev/sda1' = '+100M'; '/dev/sda3' = '150M' } }
-            Reference = @('--expand', '/dev/sda2', '--resize', '/dev/sda1=+100M', '--resize', '/dev/sda3=150M'); Prepared = $false }
-        @{ Name = 'GPT, expand the LVM PV and its LV'; Key = 'Gpt'; Vg = 'hyggpt'; Size = 1536MB
-            Options = @{ Expand = '/dev/sda4'; LVExpand = @('/dev/hyggpt/lvdata') }
-            Reference = @('--expand', '/dev/sda4', '--lv-expand', '/dev/hyggpt/lvdata'); Prepared = $false }
-        # virt-resize --shrink only takes a partition whose content already fits, so its
-        # source is a copy whose ext4 guestfish shrank to 100 MiB first; Resize-GuestDisk
-        # gets that copy too, and also the untouched image, whose ext4 it shrinks itself.
-        @{ Name = 'MBR, a 934 MiB disk: shrink ext4 (-Shrink)'; Key = 'Mbr'; Vg = 'hygvg'; Size = 934MB
-            Options = @{ Shrink = '/dev/sda1' }; Reference = @('--shrink', '/dev/sda1'); Prepared = $true }
+        @{ Case = 'mbr'; Name = 'MBR, expand xfs, ext4 grown by 100 MiB and ntfs to 150 MiB (-Resize)' }
+        @{ Case = 'gpt'; Name = 'GPT, expand the LVM PV and its LV' }
+        @{ Case = 'shrink'; Name = 'MBR, a 934 MiB disk: shrink ext4 (-Shrink)' }
     ) {
-        param($Name, $Key, $Vg, $Size, $Options, $Reference, $Prepared)
+        param($Case, $Name)
+        $Key = $ResizeCases[$Case].Key; $Vg = $ResizeCases[$Case].Vg; $Size = $ResizeCases[$Case].Size
+        $Options = $ResizeCases[$Case].Options; $Prepared = $ResizeCases[$Case].Prepared
+        $ResizeCases[$Case].Name | Should -Be $Name
         $src = $images.$Key
-        $tag = ($Name -replace '\W', '').Substring(0, 12).ToLowerInvariant()
-        $a = "$work/resize-$tag-a.img"; $b = "$work/resize-$tag-b.img"; $c = "$work/resize-$tag-c.img"
+        # virt-resize's copy, made by the lane: resize-<case>-a.img.
+        $a = "$work/resize-$Case-a.img"; $b = "$work/resize-$Case-b.img"; $c = "$work/resize-$Case-c.img"
         $untouched = $src
         if ($Prepared) {
-            $src = "$work/resize-$tag-src.img"
-            Copy-Sparse $untouched $src
-            Invoke-Reference guestfish @('--format=raw', '-a', $src, 'run', ':', 'resize2fs-size', '/dev/sda1', '104857600') | Out-Null
             $untouchedHash = (Get-FileHash $untouched -Algorithm SHA256).Hash
+            # The lane's guestfish shrank the ext4 of this copy to 100 MiB.
+            Wait-ReferenceJob $lane shrink-source | Out-Null
+            $src = "$work/resize-$Case-src.img"
         }
-        & truncate -s $Size $a
-        Invoke-Reference virt-resize (@('--format', 'raw', '--output-format', 'raw') + $Reference + @($src, $a)) | Out-Null
         $out = Resize-GuestDisk -Path $src -Destination $b -SizeBytes $Size @Options -ErrorAction Stop
         $out.FullName | Should -Be $b
         (Get-Item $b).Length | Should -Be $Size
@@ -384,6 +422,10 @@ Describe 'Resize-GuestDisk: the same result as virt-resize' -Tag 'Appliance', 'D
             (Get-FileHash $untouched -Algorithm SHA256).Hash | Should -Be $untouchedHash -Because 'the ext4 is shrunk on a throw-away overlay, never in the source'
             $ours += $c
         }
+        # Filesystem sizes (virt-df) and every file's checksum (virt-ls) of ours, one run each per image.
+        $dfOurs = @(foreach ($o in $ours) { , @(ConvertFrom-Df @(Invoke-Reference virt-df @('--csv', '--format=raw', '-a', $o))) })
+        $sumsOurs = @(foreach ($o in $ours) { , @(Get-Checksums $o $Vg) })
+        $dfA = ConvertFrom-Df @(Wait-ReferenceJob $lane "resize-$Case")
 
         # Partition tables (part_list, types and the bootable flag), one guestfish run for all.
         $disks = @($a) + $ours + @($src)
@@ -411,15 +453,10 @@ Describe 'Resize-GuestDisk: the same result as virt-resize' -Tag 'Appliance', 'D
         # The changed partitions really changed (the source's table differs).
         $split[-1].Trim() | Should -Not -Be $split[0].Trim()
 
-        # Filesystem sizes (virt-df, one run per image: the copies share VG names).
-        $dfA = @(Invoke-Reference virt-df @('--csv', '--format=raw', '-a', $a) | Select-Object -Skip 1 | ForEach-Object { ($_ -split ',')[1..2] -join ' ' })
+        # Filesystem sizes, against virt-resize's; every file's checksum, against the source's.
         $dfA.Count | Should -BeGreaterOrEqual 4
-        foreach ($o in $ours) {
-            @(Invoke-Reference virt-df @('--csv', '--format=raw', '-a', $o) | Select-Object -Skip 1 | ForEach-Object { ($_ -split ',')[1..2] -join ' ' }) | Should -Be $dfA
-        }
-
-        # Every file's checksum, against the source's.
-        foreach ($o in $ours) { Get-Checksums $o $Vg | Should -Be $sourceSums.$Key }
+        foreach ($d in $dfOurs) { $d | Should -Be $dfA }
+        foreach ($sums in $sumsOurs) { $sums | Should -Be $sourceSums.$Key }
     }
 
     It '-PlanOnly returns the plan and -WhatIf prints it; neither creates the destination' {

@@ -1,7 +1,9 @@
 # Reset-GuestImage against virt-sysprep on copies of the same dirtied Debian 12 image,
 # in the same run: each copy is read back with one "virt-ls -lR --checksum" run and the
 # listings are compared entry by entry. The dirt is written by guestfish (the reference),
-# not by the code under test.
+# not by the code under test. Everything the reference tools do to their own copies runs
+# in a background lane (Start-ReferenceLane), started once the dirty image exists, while
+# the tests do GuestFs's side in the foreground: two appliances at a time, one per core.
 BeforeAll {
     . $PSScriptRoot/TestSupport.ps1
     . $PSScriptRoot/GuestImages.ps1
@@ -20,26 +22,31 @@ BeforeAll {
         finally { Remove-Item $err -ErrorAction SilentlyContinue }
     }
 
-    # Every entry of the guest from one "virt-ls -lR /" run: "type mode size" for files,
-    # "d mode" for directories, "type mode target" otherwise. With -Checksums, one more run,
-    # "virt-ls -lR --checksum <dir>", adds each file's checksum there. (A checksum of the
-    # whole Debian tree takes virt-ls about five minutes under TCG; what the operations
-    # touch outside /var is told apart by its size.)
-    function Get-Listing([string] $Image, [string] $Checksums) {
+    # What virt-ls lists of a Linux copy: the directories virt-sysprep's operations work in
+    # (backup-files walks /etc /root /srv /tmp /var; the rest are named by the operations),
+    # and /usr/local, where the dirt has a backup file that no operation may touch. One run
+    # with checksums takes about a minute here; the whole tree with checksums about five.
+    $script:LinuxDirs = @('/etc', '/home', '/root', '/srv', '/tmp', '/usr/local', '/var')
+
+    # Bash quoting for the lane's scripts.
+    function ConvertTo-BashWord([string] $s) { "'" + ($s -replace "'", "'\''") + "'" }
+    function ConvertTo-BashLine([string[]] $Words) { ($Words | ForEach-Object { ConvertTo-BashWord $_ }) -join ' ' }
+    function Get-ListingArguments([string] $Image, [string[]] $Dirs) { @('--format=raw', '-a', $Image, '-lR', '--checksum') + $Dirs }
+
+    # Every entry under the directories, from one "virt-ls -lR --checksum" run: "- mode size
+    # checksum" for files, "d mode" for directories, "type mode target" otherwise.
+    function ConvertFrom-Listing([string[]] $Lines) {
         $map = [ordered]@{}
-        foreach ($l in Invoke-Reference virt-ls @('--format=raw', '-a', $Image, '-lR', '/')) {
+        foreach ($l in $Lines) {
             $f = $l -split '\s+'
-            if ($f[0] -eq '-') { $map[$f[3]] = '- {0} {1}' -f $f[1], $f[2] }
+            if ($f[0] -eq '-') { $map[$f[4]] = '- {0} {1} {2}' -f $f[1], $f[2], $f[3] }
             elseif ($f[0] -eq 'd') { $map[$f[3]] = 'd {0}' -f $f[1] }
-            else { $map[$f[3]] = '{0} {1} {2}' -f $f[0], $f[1], ($f[4..($f.Count - 1)] -join ' ') }
-        }
-        if ($Checksums) {
-            foreach ($l in Invoke-Reference virt-ls @('--format=raw', '-a', $Image, '-lR', '--checksum', $Checksums)) {
-                $f = $l -split '\s+'
-                if ($f[0] -eq '-') { $map[$f[4]] = '- {0} {1} {2}' -f $f[1], $f[2], $f[3] }
-            }
+            elseif ($f.Count -ge 4) { $map[$f[3]] = '{0} {1} {2}' -f $f[0], $f[1], ($f[4..($f.Count - 1)] -join ' ') }
         }
         $map
+    }
+    function Get-Listing([string] $Image, [string[]] $Dirs = $LinuxDirs) {
+        ConvertFrom-Listing @(Invoke-Reference virt-ls (Get-ListingArguments $Image $Dirs))
     }
 
     # Differences between two listings, as text lines (empty when they are equal), leaving out the
@@ -57,7 +64,10 @@ BeforeAll {
 
     # The differences "virt-diff -a A -A B" reports that are more than two separate runs
     # necessarily give: new inode numbers and times ("# changed: st_ino st_mtime_sec …"),
-    # a content mark with no diff under it, and virt-customize's own log, /tmp/builder.log.
+    # a content mark with no diff under it, and virt-customize's own log, /tmp/builder.log;
+    # and st_dev, the device number each of virt-diff's two appliances gave the guest's disk,
+    # which depends on the order the kernel probed its disks in (seen to differ when other
+    # appliances keep the cores busy), not on the guest.
     function Get-RealDifference([string[]] $Lines) {
         $Lines = @($Lines | Where-Object { $_ })
         function PathOf([string] $l) { ($l -split '\s+', 5)[4] }
@@ -68,7 +78,7 @@ BeforeAll {
             if ($l -match '^- ' -and $i + 1 -lt $Lines.Count -and $Lines[$i + 1] -match '^\+ ' -and (PathOf $l) -eq (PathOf $Lines[$i + 1])) {
                 $fields = @(); $next = $i + 2
                 if ($next -lt $Lines.Count -and $Lines[$next] -match '^# changed: (.*)') { $fields = $Matches[1] -split '\s+'; $next++ }
-                $real = @($fields | Where-Object { $_ -and $_ -notmatch '^st_(ino|atime|mtime|ctime)' })
+                $real = @($fields | Where-Object { $_ -and $_ -notmatch '^st_(dev|ino|atime|mtime|ctime)' })
                 if ($real.Count -gt 0 -or $fields.Count -eq 0) { $out.Add("$l | $($Lines[$i + 1]) ($($real -join ' '))") }
                 $i = $next; continue
             }
@@ -114,9 +124,49 @@ BeforeAll {
     Invoke-Reference guestfish @('--format=raw', '-a', $dirty, '-i', '-f', "$work/dirty.fish") | Out-Null
 
     function New-Copy([string] $Name) { $p = "$work/$Name.img"; & cp --sparse=always $dirty $p; $p }
+
+    # The reference side of every test, in the order the tests need it.
+    foreach ($n in 'default-a', 'chosen-a', 'custom-a', 'pw-a', 'run-arm', 'fb-bare') { New-Copy $n | Out-Null }
+    $script:SshKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZzdGVzdGtleWZvcmd1ZXN0ZnN0ZXN0aW5nMTIzNA template@example'
+    $script:FirstBoot = @('echo one >> /var/lib/gfs-firstboot-order', 'echo two >> /var/lib/gfs-firstboot-order; touch /var/lib/gfs-firstboot-done')
+    $script:RunCommand = 'mkdir -p /opt/app && echo built > /opt/app/version && chmod 0750 /opt/app && ln -s /opt/app/version /etc/app-version && cat /etc/hostname'
+    # An aarch64 guest for Invoke-GuestCommand to refuse: its shell is an AArch64 ELF header.
+    $elf = [byte[]]::new(64)
+    [byte[]](0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0) | ForEach-Object -Begin { $i = 0 } -Process { $elf[$i++] = $_ }
+    $elf[16] = 2; $elf[18] = 0xB7; $elf[20] = 1; $elf[52] = 64
+    [IO.File]::WriteAllBytes("$work/arm-sh", $elf)
+    Set-Content "$work/win.fish" @('write /Windows/setup.log.bak "x"', 'mkdir-p /Users/alice/Documents', 'write /Users/alice/Documents/report.docx~ "x"',
+        'write /Users/alice/Documents/report.docx "kept"', 'write /keep.txt "kept"')
+    $jobs = [ordered]@{
+        default = (ConvertTo-BashLine @('virt-sysprep', '--format', 'raw', '-a', "$work/default-a.img")) + " >/dev/null`n" +
+            (ConvertTo-BashLine (@('virt-ls') + (Get-ListingArguments "$work/default-a.img" $LinuxDirs)))
+        chosen = (ConvertTo-BashLine @('virt-sysprep', '--format', 'raw', '-a', "$work/chosen-a.img", '--enable', 'bash-history,tmp-files,ssh-hostkeys,pacct-log')) + " >/dev/null`n" +
+            (ConvertTo-BashLine (@('virt-ls') + (Get-ListingArguments "$work/chosen-a.img" $LinuxDirs)))
+        # Every customization in one virt-customize run, in the order the test makes them; the
+        # last step is what the guest's next boot does: the first-boot runner, as its unit starts it.
+        custom = (ConvertTo-BashLine @('virt-customize', '--format', 'raw', '-a', "$work/custom-a.img", '--run-command', $RunCommand,
+                '--hostname', 'gfs-template.example.com', '--timezone', 'Europe/London', '--ssh-inject', "root:string:$SshKey",
+                '--firstboot-command', $FirstBoot[0], '--firstboot-command', $FirstBoot[1], '--run-command', '/usr/lib/virt-sysprep/firstboot.sh start')) + ' >/dev/null'
+        password = (ConvertTo-BashLine @('virt-customize', '--format', 'raw', '-a', "$work/pw-a.img", '--password-crypto', 'sha512', '--password', 'root:password:Tpl-Secret_42')) + ' >/dev/null'
+        arm = ConvertTo-BashLine @('guestfish', '--format=raw', '-a', "$work/run-arm.img", '-i', 'upload', "$work/arm-sh", '/usr/bin/bash', ':', 'upload', "$work/arm-sh", '/usr/bin/ls')
+        # The Windows image is built by the foreground (below) while the lane starts; this job waits for it.
+        'windows-dirty' = "for i in `$(seq 600); do [ -e '$work/win-source' ] && break; sleep 1; done`n" +
+            "cp --sparse=always `"`$(cat '$work/win-source')`" '$work/win-dirty.img'`n" +
+            (ConvertTo-BashLine @('guestfish', '--format=raw', '-a', "$work/win-dirty.img", '-i', '-f', "$work/win.fish")) + "`n" +
+            "cp --sparse=always '$work/win-dirty.img' '$work/win-a.img'; cp --sparse=always '$work/win-dirty.img' '$work/win-b.img'"
+        windows = (ConvertTo-BashLine @('virt-sysprep', '--format', 'raw', '-a', "$work/win-a.img")) + " >/dev/null`n" +
+            (ConvertTo-BashLine (@('virt-ls') + (Get-ListingArguments "$work/win-a.img" @('/'))))
+        # A guest with neither systemd nor SysV init directories.
+        'firstboot-bare' = ConvertTo-BashLine @('guestfish', '--format=raw', '-a', "$work/fb-bare.img", '-i', 'rm-rf', '/etc/systemd/system', ':', 'rm-rf', '/etc/init.d', ':', 'rm-rf', '/etc/rc.d')
+    }
+    $script:lane = Start-ReferenceLane $work $jobs
+    . $PSScriptRoot/WindowsImages.ps1
+    Set-Content "$work/win-source.tmp" (Get-GuestFsWindowsImages).Mbr
+    Move-Item "$work/win-source.tmp" "$work/win-source"
 }
 
 AfterAll {
+    Stop-ReferenceLane $script:lane
     if ($work) { Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue }
 }
 
@@ -137,10 +187,10 @@ Describe 'Get-GuestImageResetOperation: the operations of virt-sysprep' {
 
 Describe 'Reset-GuestImage: the same result as virt-sysprep' {
     It 'default operations: every file virt-sysprep removes or keeps, the same; random seed refilled; machine-id left empty' {
-        $a = New-Copy 'default-a'; $b = New-Copy 'default-b'
-        Invoke-Reference virt-sysprep @('--format', 'raw', '-a', $a) | Out-Null
+        $b = New-Copy 'default-b'
         $results = @(Reset-GuestImage -Path $b -Format raw -Confirm:$false -ErrorAction Stop)
-        $la = Get-Listing $a /var; $lb = Get-Listing $b /var
+        $lb = Get-Listing $b
+        $la = ConvertFrom-Listing (Wait-ReferenceJob $lane default)
         $script:afterDefaultReset = $lb
         $diff = Compare-Listing $la $lb -Random '/var/lib/systemd/random-seed', '/etc/machine-id'
         $diff -join "`n" | Should -BeNullOrEmpty
@@ -150,8 +200,8 @@ Describe 'Reset-GuestImage: the same result as virt-sysprep' {
         $lb['/var/lib/systemd/random-seed'] | Should -Not -Be $la['/var/lib/systemd/random-seed']
         $lb['/var/lib/systemd/random-seed'] | Should -Not -Match ((Get-FileHash "$work/seed.bin" -Algorithm MD5).Hash.ToLower())
         # virt-sysprep 1.48 writes one new machine ID that every clone would share; ours stays empty for systemd to make at first boot.
-        $la['/etc/machine-id'] | Should -Match '^- \S+ 33$'
-        $lb['/etc/machine-id'] | Should -Match '^- \S+ 0$'
+        $la['/etc/machine-id'] | Should -Match '^- \S+ 33 '
+        $lb['/etc/machine-id'] | Should -Match '^- \S+ 0 '
         # Things both must have removed, and kept.
         foreach ($gone in '/root/.bash_history', '/home/alice/.ssh', '/etc/ssh/ssh_host_ed25519_key', '/var/log/syslog', '/var/lib/dhcp/dhclient.eth0.leases',
             '/var/cache/apt/archives/hello_2.10-3_amd64.deb', '/var/mail/root', '/var/crash/app.crash', '/etc/passwd-', '/tmp/.hidden', '/etc/fstab.bak', '/root/notes~') {
@@ -167,13 +217,13 @@ Describe 'Reset-GuestImage: the same result as virt-sysprep' {
     }
 
     It 'a chosen list of operations (-Operation) does what virt-sysprep --enable does with the same list' {
-        $a = New-Copy 'chosen-a'; $b = New-Copy 'chosen-b'
-        Invoke-Reference virt-sysprep @('--format', 'raw', '-a', $a, '--enable', 'bash-history,tmp-files,ssh-hostkeys,pacct-log') | Out-Null
+        $b = New-Copy 'chosen-b'
         Reset-GuestImage -Path $b -Format raw -Operation bash-history, tmp-files, ssh-hostkeys, pacct-log -Confirm:$false -ErrorAction Stop | Out-Null
-        $la = Get-Listing $a; $lb = Get-Listing $b
+        $lb = Get-Listing $b
+        $la = ConvertFrom-Listing (Wait-ReferenceJob $lane chosen)
         (Compare-Listing $la $lb) -join "`n" | Should -BeNullOrEmpty
         $lb.Contains('/var/log/syslog') | Should -BeTrue -Because 'logfiles was not chosen'
-        $lb['/var/log/account/pacct'] | Should -Match '^- \S+ 0$'
+        $lb['/var/log/account/pacct'] | Should -Match '^- \S+ 0 '
         $lb.Contains('/var/log/account/pacct.1.gz') | Should -BeFalse
     }
 }
@@ -229,36 +279,28 @@ Describe 'Reset-GuestImage: Ctrl+C' {
     It 'stopped mid-way leaves no appliance, an image that opens, and a second run ends where an uninterrupted one does' {
         $script:afterDefaultReset | Should -Not -BeNullOrEmpty -Because 'the default-operations test runs first in this file'
         $c = New-Copy 'stopped'
-        $before = Get-QemuProcessIds
+        # Only the appliance of this image counts: the reference lane has appliances of its own.
+        function Get-OwnQemu { @(Get-QemuProcessIds | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like '*stopped.img*' }) }
         $r = Stop-GuestFsCommandWhen Reset-GuestImage @{ Path = $c; Format = 'raw'; Confirm = $false } {
             param($ps) [bool]@($ps.Streams.Progress.ReadAll() | Where-Object StatusDescription -eq 'logfiles') } -DelayMilliseconds 300
         $r.EndedBeforeStop | Should -BeFalse -Because 'the stop must come while the operations run'
         $r.State | Should -Be 'Stopped'
         Start-Sleep -Seconds 1
-        @(Get-QemuProcessIds | Where-Object { $before -notcontains $_ }) | Should -BeNullOrEmpty
+        Get-OwnQemu | Should -BeNullOrEmpty
         Reset-GuestImage -Path $c -Format raw -Confirm:$false -ErrorAction Stop | Out-Null
-        $lc = Get-Listing $c /var
+        $lc = Get-Listing $c
         (Compare-Listing $script:afterDefaultReset $lc -Random '/var/lib/systemd/random-seed' -NameA 'one run' -NameB 'stopped, then run again') -join "`n" | Should -BeNullOrEmpty
     }
 }
 
 Describe 'Reset-GuestImage: a Windows guest, as virt-sysprep treats it' {
-    BeforeAll {
-        . $PSScriptRoot/WindowsImages.ps1
-        $script:winDirty = "$work/win-dirty.img"
-        & cp --sparse=always (Get-GuestFsWindowsImages).Mbr $winDirty
-        $fish = @('write /Windows/setup.log.bak "x"', 'mkdir-p /Users/alice/Documents', 'write /Users/alice/Documents/report.docx~ "x"',
-            'write /Users/alice/Documents/report.docx "kept"', 'write /keep.txt "kept"')
-        Set-Content "$work/win.fish" $fish
-        Invoke-Reference guestfish @('--format=raw', '-a', $winDirty, '-i', '-f', "$work/win.fish") | Out-Null
-    }
-
     It 'the default set removes the same backup files, anywhere on C:, and nothing else' {
-        $a = "$work/win-a.img"; $b = "$work/win-b.img"
-        & cp --sparse=always $winDirty $a; & cp --sparse=always $winDirty $b
-        Invoke-Reference virt-sysprep @('--format', 'raw', '-a', $a) | Out-Null
+        # The lane wrote the dirt with guestfish and made the two copies.
+        Wait-ReferenceJob $lane windows-dirty | Out-Null
+        $b = "$work/win-b.img"
         $r = @(Reset-GuestImage -Path $b -Format raw -Confirm:$false -ErrorAction Stop)
-        $la = Get-Listing $a; $lb = Get-Listing $b
+        $lb = Get-Listing $b @('/')
+        $la = ConvertFrom-Listing (Wait-ReferenceJob $lane windows)
         (Compare-Listing $la $lb) -join "`n" | Should -BeNullOrEmpty
         $lb.Contains('/Windows/setup.log.bak') | Should -BeFalse
         $lb.Contains('/Users/alice/Documents/report.docx') | Should -BeTrue
@@ -268,30 +310,63 @@ Describe 'Reset-GuestImage: a Windows guest, as virt-sysprep treats it' {
 }
 
 Describe 'Customization cmdlets: the same changes as virt-customize' {
-    It 'Set-GuestHostname, Set-GuestTimeZone and Add-GuestSshAuthorizedKey leave what virt-customize --hostname --timezone --ssh-inject leaves (virt-diff)' {
-        $a = New-Copy 'custom-a'; $b = New-Copy 'custom-b'
-        $key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZzdGVzdGtleWZvcmd1ZXN0ZnN0ZXN0aW5nMTIzNA template@example'
-        Invoke-Reference virt-customize @('--format', 'raw', '-a', $a, '--hostname', 'gfs-template.example.com', '--timezone', 'Europe/London',
-            '--ssh-inject', "root:string:$key") | Out-Null
+    It 'a template customized in one session (command, host name, time zone, SSH key, two first-boot commands, then its next boot) is what virt-customize makes of it (virt-diff)' {
+        $a = "$work/custom-a.img"; $b = New-Copy 'custom-b'
         $d = Open-GuestDisk -Path $b -Format raw -Writable
         try {
             $r = @(
+                Invoke-GuestCommand -Disk $d -Command $RunCommand -Confirm:$false -ErrorAction Stop
                 Set-GuestHostname -Disk $d -Name gfs-template.example.com -Confirm:$false -ErrorAction Stop
                 Set-GuestTimeZone -Disk $d -TimeZone Europe/London -Confirm:$false -ErrorAction Stop
-                Add-GuestSshAuthorizedKey -Disk $d -User root -Key $key -Confirm:$false -ErrorAction Stop
+                Add-GuestSshAuthorizedKey -Disk $d -User root -Key $SshKey -Confirm:$false -ErrorAction Stop
+                foreach ($c in $FirstBoot) { Add-GuestFirstBootCommand -Disk $d -Command $c -Confirm:$false -ErrorAction Stop }
             )
-            $r.Operation | Should -Be @('hostname', 'timezone', 'ssh-inject')
-            $r[0].Changed | Should -Contain '/etc/hostname'
-            $r[2].Changed | Should -Contain '/root/.ssh/authorized_keys'
+            $r.Operation | Should -Be @('run-command', 'hostname', 'timezone', 'ssh-inject', 'firstboot-command', 'firstboot-command')
+            $r[0].Output | Should -Be "gfs-debian`n"
+            $r[1].Changed | Should -Contain '/etc/hostname'
+            $r[3].Changed | Should -Contain '/root/.ssh/authorized_keys'
+            $r[4].Changed | Should -Contain '/usr/lib/virt-sysprep/firstboot.sh'
+            $r[4].Changed | Should -Contain '/etc/systemd/system/multi-user.target.wants/guestfs-firstboot.service'
+            # The second first-boot command keeps the runner and is queued after the first.
+            $r[5].Changed | Should -Not -Contain '/usr/lib/virt-sysprep/firstboot.sh'
+            $queued = @($r[4].Changed + $r[5].Changed | Where-Object { $_ -like '/usr/lib/virt-sysprep/scripts/*' })
+            $queued.Count | Should -Be 2
+            ($queued | Sort-Object -CaseSensitive) | Should -Be $queued
             # Nothing is left mounted by the cmdlets.
             @(Get-GuestMount -Disk $d) | Should -BeNullOrEmpty
+            # The next boot: the runner, as the unit starts it. Both commands ran, in order, and the queue is empty.
+            $boot = Invoke-GuestCommand -Disk $d -Command '/usr/lib/virt-sysprep/firstboot.sh start >/dev/null; cat /var/lib/gfs-firstboot-order; ls /usr/lib/virt-sysprep/scripts' -Confirm:$false -ErrorAction Stop
+            $boot.Output | Should -Be "one`ntwo`n"
         }
         finally { Close-GuestDisk -Disk $d }
+        Wait-ReferenceJob $lane custom | Out-Null
         $diff = Get-RealDifference @(Invoke-Reference virt-diff @('--format=raw', '-a', $a, '-A', $b))
-        $diff -join "`n" | Should -BeNullOrEmpty
+        # The first-boot runner, its unit and its log say things in their own words; every other file, link, mode and owner is the same.
+        $own = '/usr/lib/virt-sysprep/firstboot.sh', '/usr/lib/systemd/system/guestfs-firstboot.service', '/root/virt-sysprep-firstboot.log'
+        @($diff | Where-Object { $line = $_; -not ($own | Where-Object { $line -like "*$_*" }) }) -join "`n" | Should -BeNullOrEmpty
         # Not vacuous: the changes are in B.
         $os = Get-GuestOSInfo -Path $b -Format raw
         $os.Hostname | Should -Be 'gfs-template.example.com'
+    }
+
+    It 'Set-GuestHostname on a Windows guest writes the computer name and the TCP/IP host name into the SYSTEM hive (virt-win-reg and virt-inspector read them back)' {
+        $w = "$work/win-hostname.img"
+        & cp --sparse=always (Get-GuestFsWindowsImages).Mbr $w
+        $r = Set-GuestHostname -Path $w -Format raw -Name gfs-win-tpl.corp.example -Confirm:$false -ErrorAction Stop
+        $r.Changed | Should -Be @('/Windows/System32/config/SYSTEM')
+        # Every value of the current control set, from one virt-win-reg run (hivexregedit's .reg export).
+        $reg = @(Invoke-Reference virt-win-reg @('--format=raw', $w, 'HKLM\SYSTEM\ControlSet001')) -join "`n"
+        $reg | Should -Match ([regex]::Escape('[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\ComputerName\ComputerName]') + '\s+("[^\n]*\n)*"ComputerName"="GFS-WIN-TPL"')
+        $tcpip = ($reg -split '(?m)^\[')| Where-Object { $_ -like 'HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\Tcpip\Parameters]*' }
+        foreach ($v in '"Hostname"="gfs-win-tpl"', '"NV Hostname"="gfs-win-tpl"', '"Domain"="corp.example"', '"NV Domain"="corp.example"') {
+            $tcpip | Should -Match ([regex]::Escape($v))
+        }
+        $inspector = [xml](@(Invoke-Reference virt-inspector @('--format=raw', '-a', $w)) -join "`n")
+        $inspector.operatingsystems.operatingsystem.hostname | Should -Be 'gfs-win-tpl'
+        # A first label too long for a NetBIOS name is refused, and the name stays as it was.
+        Set-GuestHostname -Path $w -Format raw -Name 'a-very-long-windows-name' -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue | Out-Null
+        "$($e[0])" | Should -Match '15 characters'
+        (Get-GuestOSInfo -Path $w -Format raw).Hostname | Should -Be 'gfs-win-tpl'
     }
 
     It 'many images at once (-Path, -ThrottleLimit 2) and bad input: an unknown time zone, a missing user, a read-only disk' {
@@ -320,8 +395,7 @@ Describe 'Customization cmdlets: the same changes as virt-customize' {
 
 Describe 'Set-GuestUserPassword: the shadow entry virt-customize --password writes' {
     It 'the same hash type, salt length and fields as virt-customize --password-crypto sha512, each checked with the host''s crypt; -Random and -Locked' {
-        $a = New-Copy 'pw-a'; $b = New-Copy 'pw-b'; $c = New-Copy 'pw-c'
-        Invoke-Reference virt-customize @('--format', 'raw', '-a', $a, '--password-crypto', 'sha512', '--password', 'root:password:Tpl-Secret_42') | Out-Null
+        $a = "$work/pw-a.img"; $b = New-Copy 'pw-b'; $c = New-Copy 'pw-c'
         $secure = ConvertTo-SecureString 'Tpl-Secret_42' -AsPlainText -Force
         $r = Set-GuestUserPassword -Path $b -Format raw -User root -Password $secure -Confirm:$false -ErrorAction Stop
         $r.Changed | Should -Be @('/etc/shadow')
@@ -330,6 +404,7 @@ Describe 'Set-GuestUserPassword: the shadow entry virt-customize --password writ
         $rr.Password | Should -BeOfType [securestring]
         $randomPlain = [Net.NetworkCredential]::new('', $rr.Password).Password
         $randomPlain | Should -Match '^[A-Za-z0-9]{16}$'
+        Wait-ReferenceJob $lane password | Out-Null
         # One guestfish run reads the three shadow files (root filesystem /dev/sdX2 of each).
         $out = Invoke-Reference guestfish @('--ro', '--format=raw', '-a', $a, '-a', $b, '-a', $c, 'run',
             ':', 'mount', '/dev/sda2', '/', ':', 'cat', '/etc/shadow', ':', 'stat', '/etc/shadow', ':', 'umount', '/',
@@ -356,27 +431,47 @@ Describe 'Set-GuestUserPassword: the shadow entry virt-customize --password writ
 }
 
 Describe 'Invoke-GuestCommand: what virt-customize --run-command does' {
-    It 'runs the guest''s own shell with the same result (virt-diff), returns its output, and refuses a guest of another architecture' {
-        $a = New-Copy 'run-a'; $b = New-Copy 'run-b'
-        $cmd = 'mkdir -p /opt/app && echo built > /opt/app/version && chmod 0750 /opt/app && ln -s /opt/app/version /etc/app-version && cat /etc/hostname'
-        Invoke-Reference virt-customize @('--format', 'raw', '-a', $a, '--run-command', $cmd) | Out-Null
-        $r = Invoke-GuestCommand -Path $b -Format raw -Command $cmd -Confirm:$false -ErrorAction Stop
-        $r.Output | Should -Be "gfs-debian`n"
-        $diff = Get-RealDifference @(Invoke-Reference virt-diff @('--format=raw', '-a', $a, '-A', $b))
-        $diff -join "`n" | Should -BeNullOrEmpty
+    It 'a failing command is an error, and a guest of another architecture is refused (its result is compared with virt-customize''s in the template test above)' {
+        $b = New-Copy 'run-b'
         # A failing command is an error with what it said.
         Invoke-GuestCommand -Path $b -Format raw -Command 'echo about to fail >&2; false' -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue | Out-Null
         $e.Count | Should -Be 1
-        # An aarch64 guest: its shell is an AArch64 ELF file, so inspection says aarch64.
-        $c = New-Copy 'run-arm'
-        $elf = [byte[]]::new(64)
-        [byte[]](0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0) | ForEach-Object -Begin { $i = 0 } -Process { $elf[$i++] = $_ }
-        $elf[16] = 2; $elf[18] = 0xB7; $elf[20] = 1; $elf[52] = 64
-        [IO.File]::WriteAllBytes("$work/arm-sh", $elf)
-        Invoke-Reference guestfish @('--format=raw', '-a', $c, '-i', 'upload', "$work/arm-sh", '/usr/bin/bash', ':', 'upload', "$work/arm-sh", '/usr/bin/ls') | Out-Null
+        "$($e[0])" | Should -Match 'about to fail'
+        # An aarch64 guest (the lane's guestfish put an AArch64 ELF header in place of its shell), so inspection says aarch64.
+        Wait-ReferenceJob $lane arm | Out-Null
+        $c = "$work/run-arm.img"
         (Get-GuestOSInfo -Path $c -Format raw).Architecture | Should -Be 'aarch64'
         Invoke-GuestCommand -Path $c -Format raw -Command 'true' -Confirm:$false -ErrorVariable e2 -ErrorAction SilentlyContinue | Out-Null
         $e2[0].FullyQualifiedErrorId | Should -Match '^NotSupportedForGuest'
         "$($e2[0])" | Should -Match 'aarch64'
+    }
+}
+
+Describe 'Customization cmdlets: Ctrl+C' {
+    It 'Invoke-GuestCommand stopped while its command runs leaves no appliance, and the image opens and takes the next change' {
+        $c = New-Copy 'stopped-command'
+        # The stop comes 25 s after its appliance started: past the launch here, inside the two-minute command.
+        $r = Stop-GuestFsCommandWhen Invoke-GuestCommand @{ Path = $c; Format = 'raw'; Command = 'sleep 120'; Confirm = $false } {
+            param($ps) [bool]@(Get-QemuProcessIds | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like '*stopped-command.img*' }) } -DelayMilliseconds 25000
+        $r.EndedBeforeStop | Should -BeFalse -Because 'the stop must come while the command runs'
+        $r.State | Should -Be 'Stopped'
+        Start-Sleep -Seconds 1
+        @(Get-QemuProcessIds | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like '*stopped-command.img*' }) | Should -BeNullOrEmpty
+        (Invoke-GuestCommand -Path $c -Format raw -Command 'echo ok > /root/after-stop; cat /etc/hostname' -Confirm:$false -ErrorAction Stop).Output | Should -Be "gfs-debian`n"
+    }
+}
+
+Describe 'Add-GuestFirstBootCommand: what virt-customize --firstboot-command installs' {
+    It 'refuses a guest with neither systemd nor SysV init (nothing would run the command), and a read-only disk' {
+        Wait-ReferenceJob $lane firstboot-bare | Out-Null
+        Add-GuestFirstBootCommand -Path "$work/fb-bare.img" -Format raw -Command 'true' -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue | Out-Null
+        $e[0].FullyQualifiedErrorId | Should -Match '^NotSupportedForGuest'
+        "$($e[0])" | Should -Match 'systemd'
+        $d = Open-GuestDisk -Path "$work/fb-bare.img" -Format raw
+        try {
+            Add-GuestFirstBootCommand -Disk $d -Command 'true' -Confirm:$false -ErrorVariable e2 -ErrorAction SilentlyContinue | Out-Null
+            "$($e2[0])" | Should -Match '-Writable'
+        }
+        finally { Close-GuestDisk -Disk $d }
     }
 }

@@ -18,7 +18,8 @@ function Get-GuestFsTestCacheKey {
     if ($script:GuestFsTestCacheKey) { return $script:GuestFsTestCacheKey }
     $repo = Join-Path $PSScriptRoot '../..'
     # Every support script beside the suites (image builders, the regf writer, this file …).
-    $files = @(Get-ChildItem $PSScriptRoot -Filter '*.ps1' -File | Where-Object Name -notlike '*.Tests.ps1')
+    # (ReferenceLane.ps1 only runs reference tools: it builds no image.)
+    $files = @(Get-ChildItem $PSScriptRoot -Filter '*.ps1' -File | Where-Object { $_.Name -notlike '*.Tests.ps1' -and $_.Name -ne 'ReferenceLane.ps1' })
     foreach ($d in 'Launch', 'Session', 'Appliance') {
         $files += @(Get-ChildItem (Join-Path $repo "src/GuestFs.Engine/$d") -Filter '*.cs' -File -Recurse -ErrorAction SilentlyContinue)
     }
@@ -153,3 +154,6 @@ function Stop-GuestFsCommandWhen([string] $Command, [hashtable] $Parameters, [sc
     }
     finally { $ps.Dispose(); $rs.Dispose() }
 }
+
+# The reference tools in the background (a suite dot-sources it when it needs it).
+. $PSScriptRoot/ReferenceLane.ps1
