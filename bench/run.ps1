@@ -19,7 +19,9 @@ param(
     # Open-and-list and a 128 MiB download over NBD and HTTP against guestfish (bench/section.ps1 -Name remote).
     [switch] $SkipRemote,
     # 1,000 paths in one pipelined batch against guestfish's one call at a time (bench/section.ps1 -Name batch).
-    [switch] $SkipBatch
+    [switch] $SkipBatch,
+    # Reset-GuestImage on eight images against virt-sysprep run eight times (bench/section.ps1 -Name templates).
+    [switch] $SkipTemplates
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
@@ -474,6 +476,7 @@ Close-GuestDisk -Disk `$d
         @{ Skip = $SkipHygiene; Name = 'hygiene'; Title = 'Disk hygiene: Optimize-GuestDisk and Resize-GuestDisk' }
         @{ Skip = $SkipRemote; Name = 'remote'; Title = 'Remote disks: NBD and HTTP' }
         @{ Skip = $SkipBatch; Name = 'batch'; Title = 'Many small calls as one batch' }
+        @{ Skip = $SkipTemplates; Name = 'templates'; Title = 'Preparing templates: Reset-GuestImage against virt-sysprep' }
     )
     foreach ($sec in $sections | Where-Object { -not $_.Skip }) {
         try {
