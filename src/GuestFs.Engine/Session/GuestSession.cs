@@ -297,7 +297,8 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             // Warm first (unless asked not to), cold when the warm launcher cannot.
             LaunchMode = null;
             WarmFallbackReason = null;
-            string? coldReason = Options.ColdStart ? "cold start requested (-ColdStart or GUESTFS_COLD_START)" : null;
+            string? coldReason = Options.ColdStart ? "cold start requested (-ColdStart or GUESTFS_COLD_START)"
+                : Options.Network ? "network requested (-Network): the saved appliance has no network card, so it boots cold" : null;
             if (coldReason is null) coldReason = WarmUnsupportedReason(drives);
             LaunchedAppliance? launched = null;
             var host = new Host(this, sw);
@@ -387,6 +388,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         UseKvm = useKvm,
         Verbose = o.Debug,
         Append = o.Append,
+        Network = o.Network,
         LoopsPerJiffy = useKvm ? null : LoopsPerJiffy.Get(),
     };
 
@@ -406,7 +408,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         var appliance = await ApplianceLocator.LocateAsync(o.AppliancePath, o.CacheDirectory, o.Debug, say, cancellationToken).ConfigureAwait(false);
         string cacheDir = ApplianceLocator.CacheDirectory(o.CacheDirectory);
         var accel = await AcceleratorProbe.ChooseAsync(o.Accelerator, qemu, appliance.Kernel, cacheDir, say, cancellationToken).ConfigureAwait(false);
-        var plan = CreatePlan(o, appliance, accel.UseKvm, Array.Empty<QemuDrive>(), "@daemon");
+        var plan = CreatePlan(o with { Network = false }, appliance, accel.UseKvm, Array.Empty<QemuDrive>(), "@daemon");
         var image = await WarmAppliance.EnsureAsync(plan, qemu, qemuImg, cacheDir, o.LaunchTimeout, say, cancellationToken).ConfigureAwait(false);
         return image.Directory;
     }
@@ -654,6 +656,7 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
                 catch (OperationCanceledException) when (!call.IsCompleted)
                 {
                     release = false;
+                    _abandonedCall = request.Name;
                     _ = DrainAbandonedAsync(call, request.Name);
                     throw new OperationCanceledException($"{request.Name}: cancelled; the daemon finishes the call in the background", cancellationToken);
                 }
@@ -738,8 +741,24 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
         finally
         {
             Say(MessageLevel.Debug, $"{name}: abandoned reply drained");
+            _abandonedCall = null;
             _callLock.Release();
         }
+    }
+
+    /// <summary>A cancelled plain call the daemon is still running (its reply not yet drained), or null.</summary>
+    private volatile string? _abandonedCall;
+
+    /// <summary>Waits up to <paramref name="limit"/> for an abandoned call's reply to be drained.</summary>
+    private async Task<bool> WaitForDrainAsync(TimeSpan limit)
+    {
+        var sw = Stopwatch.StartNew();
+        while (_abandonedCall is not null)
+        {
+            if (sw.Elapsed >= limit) return false;
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        return true;
     }
 
     private static string Describe(object? o) => o switch
@@ -781,10 +800,21 @@ public sealed partial class GuestSession : IDisposable, IAsyncDisposable
             return;
         }
         Exception? syncError = null;
+        // A cancelled call still running in the daemon (a guest command, say) keeps it from
+        // reading anything else until it ends. It gets a few seconds; after that nothing can
+        // be synced in time, and the appliance is stopped at once. What the cancelled call had
+        // half done is the filesystems' own journals' to recover, as after any stop.
+        if (_abandonedCall is { } running && !await WaitForDrainAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false))
+        {
+            Say(MessageLevel.Warning, $"the cancelled call {running} was still running in the appliance; it was stopped without syncing the disks");
+            await TearDownAsync(graceful: false).ConfigureAwait(false);
+            SetState(GuestSessionState.Config, "stopped during a cancelled call");
+            return;
+        }
         bool locked = await _callLock.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
         try
         {
-            if (State == GuestSessionState.Ready && _channel is { IsBroken: false })
+            if (State == GuestSessionState.Ready && _channel is { IsBroken: false } && _abandonedCall is null)
             {
                 try
                 {
