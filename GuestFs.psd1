@@ -21,7 +21,7 @@
         'Select-GuestString',
         'Get-GuestDiskUsage', 'Get-GuestFileHash', 'Get-GuestJournal', 'Find-GuestDeletedItem', 'Compare-GuestItem',
         'Optimize-GuestDisk', 'Resize-GuestDisk', 'Reset-GuestImage', 'Get-GuestImageResetOperation',
-        'Set-GuestHostname', 'Set-GuestTimeZone', 'Add-GuestSshAuthorizedKey', 'Set-GuestUserPassword', 'Invoke-GuestCommand', 'Add-GuestFirstBootCommand',
+        'Set-GuestHostname', 'Set-GuestTimeZone', 'Add-GuestSshAuthorizedKey', 'Set-GuestUserPassword', 'Invoke-GuestCommand', 'Add-GuestFirstBootCommand', 'Install-GuestPackage',
         'Export-GuestRegistry', 'Import-GuestRegistry'
     )
     # Select-String, Get-FileHash and Get-Content (for -Tail) in front of the cmdlets, for guest files

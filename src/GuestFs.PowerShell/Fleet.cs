@@ -76,7 +76,7 @@ public abstract class FleetCmdlet : GuestCmdlet
 
     /// <summary>Disk images to open one by one, names taken as they are.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP", "FullName")]
+    [Alias("PSPath", "LP", "FullName", "ImagePath")]
     [ValidateNotNullOrEmpty]
     public string[] LiteralPath { get; set; } = Array.Empty<string>();
 
@@ -114,8 +114,8 @@ public abstract class FleetCmdlet : GuestCmdlet
     }
 
     /// <summary>Works through the collected images (called from EndProcessing).</summary>
-    protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId, bool writable = false) =>
-        RunFleet(_images, ThrottleLimit, Format, what, work, errorId, writable);
+    protected void RunFleet(string what, Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId, bool writable = false, bool network = false) =>
+        RunFleet(_images, ThrottleLimit, Format, what, work, errorId, writable, network);
 
     /// <summary>
     /// Asks ShouldProcess once for each collected image (each only once, however often it was

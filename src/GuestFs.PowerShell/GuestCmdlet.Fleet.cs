@@ -75,19 +75,20 @@ public abstract partial class GuestCmdlet
     }
 
     /// <summary>
-    /// Opens every image in its own read-only session (read-write with <paramref name="writable"/>), <paramref name="throttle"/>
+    /// Opens every image in its own read-only session (read-write with <paramref name="writable"/>,
+    /// with the appliance network with <paramref name="network"/>), <paramref name="throttle"/>
     /// at a time (0: the default from cores and memory, said in the verbose
     /// stream), runs <paramref name="work"/> on it and writes what it returns with
     /// an ImagePath property, as each image finishes. A failing image is a
     /// non-terminating error naming it; Ctrl+C stops every session.
     /// </summary>
     protected void RunFleet(IReadOnlyCollection<string> imageList, int throttle, string? format, string what,
-        Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId, bool writable = false)
+        Func<GuestSession, string, CancellationToken, Task<IReadOnlyList<object>>> work, string errorId, bool writable = false, bool network = false)
     {
         var images = imageList.Distinct(StringComparer.Ordinal).ToList();
         if (images.Count == 0) return;
         GuestSessionOptions options;
-        try { options = GuestSessionOptions.FromEnvironment(); }
+        try { options = GuestSessionOptions.FromEnvironment() with { Network = network }; }
         catch (ArgumentException e)
         {
             ThrowTerminatingError(new ErrorRecord(e, "BadEnvironmentVariable", ErrorCategory.InvalidArgument, null));

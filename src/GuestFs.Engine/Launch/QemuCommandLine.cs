@@ -81,6 +81,8 @@ internal sealed record QemuLaunchPlan
     public required bool UseKvm { get; init; }
     public required bool Verbose { get; init; }
     public string? Append { get; init; }
+    /// <summary>A virtio-net card on qemu's user network (libguestfs's 169.254.0.0/16) and guestfs_network=1.</summary>
+    public bool Network { get; init; }
     public string? LoopsPerJiffy { get; init; }
     public string? ApplianceOverlay { get; init; }
 
@@ -154,8 +156,14 @@ internal static class QemuCommandLine
             "-serial", "stdio",
             "-chardev", $"socket,path={Escape(plan.SocketPath)},id=channel0",
             "-device", "virtserialport,chardev=channel0,name=org.libguestfs.channel.0",
-            "-append", KernelCommandLine(plan),
         });
+        if (plan.Network)
+        {
+            // The appliance's init runs dhclient on the card when the kernel line says
+            // guestfs_network=1, and guestfsd --network gives chrooted commands a resolv.conf.
+            a.AddRange(new[] { "-netdev", "user,id=usernet,net=169.254.0.0/16", "-device", "virtio-net-pci,netdev=usernet" });
+        }
+        a.AddRange(new[] { "-append", KernelCommandLine(plan) });
         return a;
     }
 
@@ -192,6 +200,7 @@ internal static class QemuCommandLine
             "8250.nr_uarts=1", "root=UUID=" + plan.Appliance.RootUuid, "selinux=0",
             plan.Verbose ? "guestfs_verbose=1" : "quiet",
         });
+        if (plan.Network) k.Add("guestfs_network=1");
         var term = Environment.GetEnvironmentVariable("TERM");
         k.Add("TERM=" + (term is not null && TermRegex.IsMatch(term) ? term : "linux"));
         if (!string.IsNullOrWhiteSpace(plan.Append)) k.Add(plan.Append!);

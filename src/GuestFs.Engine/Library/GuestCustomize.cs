@@ -35,7 +35,13 @@ public static class GuestCustomize
             await s.SyncAsync(ct).ConfigureAwait(false);
             return r;
         }
-        finally { await s.UmountAllAsync(CancellationToken.None).ConfigureAwait(false); }
+        finally
+        {
+            // After a cancel the change may still be running in the daemon (a guest command),
+            // which holds the session until it ends: the unmount is left to whoever closes or
+            // next uses the session, so a stopped command returns at once.
+            if (!ct.IsCancellationRequested) await s.UmountAllAsync(CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -430,6 +436,84 @@ WantedBy=multi-user.target
         return await s.ShAsync("set -e\n" + command, ct).ConfigureAwait(false);
     }
 
+    private static readonly System.Text.RegularExpressions.Regex PackageNameRegex =
+        new("^[A-Za-z0-9][A-Za-z0-9.+_:~=@-]*$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>Refuses a package name that is not one (the names go into a shell command line).</summary>
+    public static void ValidatePackageNames(IReadOnlyList<string> packages)
+    {
+        if (packages.Count == 0) throw new ArgumentException("Name at least one package.");
+        foreach (var p in packages)
+            if (!PackageNameRegex.IsMatch(p))
+                throw new ArgumentException($"'{p}' is not a package name: use the name as the guest's package manager knows it (letters, digits and . + - _ : ~, optionally =version), one package per item.");
+    }
+
+    /// <summary>
+    /// The shell commands that install <paramref name="packages"/> with the guest's package
+    /// manager (the name inspection reports), as virt-customize --install runs them: apt-get
+    /// update first, non-interactive, new configuration files taken. Throws
+    /// NotSupportedException for a guest without one.
+    /// </summary>
+    public static string InstallCommand(string packageManagement, IReadOnlyList<string> packages)
+    {
+        ValidatePackageNames(packages);
+        string names = string.Join(" ", packages);
+        return packageManagement switch
+        {
+            "apt" => "export DEBIAN_FRONTEND=noninteractive\n" +
+                     "apt_opts='-q -y -o Dpkg::Options::=--force-confnew'\n" +
+                     "apt-get $apt_opts update\n" +
+                     $"apt-get $apt_opts install {names}\n",
+            "dnf" => $"dnf -y install {names}\n",
+            "yum" => $"yum -y install {names}\n",
+            "zypper" => $"zypper -n in -l {names}\n",
+            "apk" => $"apk update\napk add {names}\n",
+            "pacman" => $"pacman -S --noconfirm {names}\n",
+            "xbps" => $"xbps-install -Sy {names}\n",
+            "urpmi" => $"urpmi {names}\n",
+            "pisi" => $"pisi it {names}\n",
+            "unknown" or "" => throw new NotSupportedException("No package manager was found in this guest (inspection says 'unknown'), so packages cannot be installed in it. Copy the files in (Copy-GuestItem) or install them at its first boot (Add-GuestFirstBootCommand)."),
+            _ => throw new NotSupportedException($"Installing packages with the guest's package manager '{packageManagement}' is not supported; use Invoke-GuestCommand with its own command instead."),
+        };
+    }
+
+    /// <summary>The command that lists the installed packages as "name version" lines, or null for a package manager without one here.</summary>
+    internal static string? ListPackagesCommand(string packageManagement) => packageManagement switch
+    {
+        "apt" => "dpkg-query -W -f '${db:Status-Status} ${Package} ${Version}\\n' | sed -n 's/^installed //p'",
+        "dnf" or "yum" or "zypper" or "urpmi" => "rpm -qa --qf '%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n'",
+        _ => null,
+    };
+
+    /// <summary>What was installed or changed: the lines of <paramref name="after"/> not in <paramref name="before"/>, sorted.</summary>
+    public static string[] NewPackages(string before, string after)
+    {
+        var old = new HashSet<string>(before.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.Ordinal);
+        return after.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => !old.Contains(l)).Distinct(StringComparer.Ordinal).OrderBy(l => l, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>
+    /// Installs packages with the guest's own package manager, run in the guest as
+    /// virt-customize --install does; the session needs a network (Open-GuestDisk -Network).
+    /// Returns the package manager's output and the packages ("name version") that are new or
+    /// at another version afterwards (null when the package manager has no listing here).
+    /// </summary>
+    public static async Task<(string Output, string[]? Installed)> InstallPackagesAsync(GuestSession s, string root, IReadOnlyList<string> packages, CancellationToken ct)
+    {
+        ValidatePackageNames(packages);
+        if (!s.Options.Network)
+            throw new NetworkRequiredException("The appliance has no network, so the guest's package manager cannot download anything: open the disk with Open-GuestDisk -Writable -Network (with -Path, Install-GuestPackage does this itself).");
+        string pm = await s.InspectGetPackageManagementAsync(root, ct).ConfigureAwait(false);
+        string script = InstallCommand(pm, packages);
+        string? list = ListPackagesCommand(pm);
+        string before = list is null ? "" : await RunCommandAsync(s, root, list, ct).ConfigureAwait(false);
+        string output = await RunCommandAsync(s, root, script, ct).ConfigureAwait(false);
+        if (list is null) return (output, null);
+        string after = await RunCommandAsync(s, root, list, ct).ConfigureAwait(false);
+        return (output, NewPackages(before, after));
+    }
+
     /// <summary>A random password of 16 letters and digits (without look-alikes), as virt-customize makes one.</summary>
     public static string RandomPassword()
     {
@@ -482,4 +566,10 @@ WantedBy=multi-user.target
             throw;
         }
     }
+}
+
+/// <summary>A change that needs the appliance's network was asked of a session opened without one.</summary>
+public sealed class NetworkRequiredException : InvalidOperationException
+{
+    public NetworkRequiredException(string message) : base(message) { }
 }

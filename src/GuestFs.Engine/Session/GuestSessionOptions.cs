@@ -35,6 +35,13 @@ public sealed record GuestSessionOptions
     /// <summary>Extra kernel command-line options, as LIBGUESTFS_APPEND.</summary>
     public string? Append { get; init; }
 
+    /// <summary>
+    /// Give the appliance a network (qemu user networking, DHCP in the appliance, the
+    /// guest's commands resolve names through it), as guestfish --network. Such a session
+    /// always boots cold: the saved appliance has no network card.
+    /// </summary>
+    public bool Network { get; init; }
+
     /// <summary>Verbose appliance (guestfsd --verbose, kernel messages), as LIBGUESTFS_DEBUG.</summary>
     public bool Debug { get; init; }
 

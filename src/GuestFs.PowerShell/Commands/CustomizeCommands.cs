@@ -19,6 +19,8 @@ public sealed class GuestCustomizeResult : GuestChangeResult
     public string? Output { get; init; }
     /// <summary>The password Set-GuestUserPassword -Random made for this guest; null otherwise.</summary>
     public System.Security.SecureString? Password { get; init; }
+    /// <summary>Install-GuestPackage: the packages ("name version") installed or upgraded; null for the other cmdlets.</summary>
+    public string[]? Packages { get; init; }
 }
 
 /// <summary>
@@ -48,6 +50,12 @@ public abstract class GuestCustomizeCmdlet : FleetCmdlet
     /// <summary>A command's output for this session's guest, handed to the result once.</summary>
     protected virtual string? TakeOutput(GuestSession s) => null;
 
+    /// <summary>The packages installed in this session's guest, handed to the result once.</summary>
+    protected virtual string[]? TakePackages(GuestSession s) => null;
+
+    /// <summary>Whether the -Path sessions need the appliance's network.</summary>
+    protected virtual bool NeedsNetwork => false;
+
     /// <summary>Makes the change on the mounted guest (root, inspection type); returns the files changed.</summary>
     protected abstract Task<IReadOnlyList<string>> ChangeAsync(GuestSession s, string root, string type, CancellationToken ct);
 
@@ -72,7 +80,7 @@ public abstract class GuestCustomizeCmdlet : FleetCmdlet
         }
         catch (Exception e) { WriteError(ToErrorRecord(e, ErrorIdOf(e), disk)); return; }
         finally { disk.Cache.Invalidate(); }
-        WriteObject(new GuestCustomizeResult { Disk = disk.Id, Operation = OperationName, Value = Value, Changed = changed.ToArray(), Password = TakeSecret(disk.Session), Output = TakeOutput(disk.Session) });
+        WriteObject(new GuestCustomizeResult { Disk = disk.Id, Operation = OperationName, Value = Value, Changed = changed.ToArray(), Password = TakeSecret(disk.Session), Output = TakeOutput(disk.Session), Packages = TakePackages(disk.Session) });
     }
 
     protected override void EndProcessing()
@@ -84,18 +92,19 @@ public abstract class GuestCustomizeCmdlet : FleetCmdlet
             try
             {
                 var changed = await GuestCustomize.OnOperatingSystemAsync(session, false, (root, type) => ChangeAsync(session, root, type, ct), ct).ConfigureAwait(false);
-                return new object[] { new GuestCustomizeResult { ImagePath = image, Operation = OperationName, Value = Value, Changed = changed.ToArray(), Password = TakeSecret(session), Output = TakeOutput(session) } };
+                return new object[] { new GuestCustomizeResult { ImagePath = image, Operation = OperationName, Value = Value, Changed = changed.ToArray(), Password = TakeSecret(session), Output = TakeOutput(session), Packages = TakePackages(session) } };
             }
             catch (Exception e) when (e is ArgumentException or NotSupportedException or GuestMountPolicyException)
             {
                 throw new FleetImageException(ErrorIdOf(e), e is NotSupportedException ? ErrorCategory.NotImplemented : ErrorCategory.InvalidArgument, e.Message);
             }
-        }, "CustomizeFailed", writable: true);
+        }, "CustomizeFailed", writable: true, network: NeedsNetwork);
     }
 
     private static string ErrorIdOf(Exception e) => e switch
     {
         GuestMountPolicyException p => p.Reason,
+        NetworkRequiredException => "NetworkRequired",
         ArgumentException => "InvalidCustomization",
         NotSupportedException => "NotSupportedForGuest",
         _ => "CustomizeFailed",
@@ -301,5 +310,36 @@ public sealed class AddGuestFirstBootCommandCommand : GuestCustomizeCmdlet
             throw new NotSupportedException("A Windows guest runs first-boot commands through a service wrapper (rhsrvany) that GuestFs does not ship; add the command to the guest's RunOnce key instead (the registry drive, New-ItemProperty).");
         RequireLinux(type, "Add-GuestFirstBootCommand");
         return GuestCustomize.AddFirstBootCommandAsync(s, Command, Name, ct);
+    }
+}
+
+/// <summary>Installs packages with the guest's own package manager, as virt-customize --install does.</summary>
+[Cmdlet(VerbsLifecycle.Install, "GuestPackage", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Disk")]
+[OutputType(typeof(GuestCustomizeResult))]
+public sealed class InstallGuestPackageCommand : GuestCustomizeCmdlet
+{
+    /// <summary>The packages, as the guest's package manager names them.</summary>
+    [Parameter(Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Name { get; set; } = Array.Empty<string>();
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<GuestSession, (string Output, string[]? Installed)> _done = new();
+
+    protected override string OperationName => "install";
+    protected override string Value => string.Join(",", Name);
+    protected override bool NeedsNetwork => true;
+
+    protected override void Validate() => GuestCustomize.ValidatePackageNames(Name);
+
+    protected override string? TakeOutput(GuestSession s) => _done.TryGetValue(s, out var d) ? d.Output : null;
+    protected override string[]? TakePackages(GuestSession s) => _done.TryRemove(s, out var d) ? d.Installed : null;
+
+    protected override async Task<IReadOnlyList<string>> ChangeAsync(GuestSession s, string root, string type, CancellationToken ct)
+    {
+        if (type == "windows")
+            throw new NotSupportedException("Windows has no package manager that GuestFs can run offline; copy the installer in (Copy-GuestItem) and run it at first logon (a RunOnce value in the registry drive).");
+        RequireLinux(type, "Install-GuestPackage");
+        _done[s] = await GuestCustomize.InstallPackagesAsync(s, root, Name, ct).ConfigureAwait(false);
+        return Array.Empty<string>();
     }
 }

@@ -75,6 +75,10 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
     [Parameter]
     public SwitchParameter ColdStart { get; set; }
 
+    /// <summary>Give the appliance a network (qemu user networking), for Install-GuestPackage and guest commands that download.</summary>
+    [Parameter]
+    public SwitchParameter Network { get; set; }
+
     /// <summary>A name for the session, shown by Get-GuestDisk.</summary>
     [Parameter]
     public string? Label { get; set; }
@@ -174,6 +178,7 @@ public sealed partial class OpenGuestDiskCommand : GuestCmdlet
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Accelerator))) options = options with { Accelerator = Accelerator };
         if (MyInvocation.BoundParameters.ContainsKey("Debug")) options = options with { Debug = true };
         if (ColdStart.IsPresent) options = options with { ColdStart = true };
+        if (Network.IsPresent) options = options with { Network = true };
 
         var session = new GuestSession(options);
         try

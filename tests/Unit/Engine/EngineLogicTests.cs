@@ -184,6 +184,19 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
+    public void Network_adds_a_user_network_card_and_tells_the_appliance_init()
+    {
+        var without = QemuCommandLine.Build(Plan());
+        Assert.DoesNotContain("-netdev", without);
+        Assert.DoesNotContain("guestfs_network=1", without[^1]);
+        var a = QemuCommandLine.Build(Plan() with { Network = true });
+        Assert.Equal("user,id=usernet,net=169.254.0.0/16", a[a.IndexOf("-netdev") + 1]);
+        Assert.Contains("virtio-net-pci,netdev=usernet", a);
+        Assert.Contains(" guestfs_network=1", a[^1]);
+        Assert.Equal("-append", a[^2]);
+    }
+
+    [Fact]
     public void Arguments_are_a_list_never_a_shell_string()
     {
         var a = QemuCommandLine.Build(Plan(append: "a b; rm -rf /"));
