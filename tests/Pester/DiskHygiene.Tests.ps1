@@ -504,10 +504,14 @@ Describe 'Ctrl+C during Optimize-GuestDisk and Resize-GuestDisk' -Tag 'Appliance
         $src = "$work/stop-resize-src.img"; Copy-Sparse $images.Mbr $src
         $hash = (Get-FileHash $src -Algorithm SHA256).Hash
         $dest = "$work/stop-resize.img"
+        # This process's new appliances (qemu's parent is this process): a warm appliance's command
+        # line does not name the images, which are attached after the restore.
+        $before = @(Get-QemuProcessIds)
         Stop-During Resize-GuestDisk @{ Path = $src; Destination = $dest; SizeBytes = 1536MB; Expand = '/dev/sda2' } 'copying*' | Should -Be 'Stopped'
         Test-Path $dest | Should -BeFalse
         Test-Path "$dest.guestfs-partial" | Should -BeFalse
-        @(& pgrep -f 'qemu-system' | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like "*stop-resize*" }) | Should -BeNullOrEmpty
+        Start-Sleep -Seconds 1
+        @(Get-QemuProcessIds | Where-Object { $_ -notin $before -and (Get-Process -Id $_ -ErrorAction SilentlyContinue).Parent.Id -eq $PID }) | Should -BeNullOrEmpty
         (Get-FileHash $src -Algorithm SHA256).Hash | Should -Be $hash
     }
 

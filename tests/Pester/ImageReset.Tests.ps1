@@ -28,9 +28,6 @@ BeforeAll {
     # with checksums takes about a minute here; the whole tree with checksums about five.
     $script:LinuxDirs = @('/etc', '/home', '/root', '/srv', '/tmp', '/usr/local', '/var')
 
-    # Bash quoting for the lane's scripts.
-    function ConvertTo-BashWord([string] $s) { "'" + ($s -replace "'", "'\''") + "'" }
-    function ConvertTo-BashLine([string[]] $Words) { ($Words | ForEach-Object { ConvertTo-BashWord $_ }) -join ' ' }
     function Get-ListingArguments([string] $Image, [string[]] $Dirs) { @('--format=raw', '-a', $Image, '-lR', '--checksum') + $Dirs }
 
     # Every entry under the directories, from one "virt-ls -lR --checksum" run: "- mode size
@@ -126,7 +123,7 @@ BeforeAll {
     function New-Copy([string] $Name) { $p = "$work/$Name.img"; & cp --sparse=always $dirty $p; $p }
 
     # The reference side of every test, in the order the tests need it.
-    foreach ($n in 'default-a', 'chosen-a', 'custom-a', 'pw-a', 'run-arm', 'fb-bare') { New-Copy $n | Out-Null }
+    foreach ($n in 'default-a', 'chosen-a', 'custom-a', 'pw-a', 'run-arm', 'fb-bare', 'install-a') { New-Copy $n | Out-Null }
     $script:SshKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZzdGVzdGtleWZvcmd1ZXN0ZnN0ZXN0aW5nMTIzNA template@example'
     $script:FirstBoot = @('echo one >> /var/lib/gfs-firstboot-order', 'echo two >> /var/lib/gfs-firstboot-order; touch /var/lib/gfs-firstboot-done')
     $script:RunCommand = 'mkdir -p /opt/app && echo built > /opt/app/version && chmod 0750 /opt/app && ln -s /opt/app/version /etc/app-version && cat /etc/hostname'
@@ -156,8 +153,12 @@ BeforeAll {
             "cp --sparse=always '$work/win-dirty.img' '$work/win-a.img'; cp --sparse=always '$work/win-dirty.img' '$work/win-b.img'"
         windows = (ConvertTo-BashLine @('virt-sysprep', '--format', 'raw', '-a', "$work/win-a.img")) + " >/dev/null`n" +
             (ConvertTo-BashLine (@('virt-ls') + (Get-ListingArguments "$work/win-a.img" @('/'))))
-        # A guest with neither systemd nor SysV init directories.
-        'firstboot-bare' = ConvertTo-BashLine @('guestfish', '--format=raw', '-a', "$work/fb-bare.img", '-i', 'rm-rf', '/etc/systemd/system', ':', 'rm-rf', '/etc/init.d', ':', 'rm-rf', '/etc/rc.d')
+        # A guest with neither systemd nor SysV init directories, and no /etc/shadow.
+        'firstboot-bare' = ConvertTo-BashLine @('guestfish', '--format=raw', '-a', "$work/fb-bare.img", '-i', 'rm-rf', '/etc/systemd/system', ':', 'rm-rf', '/etc/init.d', ':', 'rm-rf', '/etc/rc.d', ':', 'rm', '/etc/shadow')
+        # virt-customize has the appliance network on by default; its apt-get downloads from the
+        # mirror the image's sources.list names (the one this host's apt uses).
+        install = (ConvertTo-BashLine @('virt-customize', '--format', 'raw', '-a', "$work/install-a.img", '--install', 'hello')) + " >/dev/null`n" +
+            (ConvertTo-BashLine @('virt-cat', '--format=raw', '-a', "$work/install-a.img", '/var/lib/dpkg/status'))
     }
     $script:lane = Start-ReferenceLane $work $jobs
     . $PSScriptRoot/WindowsImages.ps1
@@ -279,8 +280,10 @@ Describe 'Reset-GuestImage: Ctrl+C' {
     It 'stopped mid-way leaves no appliance, an image that opens, and a second run ends where an uninterrupted one does' {
         $script:afterDefaultReset | Should -Not -BeNullOrEmpty -Because 'the default-operations test runs first in this file'
         $c = New-Copy 'stopped'
-        # Only the appliance of this image counts: the reference lane has appliances of its own.
-        function Get-OwnQemu { @(Get-QemuProcessIds | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like '*stopped.img*' }) }
+        # Only this process's appliances count (qemu's parent is this process), not the reference lane's;
+        # a warm appliance's command line does not name the image (it is attached later).
+        $before = @(Get-QemuProcessIds)
+        function Get-OwnQemu { @(Get-QemuProcessIds | Where-Object { $_ -notin $before -and (Get-Process -Id $_ -ErrorAction SilentlyContinue).Parent.Id -eq $PID }) }
         $r = Stop-GuestFsCommandWhen Reset-GuestImage @{ Path = $c; Format = 'raw'; Confirm = $false } {
             param($ps) [bool]@($ps.Streams.Progress.ReadAll() | Where-Object StatusDescription -eq 'logfiles') } -DelayMilliseconds 300
         $r.EndedBeforeStop | Should -BeFalse -Because 'the stop must come while the operations run'
@@ -349,31 +352,42 @@ Describe 'Customization cmdlets: the same changes as virt-customize' {
         $os.Hostname | Should -Be 'gfs-template.example.com'
     }
 
-    It 'Set-GuestHostname on a Windows guest writes the computer name and the TCP/IP host name into the SYSTEM hive (virt-win-reg and virt-inspector read them back)' {
+    It 'Set-GuestHostname on a Windows guest writes the computer name and the TCP/IP host name into the SYSTEM hive (virt-win-reg reads them back)' {
         $w = "$work/win-hostname.img"
         & cp --sparse=always (Get-GuestFsWindowsImages).Mbr $w
         $r = Set-GuestHostname -Path $w -Format raw -Name gfs-win-tpl.corp.example -Confirm:$false -ErrorAction Stop
         $r.Changed | Should -Be @('/Windows/System32/config/SYSTEM')
         # Every value of the current control set, from one virt-win-reg run (hivexregedit's .reg export).
-        $reg = @(Invoke-Reference virt-win-reg @('--format=raw', $w, 'HKLM\SYSTEM\ControlSet001')) -join "`n"
+        # hivexregedit writes strings as hex(1) (UTF-16LE bytes); they are decoded here to "name"="value".
+        $reg = @(Invoke-Reference virt-win-reg @('--format=raw', $w, 'HKLM\SYSTEM\ControlSet001') | ForEach-Object {
+                if ($_ -match '^("[^"]+")=hex\(1\):([0-9a-f,]*)$') {
+                    $bytes = [byte[]]@($Matches[2] -split ',' | Where-Object { $_ } | ForEach-Object { [Convert]::ToByte($_, 16) })
+                    '{0}="{1}"' -f $Matches[1], [Text.Encoding]::Unicode.GetString($bytes).TrimEnd([char]0)
+                }
+                else { $_ }
+            }) -join "`n"
         $reg | Should -Match ([regex]::Escape('[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\ComputerName\ComputerName]') + '\s+("[^\n]*\n)*"ComputerName"="GFS-WIN-TPL"')
         $tcpip = ($reg -split '(?m)^\[')| Where-Object { $_ -like 'HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\Tcpip\Parameters]*' }
         foreach ($v in '"Hostname"="gfs-win-tpl"', '"NV Hostname"="gfs-win-tpl"', '"Domain"="corp.example"', '"NV Domain"="corp.example"') {
             $tcpip | Should -Match ([regex]::Escape($v))
         }
-        $inspector = [xml](@(Invoke-Reference virt-inspector @('--format=raw', '-a', $w)) -join "`n")
-        $inspector.operatingsystems.operatingsystem.hostname | Should -Be 'gfs-win-tpl'
         # A first label too long for a NetBIOS name is refused, and the name stays as it was.
         Set-GuestHostname -Path $w -Format raw -Name 'a-very-long-windows-name' -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue | Out-Null
         "$($e[0])" | Should -Match '15 characters'
         (Get-GuestOSInfo -Path $w -Format raw).Hostname | Should -Be 'gfs-win-tpl'
     }
 
-    It 'many images at once (-Path, -ThrottleLimit 2) and bad input: an unknown time zone, a missing user, a read-only disk' {
+    It 'many images in one pipeline (reset, then customize, then read back, -ThrottleLimit 2) and bad input: an unknown time zone, a missing user, a read-only disk' {
         $c1 = New-Copy 'fleet-1'; $c2 = New-Copy 'fleet-2'
-        $r = @(Set-GuestHostname -Path $c1, $c2 -Format raw -Name gfs-clone -ThrottleLimit 2 -Confirm:$false -ErrorAction Stop)
-        $r.ImagePath | Sort-Object | Should -Be @($c1, $c2)
-        (Get-GuestOSInfo -Path $c1, $c2 -Format raw -ThrottleLimit 2).Hostname | Should -Be @('gfs-clone', 'gfs-clone')
+        # Each stage hands its images on by the results' ImagePath.
+        $os = @(Get-Item $c1, $c2 |
+                Reset-GuestImage -Operation tmp-files -Format raw -ThrottleLimit 2 -Confirm:$false -ErrorAction Stop -OutVariable reset |
+                Set-GuestHostname -Format raw -Name gfs-clone -ThrottleLimit 2 -Confirm:$false -ErrorAction Stop -OutVariable named |
+                Get-GuestOSInfo -Format raw -ThrottleLimit 2 -ErrorAction Stop)
+        @($reset | Where-Object Removed -Contains '/tmp/scratch').ImagePath | Sort-Object | Should -Be @($c1, $c2)
+        $named.ImagePath | Sort-Object | Should -Be @($c1, $c2)
+        $os.Hostname | Should -Be @('gfs-clone', 'gfs-clone')
+        $os.ImagePath | Sort-Object | Should -Be @($c1, $c2)
         # A bad host name is refused before the image is opened.
         $hash = (Get-FileHash $c1 -Algorithm SHA256).Hash
         { Set-GuestHostname -Path $c1 -Format raw -Name 'bad_name!' -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidCustomization,GuestFs.PowerShell.Commands.SetGuestHostnameCommand'
@@ -451,27 +465,69 @@ Describe 'Customization cmdlets: Ctrl+C' {
     It 'Invoke-GuestCommand stopped while its command runs leaves no appliance, and the image opens and takes the next change' {
         $c = New-Copy 'stopped-command'
         # The stop comes 25 s after its appliance started: past the launch here, inside the two-minute command.
+        # This process's new appliances (qemu's parent is this process), not the reference lane's.
+        $before = @(Get-QemuProcessIds)
+        function Get-OwnQemu { @(Get-QemuProcessIds | Where-Object { $_ -notin $before -and (Get-Process -Id $_ -ErrorAction SilentlyContinue).Parent.Id -eq $PID }) }
         $r = Stop-GuestFsCommandWhen Invoke-GuestCommand @{ Path = $c; Format = 'raw'; Command = 'sleep 120'; Confirm = $false } {
-            param($ps) [bool]@(Get-QemuProcessIds | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like '*stopped-command.img*' }) } -DelayMilliseconds 25000
+            param($ps) [bool](Get-OwnQemu) } -DelayMilliseconds 25000
         $r.EndedBeforeStop | Should -BeFalse -Because 'the stop must come while the command runs'
         $r.State | Should -Be 'Stopped'
         Start-Sleep -Seconds 1
-        @(Get-QemuProcessIds | Where-Object { (Get-Content "/proc/$_/cmdline" -Raw -ErrorAction SilentlyContinue) -like '*stopped-command.img*' }) | Should -BeNullOrEmpty
+        Get-OwnQemu | Should -BeNullOrEmpty
         (Invoke-GuestCommand -Path $c -Format raw -Command 'echo ok > /root/after-stop; cat /etc/hostname' -Confirm:$false -ErrorAction Stop).Output | Should -Be "gfs-debian`n"
     }
 }
 
 Describe 'Add-GuestFirstBootCommand: what virt-customize --firstboot-command installs' {
-    It 'refuses a guest with neither systemd nor SysV init (nothing would run the command), and a read-only disk' {
+    It 'refuses a guest without what the change needs (no systemd or SysV init to run the command, no /etc/shadow for a password), and a read-only disk' {
         Wait-ReferenceJob $lane firstboot-bare | Out-Null
         Add-GuestFirstBootCommand -Path "$work/fb-bare.img" -Format raw -Command 'true' -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue | Out-Null
         $e[0].FullyQualifiedErrorId | Should -Match '^NotSupportedForGuest'
         "$($e[0])" | Should -Match 'systemd'
+        Set-GuestUserPassword -Path "$work/fb-bare.img" -Format raw -User root -Locked -Confirm:$false -ErrorVariable e1 -ErrorAction SilentlyContinue | Out-Null
+        $e1[0].FullyQualifiedErrorId | Should -Match '^NotSupportedForGuest'
+        "$($e1[0])" | Should -Match '/etc/shadow'
         $d = Open-GuestDisk -Path "$work/fb-bare.img" -Format raw
         try {
             Add-GuestFirstBootCommand -Disk $d -Command 'true' -Confirm:$false -ErrorVariable e2 -ErrorAction SilentlyContinue | Out-Null
             "$($e2[0])" | Should -Match '-Writable'
         }
         finally { Close-GuestDisk -Disk $d }
+    }
+}
+
+Describe 'Install-GuestPackage: what virt-customize --install does' {
+    It 'installs a package from the Debian mirror with the guest''s apt, the same dpkg status entry as virt-customize''s; a session without a network is refused' {
+        $b = New-Copy 'install-b'
+        $r = Install-GuestPackage -Path $b -Format raw -Name hello -Confirm:$false -ErrorAction Stop
+        $r.Operation | Should -Be 'install'
+        $entry = @($r.Packages | Where-Object { $_ -like 'hello *' })
+        $entry.Count | Should -Be 1 -Because "Packages lists what apt installed: $($r.Packages -join ', ')"
+        $r.Output | Should -Match 'Setting up hello'
+        # Both status files, the paragraph of hello in each: every field the same (version, size, depends, status …).
+        function Get-StatusParagraph([string] $Text, [string] $Name) {
+            ($Text -replace "`r", '') -split "`n`n" | Where-Object { $_ -match "(?m)^Package: $([regex]::Escape($Name))$" } | ForEach-Object { $_.Trim() }
+        }
+        $d = Open-GuestDisk -Path $b -Format raw -Inspect
+        try {
+            $mine = Get-StatusParagraph ((Get-GuestContent -Disk $d /var/lib/dpkg/status -Raw)) hello
+            (Get-GuestContent -Disk $d /usr/bin/hello -AsByteStream -TotalCount 4) | Should -Be @(0x7f, 0x45, 0x4c, 0x46)
+        }
+        finally { Close-GuestDisk -Disk $d }
+        $theirs = Get-StatusParagraph ((Wait-ReferenceJob $lane install) -join "`n") hello
+        $theirs | Should -Not -BeNullOrEmpty -Because 'virt-customize --install installed hello'
+        $mine | Should -Be $theirs
+        $mine | Should -Match '(?m)^Status: install ok installed$'
+        $entry[0] | Should -Be ('hello ' + [regex]::Match($mine, '(?m)^Version: (.+)$').Groups[1].Value)
+        # A session opened without -Network: refused before anything runs, with what to do.
+        $d = Open-GuestDisk -Path (New-Copy 'install-c') -Format raw -Writable
+        try {
+            Install-GuestPackage -Disk $d -Name hello -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue | Out-Null
+            $e[0].FullyQualifiedErrorId | Should -Match '^NetworkRequired'
+            "$($e[0])" | Should -Match 'Open-GuestDisk -Writable -Network'
+        }
+        finally { Close-GuestDisk -Disk $d }
+        # A name that is not a package name is refused before any image is opened.
+        { Install-GuestPackage -Path $b -Format raw -Name 'hello; reboot' -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidCustomization,GuestFs.PowerShell.Commands.InstallGuestPackageCommand'
     }
 }

@@ -5,7 +5,8 @@
 # virt-log and journalctl --file. Images: lookinside-<v>.img (LookInsideImages.ps1) and the
 # base image (its 1,980-file /data/tree).
 # Launches: one GuestFs session per image (warm), one guestfish, and virt-df twice, virt-log
-# and virt-ls once each (cold boots: the reference tools).
+# and virt-ls once each (cold boots: the reference tools; these four in a background lane,
+# ReferenceLane.ps1, while the foreground works).
 BeforeDiscovery {
     . $PSScriptRoot/TestSupport.ps1
 }
@@ -34,9 +35,21 @@ BeforeAll {
         if ($p.ExitCode -ne 0) { throw "$Exe $($Arguments -join ' ') failed ($($p.ExitCode)): $($errTask.Result)" }
         @($out -split "`n" | Where-Object { $_ -ne '' })
     }
+    # The reference runs that need nothing from GuestFs go to a background lane now, while the
+    # foreground does guestfish's comparisons and GuestFs's side; each block takes its output.
+    $script:base = Get-GuestFsBaseImage
+    $jobs = [ordered]@{
+        df = ConvertTo-BashLine @('virt-df', '--csv', '--format=raw', '-a', $li.Image)
+        dfi = ConvertTo-BashLine @('virt-df', '--csv', '-i', '--format=raw', '-a', $li.Image)
+        ls = ConvertTo-BashLine @('virt-ls', '-lR', '--csv', '--checksum=sha256', '--format=raw', '-a', $base, '-m', '/dev/sda1', '/data/tree')
+        log = 'TZ=UTC ' + (ConvertTo-BashLine @('virt-log', '--format=raw', '-a', $li.Image))
+    }
+    $script:lane = Start-ReferenceLane $tmp $jobs
+    function Get-ReferenceOutput([string] $Name) { @(Wait-ReferenceJob $lane $Name | Where-Object { $_ -ne '' }) }
 }
 
 AfterAll {
+    Stop-ReferenceLane $script:lane
     Remove-Item -Recurse -Force $tmp -ErrorAction SilentlyContinue
 }
 
@@ -212,8 +225,8 @@ Describe 'Look inside: Find-GuestDeletedItem' -Tag 'Appliance', 'LookInside' {
 
 Describe 'Look inside: Get-GuestDiskUsage compared with virt-df' -Tag 'Appliance', 'LookInside' {
     BeforeAll {
-        $script:df = Invoke-Tool virt-df @('--csv', '--format=raw', '-a', $li.Image) | ConvertFrom-Csv
-        $script:dfi = Invoke-Tool virt-df @('--csv', '-i', '--format=raw', '-a', $li.Image) | ConvertFrom-Csv
+        $script:df = Get-ReferenceOutput df | ConvertFrom-Csv
+        $script:dfi = Get-ReferenceOutput dfi | ConvertFrom-Csv
         $script:disk = Open-GuestDisk -Path $li.Image -Format raw
         $script:ours = @(Get-GuestDiskUsage)
         $script:fleet = @(Get-GuestDiskUsage -LiteralPath $li.Image -Format raw -ThrottleLimit 1)
@@ -282,8 +295,7 @@ Describe 'Look inside: Get-GuestDiskUsage compared with virt-df' -Tag 'Appliance
 
 Describe 'Look inside: Get-GuestFileHash compared with virt-ls --checksum and sha256sum' -Tag 'Appliance', 'LookInside' {
     BeforeAll {
-        $script:base = Get-GuestFsBaseImage
-        $script:ls = Invoke-Tool virt-ls @('-lR', '--csv', '--checksum=sha256', '--format=raw', '-a', $base, '-m', '/dev/sda1', '/data/tree')
+        $script:ls = Get-ReferenceOutput ls
         $script:lsSums = @{}
         foreach ($l in $ls) { $f = $l -split ','; if ($f[0] -eq '-') { $lsSums[$f[4]] = $f[3] } }
         $script:disk = Open-GuestDisk -Path $base -Format raw
@@ -336,7 +348,7 @@ Describe 'Look inside: Get-GuestFileHash compared with virt-ls --checksum and sh
 
 Describe 'Look inside: Get-GuestJournal compared with virt-log and journalctl' -Tag 'Appliance', 'LookInside' {
     BeforeAll {
-        $script:vlog = Invoke-Tool virt-log @('--format=raw', '-a', $li.Image) @{ TZ = 'UTC' }
+        $script:vlog = Get-ReferenceOutput log
         $script:jctl = @(Invoke-Tool journalctl @('--file', $li.Journal, '-o', 'json', '--no-pager') | ForEach-Object { $_ | ConvertFrom-Json })
         $script:disk = Open-GuestDisk -Path $li.Image -Format raw
         Mount-GuestFs -Disk $disk -Device /dev/sda1 -MountPoint / -ReadOnly

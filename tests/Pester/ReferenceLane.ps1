@@ -23,6 +23,9 @@ ref() {
 
 '@
 
+# A job's command line from words, each quoted for bash.
+function ConvertTo-BashLine([string[]] $Words) { ($Words | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' ' }
+
 function Start-ReferenceLane([string] $Directory, [System.Collections.Specialized.OrderedDictionary] $Jobs, [int] $JobTimeoutSeconds = 900) {
     $dir = Join-Path $Directory ("lane-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
     New-Item -ItemType Directory -Path $dir | Out-Null

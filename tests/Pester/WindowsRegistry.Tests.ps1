@@ -21,10 +21,13 @@ BeforeAll {
     # virt-win-reg once; its .reg text.
     # virt-win-reg writes no version line and names the hive's root key with a
     # trailing backslash ([HKEY_LOCAL_MACHINE\SYSTEM\]): both are put right here.
+    function Format-VirtWinReg([string[]] $Lines) {
+        "Windows Registry Editor Version 5.00`n`n" + ((($Lines | ForEach-Object { "$_" }) -join "`n") -replace '(?m)^(\[.*)\\\]$', '$1]')
+    }
     function Invoke-VirtWinReg([string[]] $Arguments) {
         $out = & virt-win-reg --format=raw @Arguments 2>&1
         if ($LASTEXITCODE -ne 0) { throw "virt-win-reg $Arguments failed ($LASTEXITCODE): $out" }
-        "Windows Registry Editor Version 5.00`n`n" + ((($out | ForEach-Object { "$_" }) -join "`n") -replace '(?m)^(\[.*)\\\]$', '$1]')
+        Format-VirtWinReg $out
     }
 
     # Key lists compare as sets: virt-win-reg sorts keys as Perl sorts strings, the
@@ -43,12 +46,67 @@ BeforeAll {
         }
         [pscustomobject]@{ Values = $values; Keys = $keys }
     }
+
+    # The virt-win-reg runs that need nothing from GuestFs (the two exports; the merge into its own
+    # copy and its read-back) go to a background lane now, while the foreground does GuestFs's side.
+    $script:work = Join-Path ([IO.Path]::GetTempPath()) "gfs-registry-$PID"
+    New-Item -ItemType Directory -Force -Path $work | Out-Null
+    $script:copyRef = Join-Path $work 'merge-virt-win-reg.img'
+    $script:copyOurs = Join-Path $work 'merge-guestfs.img'
+    $script:copyDrive = Join-Path $work 'provider.img'
+    foreach ($c in $copyRef, $copyOurs, $copyDrive) { Copy-Item $images.Gpt $c }
+
+    # One .reg file (UTF-8, REGEDIT5) for both: new keys, every value type, the
+    # default value, a value deletion in a key with subkeys, a key deletion, RunOnce.
+    $script:mergeFile = Join-Path $work 'merge.reg'
+    $cv = 'HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
+    $merge = @"
+Windows Registry Editor Version 5.00
+
+; offline changes
+[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\RunOnce]
+"Fixup"="C:\\fix\\fixup.cmd /q"
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\GfsMerge]
+@="default text"
+"Str"="C:\\Program Files\\x \"quoted\""
+"Exp"=hex(2):25,00,41,00,25,00,00,00
+"Multi"=hex(7):61,00,00,00,62,00,00,00,00,00
+"Q"=hex(b):01,02,03,04,05,06,07,08
+"Bin"=hex:00,ff,\
+  10,20
+"D"=dword:deadbeef
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\GfsMerge\Child]
+"x"="y"
+
+[$cv]
+"RegisteredOwner"=-
+"ProductName"="Windows Server 2019 Datacenter (repaired)"
+
+[-HKEY_LOCAL_MACHINE\SOFTWARE\WOW6432Node]
+"@
+    [IO.File]::WriteAllText($mergeFile, $merge.Replace("`r`n", "`n").Replace("`n", "`r`n"), [Text.UTF8Encoding]::new($false))
+    # The first block needs "system" at once, so the foreground runs that one itself (the lane
+    # leaves a job the foreground has taken) while the lane starts with the others.
+    $jobs = [ordered]@{
+        merge = (ConvertTo-BashLine @('virt-win-reg', '--format=raw', '--merge', $copyRef, $mergeFile)) + " >/dev/null`n" +
+            (ConvertTo-BashLine @('virt-win-reg', '--format=raw', $copyRef, 'HKLM\SOFTWARE'))
+        software = ConvertTo-BashLine @('virt-win-reg', '--format=raw', $images.Mbr, 'HKLM\SOFTWARE')
+        system = ConvertTo-BashLine @('virt-win-reg', '--format=raw', $images.Gpt, 'HKLM\SYSTEM')
+    }
+    $script:lane = Start-ReferenceLane $work $jobs
+}
+
+AfterAll {
+    Stop-ReferenceLane $script:lane
+    Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
 }
 
 Describe 'GuestRegistry provider (read-only), compared with virt-win-reg' -Tag 'Appliance', 'Windows' {
     BeforeAll {
         # The reference: virt-win-reg exports the whole SYSTEM hive of the GPT image.
-        $script:refText = Invoke-VirtWinReg @($images.Gpt, 'HKLM\SYSTEM')
+        $script:refText = Format-VirtWinReg (Wait-ReferenceJob $lane system)
         $script:ref = ConvertFrom-RegText $refText
         $script:refOps = [GuestFs.Engine.Library.Registry.RegFile]::Parse($refText)
 
@@ -194,7 +252,7 @@ Describe 'GuestRegistry provider (read-only), compared with virt-win-reg' -Tag '
 
     Context 'the Windows 7 image (MBR)' {
         BeforeAll {
-            $script:refSoftware = ConvertFrom-RegText (Invoke-VirtWinReg @($images.Mbr, 'HKLM\SOFTWARE'))
+            $script:refSoftware = ConvertFrom-RegText (Format-VirtWinReg (Wait-ReferenceJob $lane software))
         }
 
         It 'Export-GuestRegistry of HKLM\SOFTWARE equals virt-win-reg''s' {
@@ -229,59 +287,16 @@ Describe 'GuestRegistry provider (read-only), compared with virt-win-reg' -Tag '
 
 Describe 'Changing the registry, compared with virt-win-reg --merge' -Tag 'Appliance', 'Windows' {
     BeforeAll {
-        $script:work = Join-Path ([IO.Path]::GetTempPath()) "gfs-registry-$PID"
-        New-Item -ItemType Directory -Force -Path $work | Out-Null
-        $script:copyRef = Join-Path $work 'merge-virt-win-reg.img'
-        $script:copyOurs = Join-Path $work 'merge-guestfs.img'
-        $script:copyDrive = Join-Path $work 'provider.img'
-        foreach ($c in $copyRef, $copyOurs, $copyDrive) { Copy-Item $images.Gpt $c }
-
-        # One .reg file (UTF-8, REGEDIT5) for both: new keys, every value type, the
-        # default value, a value deletion in a key with subkeys, a key deletion, RunOnce.
-        $script:mergeFile = Join-Path $work 'merge.reg'
-        $cv = 'HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
-        $merge = @"
-Windows Registry Editor Version 5.00
-
-; offline changes
-[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\RunOnce]
-"Fixup"="C:\\fix\\fixup.cmd /q"
-
-[HKEY_LOCAL_MACHINE\SOFTWARE\GfsMerge]
-@="default text"
-"Str"="C:\\Program Files\\x \"quoted\""
-"Exp"=hex(2):25,00,41,00,25,00,00,00
-"Multi"=hex(7):61,00,00,00,62,00,00,00,00,00
-"Q"=hex(b):01,02,03,04,05,06,07,08
-"Bin"=hex:00,ff,\
-  10,20
-"D"=dword:deadbeef
-
-[HKEY_LOCAL_MACHINE\SOFTWARE\GfsMerge\Child]
-"x"="y"
-
-[$cv]
-"RegisteredOwner"=-
-"ProductName"="Windows Server 2019 Datacenter (repaired)"
-
-[-HKEY_LOCAL_MACHINE\SOFTWARE\WOW6432Node]
-"@
-        [IO.File]::WriteAllText($mergeFile, $merge.Replace("`r`n", "`n").Replace("`n", "`r`n"), [Text.UTF8Encoding]::new($false))
-
-        # The reference merges into one copy; ours into the other.
-        $null = Invoke-VirtWinReg @('--merge', $copyRef, $mergeFile)
+        # The reference merges into one copy (in the lane); ours into the other.
         $d = Open-GuestDisk -Path $copyOurs -Inspect -Writable
         try { Import-GuestRegistry -Disk $d -Path $mergeFile }
         finally { Close-GuestDisk -Disk $d }
 
         # Both read back with virt-win-reg.
-        $script:afterRef = ConvertFrom-RegText (Invoke-VirtWinReg @($copyRef, 'HKLM\SOFTWARE'))
+        $script:afterRef = ConvertFrom-RegText (Format-VirtWinReg (Wait-ReferenceJob $lane merge))
         $script:afterOurs = ConvertFrom-RegText (Invoke-VirtWinReg @($copyOurs, 'HKLM\SOFTWARE'))
     }
-    AfterAll {
-        Close-GuestDisk -All
-        Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
-    }
+    AfterAll { Close-GuestDisk -All }
 
     It 'the merge made the changes of the file (so the comparison that follows means something)' {
         $sw = 'HKEY_LOCAL_MACHINE\SOFTWARE'
