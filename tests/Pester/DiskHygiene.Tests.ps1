@@ -273,7 +273,7 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
         ($sourceSums.Mbr -join "`n") | Should -Match '/lvm/data/sub/f5\.txt'
     }
 
-    It 'in place: allocated size within 5% of virt-sparsify --in-place, far below before, every checksum unchanged' {
+    It 'in place: allocated size at most 5% above virt-sparsify --in-place, far below before, every checksum unchanged' {
         $a = "$work/inplace-a.img"; $b = "$work/inplace-b.img"
         Copy-Sparse $images.Mbr $b
         $before = Get-AllocatedBytes $b
@@ -286,7 +286,9 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
         [math]::Abs($r.SizeBefore - $before) | Should -BeLessOrEqual 1MB
         $r.SizeAfter | Should -Be $sizeB
         $sizeB | Should -BeLessThan ($before * 0.7)
-        [math]::Abs($sizeB - $sizeA) | Should -BeLessOrEqual ($sizeA * 0.05)
+        # No worse than virt-sparsify; smaller is fine (the checksums below say nothing was lost).
+        # virt-sparsify's result varies from run to run: once it left 1 MiB (5.7%) more than Optimize-GuestDisk.
+        $sizeB | Should -BeLessOrEqual ($sizeA * 1.05)
         ($r.Actions | Where-Object Action -eq 'trimmed').Target | Should -Contain '/dev/sda2'
         ($r.Actions | Where-Object Action -eq 'free space discarded').Target | Should -Be 'hygvg'
         $sumsB | Should -Be $sourceSums.Mbr
@@ -348,7 +350,7 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
         finally { & chmod 0644 $c }
     }
 
-    It 'encrypted volumes: refused without -Passphrase (nothing changed); with it, two copies at once (-ThrottleLimit 2) come out like virt-sparsify --in-place, swap keeping its UUID and label' {
+    It 'encrypted volumes: refused without -Passphrase (nothing changed); with it, two copies at once (-ThrottleLimit 2) come out no larger than virt-sparsify --in-place (5% slack), swap keeping its UUID and label' {
         $r0 = "$work/crypt-refused.img"; $a = "$work/crypt-a.img"; $b1 = "$work/crypt-b1.img"; $b2 = "$work/crypt-b2.img"
         foreach ($c in $r0, $b1, $b2) { Copy-Sparse $crypt $c }
         $hash = (Get-FileHash $r0 -Algorithm SHA256).Hash
@@ -371,7 +373,7 @@ Describe 'Optimize-GuestDisk: the same result as virt-sparsify' -Tag 'Appliance'
             Write-Host "  LUKS image: before $before, virt-sparsify $sizeA, Optimize-GuestDisk $($r.SizeAfter) ($($r.Path))"
             $r.SizeAfter | Should -Be (Get-AllocatedBytes $r.Path)
             $r.SizeAfter | Should -BeLessThan ($before * 0.7)
-            [math]::Abs($r.SizeAfter - $sizeA) | Should -BeLessOrEqual ($sizeA * 0.05)
+            $r.SizeAfter | Should -BeLessOrEqual ($sizeA * 1.05) -Because 'no worse than virt-sparsify (smaller is fine: the files are checked below)'
             ($r.Actions | Where-Object Action -eq 'swap cleared').Target | Should -Be '/dev/sda2'
             ($r.Actions | Where-Object Action -eq 'trimmed').Target | Should -Contain '/dev/sda1'
         }
